@@ -1,0 +1,1 @@
+"""Billing: money in fen, and (later) wallets, the ledger, fee rules and invoices."""

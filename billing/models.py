@@ -1,0 +1,1 @@
+"""Billing records (wallets, ledger, fee rules and invoices arrive with the billing work)."""

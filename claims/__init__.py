@@ -1,0 +1,1 @@
+"""Claims for intercepted parcels lost or damaged on the way back."""

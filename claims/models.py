@@ -1,0 +1,1 @@
+"""Claim records (filed against intercepted parcels; built with the claims work)."""

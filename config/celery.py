@@ -1,0 +1,34 @@
+"""The Celery app: JSON only, explicit time limits, and the beat schedule kept in code."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("parcel_intercepts")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    task_ignore_result=True,
+    # A task that hangs on a courier must not hold a worker for ever.
+    task_soft_time_limit=60,
+    task_time_limit=90,
+    # Acknowledge after the work is done so a worker that dies mid-task gets it redelivered;
+    # every task is written to be safe to run twice.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    timezone="Asia/Shanghai",
+    beat_schedule={
+        "sessions-clear-expired": {
+            "task": "intercepts.sessions_clear_expired",
+            "schedule": crontab(hour=4, minute=17),
+        },
+    },
+)
+app.autodiscover_tasks()

@@ -1,0 +1,1 @@
+"""Couriers: the registry, the unified parcel-stage model and (later) the protocol adapters."""

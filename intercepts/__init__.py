@@ -1,0 +1,1 @@
+"""Intercepts: shops and their members, orders, parcels, after-sales and the workbench."""

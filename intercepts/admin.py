@@ -1,0 +1,516 @@
+"""The after-sales workbench: shops, orders, parcels and after-sales in the admin."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group, User
+from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from billing.money import format_fen
+from couriers.models import Courier
+from couriers.stages import ParcelStage
+from intercepts import services
+from intercepts.admin_scoping import (
+    MERCHANT_ALL,
+    MERCHANT_WRITE,
+    NOBODY,
+    OWNER,
+    PLATFORM_ALL,
+    PLATFORM_CS,
+    ScopedTabularInline,
+    ShopScopedAdmin,
+)
+from intercepts.models import (
+    AfterSale,
+    AfterSaleEvent,
+    Order,
+    OrderLine,
+    Parcel,
+    Shop,
+    ShopMembership,
+    TrackingEvent,
+)
+from intercepts.tenancy import access_for
+
+STAGE_COLOURS = {
+    ParcelStage.DELIVERED: "success",
+    ParcelStage.RETURNED: "success",
+    ParcelStage.OUT_FOR_DELIVERY: "warning",
+    ParcelStage.AWAITING_COLLECTION: "warning",
+    ParcelStage.EXCEPTION: "danger",
+    ParcelStage.LOST: "danger",
+    ParcelStage.REJECTED: "danger",
+    ParcelStage.INTERCEPTED: "info",
+    ParcelStage.RETURNING: "info",
+    ParcelStage.REDIRECTING: "info",
+}
+
+
+def exact_number_search(queryset, term: str, *, order_field: str, parcel_exists):
+    """Search by a whole order number or waybill number, both indexed exact matches.
+
+    A merchant pastes a full number; a substring scan over millions of rows would be slow and
+    would need DISTINCT across parcels.
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    return queryset.filter(
+        Exists(parcel_exists.filter(waybill_no=term.upper())) | Q(**{order_field: term})
+    )
+
+
+class PlatformShopFilter(admin.SimpleListFilter):
+    """Filter by shop, offered to platform staff only (a merchant sees only their shops)."""
+
+    title = _("shop")
+    parameter_name = "shop"
+
+    def lookups(self, request, model_admin):
+        if not access_for(request.user).sees_all_shops:
+            return ()
+        return list(Shop.objects.values_list("pk", "name"))
+
+    def has_output(self):
+        return bool(self.lookup_choices)
+
+    def queryset(self, request, queryset):
+        if self.value() and access_for(request.user).sees_all_shops:
+            return queryset.filter(shop_id=self.value())
+        return queryset
+
+
+class CourierFilter(admin.SimpleListFilter):
+    title = _("courier")
+    parameter_name = "courier"
+    parcel_order_path = "order_id"
+
+    def lookups(self, request, model_admin):
+        return [(str(c.pk), c.display_name) for c in Courier.objects.all()]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(
+            Exists(
+                Parcel.objects.filter(
+                    order_id=OuterRef(self.parcel_order_path), courier_id=self.value()
+                )
+            )
+        )
+
+
+class StageFilter(admin.SimpleListFilter):
+    title = _("parcel stage")
+    parameter_name = "stage"
+
+    def lookups(self, request, model_admin):
+        return ParcelStage.choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(
+            Exists(Parcel.objects.filter(order_id=OuterRef("order_id"), stage=self.value()))
+        )
+
+
+def stage_badge(parcel: Parcel) -> str:
+    return format_html(
+        '<span class="whitespace-nowrap">{} <span class="font-mono">{}</span> · {}</span>',
+        parcel.courier.display_name,
+        parcel.waybill_no,
+        parcel.get_stage_display(),
+    )
+
+
+# --- Shops -----------------------------------------------------------------------------------
+
+
+class MembershipInline(ScopedTabularInline):
+    model = ShopMembership
+    parent_shop_path = "pk"
+    fields = ("user", "role", "created_at")
+    readonly_fields = fields
+    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+
+@admin.register(Shop)
+class ShopAdmin(ShopScopedAdmin):
+    shop_path = "pk"
+    role_permissions = {
+        "view": MERCHANT_ALL | PLATFORM_ALL,
+        "add": NOBODY,
+        "change": frozenset({OWNER}),
+        "delete": NOBODY,
+    }
+    list_display = ("name", "code", "status", "is_cross_border", "agreement_signed")
+    list_filter = ("status", "is_cross_border")
+    search_fields = ("name", "code")
+    ordering = ("name",)
+    inlines = (MembershipInline,)
+    filter_horizontal = ("ewaybill_couriers",)
+    readonly_fields = (
+        "code",
+        "status",
+        "is_cross_border",
+        "intercept_agreement_version",
+        "intercept_agreement_signed_at",
+        "intercept_agreement_signed_by",
+        "created_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "code", "status", "is_cross_border")}),
+        (_("Return address"), {"fields": ("return_contact", "return_phone", "return_address")}),
+        (_("Couriers"), {"fields": ("ewaybill_couriers",)}),
+        (
+            _("Intercept agreement"),
+            {
+                "fields": (
+                    "intercept_agreement_version",
+                    "intercept_agreement_signed_at",
+                    "intercept_agreement_signed_by",
+                )
+            },
+        ),
+        (
+            _("Policy"),
+            {
+                "fields": (
+                    "auto_intercept_enabled",
+                    "auto_intercept_daily_cap",
+                    "auto_complete_refund",
+                )
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        if access_for(request.user).is_superuser:
+            return ("intercept_agreement_signed_at", "intercept_agreement_signed_by", "created_at")
+        return self.readonly_fields
+
+    @display(description=_("agreement signed"), boolean=True)
+    def agreement_signed(self, obj: Shop) -> bool:
+        return obj.intercept_agreement_signed_at is not None
+
+    def save_model(self, request, obj, form, change):
+        services.shop_save_settings(actor=request.user, shop=obj)
+
+
+# --- Orders ----------------------------------------------------------------------------------
+
+
+class OrderLineInline(ScopedTabularInline):
+    model = OrderLine
+    fields = ("goods_name", "category", "unit_price", "quantity")
+    readonly_fields = fields
+
+    @display(description=_("unit price (yuan)"))
+    def unit_price(self, obj: OrderLine) -> str:
+        return format_fen(obj.unit_price_fen)
+
+
+class OrderParcelInline(ScopedTabularInline):
+    model = Parcel
+    fields = ("courier", "waybill_no", "stage", "declared_value", "shipped_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    @display(description=_("declared value (yuan)"))
+    def declared_value(self, obj: Parcel) -> str:
+        return format_fen(obj.declared_value_fen)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("courier")
+
+
+@admin.register(Order)
+class OrderAdmin(ShopScopedAdmin):
+    list_display = ("order_no", "shop", "buyer", "status", "total", "paid_at")
+    list_select_related = ("shop",)
+    list_filter = ("status", PlatformShopFilter)
+    search_fields = ("order_no",)
+    search_help_text = _("A whole order number or waybill number")
+    ordering = ("-created_at", "-id")
+    readonly_fields = (
+        "shop",
+        "order_no",
+        "status",
+        "buyer_name",
+        "buyer",
+        "total",
+        "paid_at",
+        "created_at",
+    )
+    fields = readonly_fields
+    inlines = (OrderLineInline, OrderParcelInline)
+
+    @display(description=_("buyer"))
+    def buyer(self, obj: Order) -> str:
+        return f"{obj.buyer_name} {obj.buyer_phone_masked}"
+
+    @display(description=_("order total (yuan)"), ordering="total_fen")
+    def total(self, obj: Order) -> str:
+        return format_fen(obj.total_fen)
+
+    def get_search_results(self, request, queryset, search_term):
+        return (
+            exact_number_search(
+                queryset,
+                search_term,
+                order_field="order_no",
+                parcel_exists=Parcel.objects.filter(order_id=OuterRef("pk")),
+            ),
+            False,
+        )
+
+
+# --- Parcels ---------------------------------------------------------------------------------
+
+
+class TrackingEventInline(ScopedTabularInline):
+    model = TrackingEvent
+    fields = ("occurred_at", "stage", "description", "location", "raw_code", "source")
+    readonly_fields = fields
+    ordering = ("-occurred_at", "-id")
+
+
+@admin.register(Parcel)
+class ParcelAdmin(ShopScopedAdmin):
+    role_permissions = {
+        "view": MERCHANT_ALL | PLATFORM_ALL,
+        "add": MERCHANT_WRITE,
+        "change": MERCHANT_WRITE | {PLATFORM_CS},
+        "delete": NOBODY,
+    }
+    list_display = (
+        "waybill_no",
+        "courier",
+        "stage",
+        "order",
+        "shop",
+        "declared_value",
+        "shipped_at",
+    )
+    list_select_related = ("courier", "order", "shop")
+    list_filter = ("stage", "courier", PlatformShopFilter)
+    search_fields = ("waybill_no",)
+    search_help_text = _("A whole waybill number or order number")
+    ordering = ("-created_at", "-id")
+    autocomplete_fields = ("order",)
+    filter_horizontal = ("lines",)
+    inlines = (TrackingEventInline,)
+    fieldsets = (
+        (None, {"fields": ("order", "courier", "waybill_no", "lines", "declared_value_fen")}),
+        (_("Receiver"), {"fields": ("receiver_name", "receiver_phone", "receiver_address")}),
+        (
+            _("Tracking"),
+            {"fields": ("stage", "shipped_at", "picked_up_at", "signed_at", "next_poll_at")},
+        ),
+    )
+    readonly_fields = ("stage", "shipped_at", "picked_up_at", "signed_at", "next_poll_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            # A parcel stays with its order; only its details can be corrected.
+            return ("order", *self.readonly_fields)
+        return self.readonly_fields
+
+    @display(description=_("declared value (yuan)"), ordering="declared_value_fen")
+    def declared_value(self, obj: Parcel) -> str:
+        return format_fen(obj.declared_value_fen)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "courier":
+            kwargs["queryset"] = Courier.objects.filter(is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "lines":
+            kwargs["queryset"] = OrderLine.objects.filter(
+                order__in=self._scoped_related_queryset(request, Order)
+            ).select_related("order")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(waybill_no=term.upper()) | Q(order__order_no=term)), False
+
+    def save_model(self, request, obj, form, change):
+        # Lines are saved by the service with the parcel, not by save_related.
+        services.parcel_save(
+            actor=request.user,
+            parcel=obj,
+            line_ids=[line.pk for line in form.cleaned_data.get("lines", [])],
+        )
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+# --- After-sales -----------------------------------------------------------------------------
+
+
+class AfterSaleEventInline(ScopedTabularInline):
+    model = AfterSaleEvent
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+
+
+@admin.register(AfterSale)
+class AfterSaleAdmin(ShopScopedAdmin):
+    role_permissions = {
+        "view": MERCHANT_ALL | PLATFORM_ALL,
+        "add": NOBODY,
+        "change": NOBODY,
+        "delete": NOBODY,
+    }
+    list_display = (
+        "order_no",
+        "shop",
+        "buyer",
+        "parcels",
+        "kind",
+        "status",
+        "arbitration",
+        "refund_amount",
+        "age",
+    )
+    list_select_related = ("order", "shop")
+    list_filter = ("status", "kind", CourierFilter, StageFilter, PlatformShopFilter)
+    search_fields = ("order__order_no",)
+    search_help_text = _("A whole order number or waybill number")
+    ordering = ("-created_at", "-id")
+    sortable_by = ()
+    list_display_links = ("order_no",)
+    readonly_fields = (
+        "shop",
+        "order",
+        "kind",
+        "status",
+        "arbitration",
+        "refund_amount",
+        "reason",
+        "created_at",
+    )
+    fields = readonly_fields
+    inlines = (AfterSaleEventInline,)
+
+    def get_list_display(self, request):
+        if access_for(request.user).sees_all_shops:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "shop")
+
+    def prepare_changelist_rows(self, queryset):
+        return queryset.prefetch_related(
+            Prefetch(
+                "order__parcels",
+                queryset=Parcel.objects.select_related("courier").order_by("id"),
+            )
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        return (
+            exact_number_search(
+                queryset,
+                search_term,
+                order_field="order__order_no",
+                parcel_exists=Parcel.objects.filter(order_id=OuterRef("order_id")),
+            ),
+            False,
+        )
+
+    @display(description=_("order number"), ordering="order__order_no")
+    def order_no(self, obj: AfterSale) -> str:
+        return obj.order.order_no
+
+    @display(description=_("buyer"))
+    def buyer(self, obj: AfterSale) -> str:
+        return format_html(
+            '{}<br><span class="text-subtle">{}</span>',
+            obj.order.buyer_name,
+            obj.order.buyer_phone_masked,
+        )
+
+    @display(description=_("parcels"))
+    def parcels(self, obj: AfterSale) -> str:
+        parcels = obj.order.parcels.all()
+        if not parcels:
+            return _("Not shipped")
+        return format_html_join(
+            "",
+            "<div>{}</div>",
+            ((stage_badge(parcel),) for parcel in parcels),
+        )
+
+    @display(description=_("refund (yuan)"))
+    def refund_amount(self, obj: AfterSale) -> str:
+        return format_fen(obj.refund_amount_fen)
+
+    @display(description=_("age"))
+    def age(self, obj: AfterSale) -> str:
+        return format_html(
+            '<span title="{}">{}</span>',
+            date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT"),
+            timesince(obj.created_at, depth=1),
+        )
+
+
+# --- Platform-wide records -------------------------------------------------------------------
+
+
+@admin.register(Courier)
+class CourierAdmin(ModelAdmin):
+    list_display = ("code", "name_zh", "name_en", "service_phone", "waybill_pattern", "is_active")
+    ordering = ("sort_order", "code")
+    search_fields = ("code", "name_zh", "name_en")
+
+    def _platform(self, request) -> bool:
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and access_for(request.user).is_platform
+        )
+
+    def has_module_permission(self, request):
+        return self._platform(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def has_add_permission(self, request):
+        return access_for(request.user).is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return access_for(request.user).is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, ModelAdmin):
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+    pass

@@ -1,0 +1,409 @@
+"""Shops (the tenants), their members, orders, parcels, tracking and after-sales."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing.money import MoneyField
+from couriers.models import Courier
+from couriers.stages import TERMINAL_STAGES, ParcelStage
+
+PLATFORM_CS = "platform_cs"
+PLATFORM_FINANCE = "platform_finance"
+PLATFORM_GROUPS = (PLATFORM_CS, PLATFORM_FINANCE)
+
+
+def mask_phone(phone: str) -> str:
+    """'13812341234' -> '138****1234'; short numbers keep only their last four digits."""
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) >= 11:
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) > 4:
+        return f"****{digits[-4:]}"
+    return "****" if digits else ""
+
+
+class Shop(models.Model):
+    class Status(models.TextChoices):
+        NORMAL = "normal", _("Operating normally")
+        RESTRICTED = "restricted", _("Restricted")
+        CLOSED = "closed", _("Closed")
+
+    name = models.CharField(_("name"), max_length=100)
+    code = models.SlugField(_("shop code"), max_length=32, unique=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.NORMAL
+    )
+    is_cross_border = models.BooleanField(_("cross-border shop"), default=False)
+    return_contact = models.CharField(_("return contact"), max_length=50, blank=True)
+    return_phone = models.CharField(_("return phone"), max_length=20, blank=True)
+    return_address = models.CharField(_("return address"), max_length=255, blank=True)
+    ewaybill_couriers = models.ManyToManyField(
+        Courier,
+        blank=True,
+        related_name="+",
+        verbose_name=_("couriers with an e-waybill account"),
+    )
+    intercept_agreement_version = models.CharField(
+        _("intercept agreement version"), max_length=16, blank=True
+    )
+    intercept_agreement_signed_at = models.DateTimeField(
+        _("intercept agreement signed at"), null=True, blank=True
+    )
+    intercept_agreement_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("intercept agreement signed by"),
+    )
+    auto_intercept_enabled = models.BooleanField(_("automatic intercept"), default=False)
+    auto_intercept_daily_cap = models.PositiveIntegerField(
+        _("automatic intercepts per day"), default=0
+    )
+    auto_complete_refund = models.BooleanField(
+        _("approve refund after a successful intercept"), default=False
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopMembership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Shop owner")
+        AGENT = "agent", _("After-sales agent")
+        VIEWER = "viewer", _("Viewer")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="shop_memberships",
+        verbose_name=_("user"),
+    )
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("shop")
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("shop member")
+        verbose_name_plural = _("shop members")
+        constraints = [
+            models.UniqueConstraint(fields=("user", "shop"), name="membership_user_shop_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.shop} ({self.get_role_display()})"
+
+
+class GoodsCategory(models.TextChoices):
+    NORMAL = "normal", _("General goods")
+    FRESH = "fresh", _("Fresh food")
+    VIRTUAL = "virtual", _("Virtual goods")
+    CUSTOMISED = "customised", _("Customised goods")
+    JEWELLERY = "jewellery", _("Jewellery")
+    ANTIQUE = "antique", _("Antiques")
+    SECOND_HAND = "second_hand", _("Second-hand goods")
+    TEA = "tea", _("Tea")
+    LARGE_APPLIANCE = "large_appliance", _("Large appliances")
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PAID = "paid", _("Paid, awaiting shipment")
+        SHIPPED = "shipped", _("Shipped")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="orders", verbose_name=_("shop")
+    )
+    order_no = models.CharField(_("order number"), max_length=32)
+    status = models.CharField(
+        _("order status"), max_length=16, choices=Status.choices, default=Status.PAID
+    )
+    buyer_name = models.CharField(_("buyer"), max_length=50)
+    buyer_phone = models.CharField(_("buyer phone"), max_length=20)
+    total_fen = MoneyField(_("order total (yuan)"), default=0)
+    paid_at = models.DateTimeField(_("paid at"), default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=("shop", "order_no"), name="order_shop_order_no_unique"),
+            models.CheckConstraint(condition=Q(total_fen__gte=0), name="order_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=("order_no",), name="order_order_no_idx"),
+            models.Index(fields=("shop", "-created_at", "-id"), name="order_shop_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_no
+
+    @property
+    def buyer_phone_masked(self) -> str:
+        return mask_phone(self.buyer_phone)
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order")
+    )
+    goods_name = models.CharField(_("goods"), max_length=120)
+    category = models.CharField(
+        _("goods category"),
+        max_length=24,
+        choices=GoodsCategory.choices,
+        default=GoodsCategory.NORMAL,
+    )
+    unit_price_fen = MoneyField(_("unit price (yuan)"))
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ("id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(unit_price_fen__gte=0), name="order_line_price_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_min_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.goods_name} × {self.quantity}"
+
+    @property
+    def amount_fen(self) -> int:
+        return self.unit_price_fen * self.quantity
+
+
+class Parcel(models.Model):
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="parcels", verbose_name=_("shop")
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="parcels", verbose_name=_("order")
+    )
+    courier = models.ForeignKey(
+        Courier, on_delete=models.PROTECT, related_name="parcels", verbose_name=_("courier")
+    )
+    waybill_no = models.CharField(_("waybill number"), max_length=32)
+    lines = models.ManyToManyField(
+        OrderLine, related_name="parcels", blank=True, verbose_name=_("order lines carried")
+    )
+    declared_value_fen = MoneyField(_("declared value (yuan)"), default=0)
+    receiver_name = models.CharField(_("receiver"), max_length=50)
+    receiver_phone = models.CharField(_("receiver phone"), max_length=20)
+    receiver_address = models.CharField(_("receiver address"), max_length=255)
+    stage = models.CharField(
+        _("stage"), max_length=24, choices=ParcelStage.choices, default=ParcelStage.NO_INFO
+    )
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    picked_up_at = models.DateTimeField(_("picked up at"), null=True, blank=True)
+    signed_at = models.DateTimeField(_("signed at"), null=True, blank=True)
+    next_poll_at = models.DateTimeField(_("next tracking poll"), null=True, blank=True)
+    poll_failures = models.PositiveSmallIntegerField(_("failed polls in a row"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("parcel")
+        verbose_name_plural = _("parcels")
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(declared_value_fen__gte=0), name="parcel_declared_value_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("waybill_no",), name="parcel_waybill_idx"),
+            models.Index(fields=("courier", "waybill_no"), name="parcel_courier_waybill_idx"),
+            models.Index(fields=("order", "courier"), name="parcel_order_courier_idx"),
+            models.Index(fields=("order", "stage"), name="parcel_order_stage_idx"),
+            models.Index(fields=("shop", "-created_at", "-id"), name="parcel_shop_created_idx"),
+            models.Index(fields=("stage", "-created_at"), name="parcel_stage_created_idx"),
+            models.Index(
+                fields=("next_poll_at",),
+                name="parcel_due_poll_idx",
+                condition=Q(next_poll_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.courier.code} {self.waybill_no}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.stage in TERMINAL_STAGES
+
+    def clean(self) -> None:
+        super().clean()
+        if (
+            self.waybill_no
+            and self.courier_id
+            and not self.courier.waybill_matches(self.waybill_no)
+        ):
+            raise ValidationError(
+                {
+                    "waybill_no": _(
+                        "“%(waybill)s” is not a %(courier)s waybill number "
+                        "(for example %(example)s)."
+                    )
+                    % {
+                        "waybill": self.waybill_no,
+                        "courier": self.courier.display_name,
+                        "example": self.courier.waybill_example,
+                    }
+                }
+            )
+
+
+class TrackingEvent(models.Model):
+    parcel = models.ForeignKey(
+        Parcel, on_delete=models.CASCADE, related_name="tracking_events", verbose_name=_("parcel")
+    )
+    occurred_at = models.DateTimeField(_("time"))
+    raw_code = models.CharField(_("courier code"), max_length=32)
+    stage = models.CharField(_("stage"), max_length=24, choices=ParcelStage.choices)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    location = models.CharField(_("location"), max_length=100, blank=True)
+    source = models.CharField(_("source"), max_length=16, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tracking event")
+        verbose_name_plural = _("tracking events")
+        ordering = ("-occurred_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("parcel", "occurred_at", "raw_code"), name="tracking_event_dedup"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.description}"
+
+
+class AfterSale(models.Model):
+    class Kind(models.TextChoices):
+        REFUND_ONLY = "refund_only", _("Refund only")
+        RETURN_AND_REFUND = "return_refund", _("Return and refund")
+        CANCEL_ORDER = "cancel_order", _("Cancel order")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Awaiting merchant")
+        APPROVED = "approved", _("Refund approved")
+        REFUNDED = "refunded", _("Refunded")
+        REJECTED = "rejected", _("Rejected by merchant")
+        CLOSED = "closed", _("Closed")
+
+    # The moves a status may make; anything else is refused by the status service.
+    TRANSITIONS = {
+        Status.PENDING: {Status.APPROVED, Status.REJECTED, Status.CLOSED},
+        Status.APPROVED: {Status.REFUNDED, Status.CLOSED},
+        Status.REJECTED: {Status.PENDING, Status.APPROVED, Status.CLOSED},
+        Status.REFUNDED: set(),
+        Status.CLOSED: set(),
+    }
+
+    class Arbitration(models.TextChoices):
+        NONE = "none", _("No arbitration")
+        REQUESTED = "requested", _("Buyer asked the platform")
+        IN_PROGRESS = "in_progress", _("Platform arbitrating")
+        FOR_BUYER = "for_buyer", _("Decided for the buyer")
+        FOR_MERCHANT = "for_merchant", _("Decided for the merchant")
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="after_sales", verbose_name=_("shop")
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="after_sales", verbose_name=_("order")
+    )
+    kind = models.CharField(_("after-sale type"), max_length=16, choices=Kind.choices)
+    status = models.CharField(
+        _("after-sale status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    arbitration = models.CharField(
+        _("arbitration"), max_length=16, choices=Arbitration.choices, default=Arbitration.NONE
+    )
+    refund_amount_fen = MoneyField(_("refund amount (yuan)"), default=0)
+    reason = models.CharField(_("buyer's reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("applied at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("after-sale")
+        verbose_name_plural = _("after-sales")
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(refund_amount_fen__gte=0), name="after_sale_refund_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("-created_at", "-id"), name="after_sale_created_idx"),
+            models.Index(fields=("shop", "-created_at", "-id"), name="after_sale_shop_created_idx"),
+            models.Index(
+                fields=("shop", "status", "-created_at", "-id"), name="after_sale_shop_status_idx"
+            ),
+            models.Index(fields=("shop", "kind", "-created_at"), name="after_sale_shop_kind_idx"),
+            models.Index(fields=("status", "-created_at", "-id"), name="after_sale_status_idx"),
+            models.Index(fields=("kind", "-created_at"), name="after_sale_kind_idx"),
+            models.Index(
+                fields=("arbitration",),
+                name="after_sale_arbitration_idx",
+                condition=~Q(arbitration="none"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.order}"
+
+
+class AfterSaleEvent(models.Model):
+    """Append-only history of an after-sale's status."""
+
+    after_sale = models.ForeignKey(
+        AfterSale, on_delete=models.CASCADE, related_name="events", verbose_name=_("after-sale")
+    )
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=AfterSale.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=AfterSale.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("after-sale event")
+        verbose_name_plural = _("after-sale events")
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} → {self.to_status}"

@@ -1,0 +1,92 @@
+"""factory_boy factories for the core records."""
+
+import itertools
+
+import factory
+from django.contrib.auth.models import User
+
+from couriers.models import Courier
+from couriers.stages import ParcelStage
+from intercepts.demo import demo_waybill
+from intercepts.models import AfterSale, Order, OrderLine, Parcel, Shop, ShopMembership
+
+_waybills = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    is_staff = True
+    password = factory.django.Password("pw-for-tests-123")
+
+
+class ShopFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Shop
+
+    name = factory.Sequence(lambda n: f"测试店铺{n}")
+    code = factory.Sequence(lambda n: f"shop-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ShopMembership
+
+    user = factory.SubFactory(UserFactory)
+    shop = factory.SubFactory(ShopFactory)
+    role = ShopMembership.Role.OWNER
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    shop = factory.SubFactory(ShopFactory)
+    order_no = factory.Sequence(lambda n: f"69{n:010d}")
+    status = Order.Status.SHIPPED
+    buyer_name = "张三"
+    buyer_phone = "13812341234"
+    total_fen = 12900
+
+
+class OrderLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrderLine
+
+    order = factory.SubFactory(OrderFactory)
+    goods_name = "纯棉T恤"
+    unit_price_fen = 12900
+    quantity = 1
+
+
+def _courier(code: str = "ZTO") -> Courier:
+    return Courier.objects.get(code=code)
+
+
+class ParcelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Parcel
+
+    order = factory.SubFactory(OrderFactory)
+    shop = factory.SelfAttribute("order.shop")
+    courier = factory.LazyFunction(_courier)
+    waybill_no = factory.LazyAttribute(lambda o: demo_waybill(o.courier, next(_waybills)))
+    declared_value_fen = 12900
+    receiver_name = "张三"
+    receiver_phone = "13812341234"
+    receiver_address = "上海市浦东新区幸福路1号"
+    stage = ParcelStage.IN_TRANSIT
+
+
+class AfterSaleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AfterSale
+
+    order = factory.SubFactory(OrderFactory)
+    shop = factory.SelfAttribute("order.shop")
+    kind = AfterSale.Kind.REFUND_ONLY
+    status = AfterSale.Status.PENDING
+    refund_amount_fen = 12900
