@@ -1,5 +1,6 @@
 """The after-sales workbench: shops, orders, parcels and after-sales in the admin."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -284,8 +285,27 @@ class TrackingEventInline(ScopedTabularInline):
     ordering = ("-occurred_at", "-id")
 
 
+class ParcelAdminForm(forms.ModelForm):
+    class Meta:
+        model = Parcel
+        fields = "__all__"
+
+    def clean_waybill_no(self):
+        return services.normalise_waybill(self.cleaned_data["waybill_no"])
+
+    def clean(self):
+        cleaned = super().clean()
+        # On a change the order is read-only and so not in the form: use the parcel's own.
+        order = cleaned.get("order") or (self.instance.order if self.instance.pk else None)
+        lines = cleaned.get("lines")
+        if order is not None and lines and any(line.order_id != order.pk for line in lines):
+            self.add_error("lines", _("A parcel can only carry lines of its own order."))
+        return cleaned
+
+
 @admin.register(Parcel)
 class ParcelAdmin(ShopScopedAdmin):
+    form = ParcelAdminForm
     role_permissions = {
         "view": MERCHANT_ALL | PLATFORM_ALL,
         "add": MERCHANT_WRITE,

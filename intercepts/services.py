@@ -12,9 +12,14 @@ class DomainError(Exception):
     """A business rule refused the write; the message is for the user."""
 
 
+def normalise_waybill(waybill_no: str) -> str:
+    """Waybill numbers are compared upper-case and without surrounding or inner spaces."""
+    return "".join((waybill_no or "").split()).upper()
+
+
 def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> Parcel:
     """Create or correct a parcel: the shop follows the order; the waybill must fit its courier."""
-    parcel.waybill_no = (parcel.waybill_no or "").strip().upper()
+    parcel.waybill_no = normalise_waybill(parcel.waybill_no)
     parcel.shop_id = parcel.order.shop_id
     if parcel.shipped_at is None:
         parcel.shipped_at = timezone.now()
