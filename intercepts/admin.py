@@ -288,7 +288,16 @@ class TrackingEventInline(ScopedTabularInline):
 class ParcelAdminForm(forms.ModelForm):
     class Meta:
         model = Parcel
-        fields = "__all__"
+        fields = (
+            "order",
+            "courier",
+            "waybill_no",
+            "lines",
+            "declared_value_fen",
+            "receiver_name",
+            "receiver_phone",
+            "receiver_address",
+        )
 
     def clean_waybill_no(self):
         return services.normalise_waybill(self.cleaned_data["waybill_no"])

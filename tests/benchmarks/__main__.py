@@ -2,9 +2,9 @@
 
 Benchmarks measure the production database, so PostgreSQL is required: without DATABASE_URL the
 runner uses a local ``intercepts_bench`` database (created if missing) and Redis db 15, and it
-always migrates before running. Each benchmark's figures are printed beside their limits and
-written as flat JSON to ``var/bench/<name>.json``; the exit status is 1 if any figure misses
-its limit.
+always migrates before running. Django runs with DEBUG off unless DJANGO_DEBUG says otherwise.
+Each benchmark's figures are printed beside their limits and written as flat JSON to
+``var/bench/<name>.json``; the exit status is 1 if any figure misses its limit.
 """
 
 import argparse
@@ -94,7 +94,11 @@ def report(name: str, figures: dict, limits: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     available = discover()
-    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(available)}")
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in available]

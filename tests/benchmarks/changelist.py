@@ -8,6 +8,7 @@ through a raw psycopg cursor, which is the overhead the admin adds on top of the
 """
 
 import gc
+import os
 import random
 import re
 import time
@@ -162,7 +163,7 @@ AFTER_SALE_COLUMNS = (
 
 
 def _generate(
-    shops: list[Shop], couriers: dict[str, Courier], now: datetime, ids: dict[type, "_Ids"]
+    shops: list[Shop], couriers: dict[str, Courier], now: datetime, ids: dict[type, _Ids]
 ):
     """Yield (orders, parcels, after_sales) COPY text blocks, rows in time order.
 
@@ -308,12 +309,12 @@ def load() -> float:
         # Deferred foreign-key triggers would queue millions of row checks until commit;
         # replica mode skips them and _check_references verifies the whole load in one pass.
         cursor.execute("SET LOCAL session_replication_role = replica")
-        # Parcels, the widest table with the most indexes, stream to the server while the
-        # rows are still being generated: a queued writer sends from its own thread, so
-        # PostgreSQL works on the second core instead of waiting for Python.
         # Ids are read before COPY starts: no other statement may run while it is open.
         ids = {model: _Ids(model) for model in (Order, Parcel, AfterSale)}
         orders, after_sales = [], []
+        # Parcels, the widest table with the most indexes, stream to the server while the
+        # rows are still being generated: a queued writer sends from its own thread, so
+        # PostgreSQL works on the second core instead of waiting for Python.
         raw = cursor.cursor
         with raw.copy(
             _copy_sql(Parcel, PARCEL_COLUMNS), writer=QueuedLibpqWriter(raw)
@@ -422,7 +423,12 @@ def run() -> dict:
         "page500": f"{base}?p=500",
     }
     per_page = admin.site._registry[AfterSale].list_per_page
-    figures: dict = {"rows": AfterSale.objects.count(), "load_seconds": round(load_seconds, 1)}
+    figures: dict = {
+        "rows": AfterSale.objects.count(),
+        "load_seconds": round(load_seconds, 1),
+        # Timings on a small machine move with whatever else runs on it; record how busy it was.
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
     details: dict = {}
     p95s, ratios, query_counts, constant = [], [], [], True
 
