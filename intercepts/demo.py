@@ -233,7 +233,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     if stage == ParcelStage.DELIVERED:
                         parcel.signed_at = events[-1].occurred_at
                     parcel.save(update_fields=["picked_up_at", "signed_at"])
-            if i % 5 != 4:  # four orders in five have an after-sale
+            if i % 7 != 6:  # six orders in seven have an after-sale
                 AfterSale.objects.create(
                     shop=shop,
                     order=order,

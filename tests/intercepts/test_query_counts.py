@@ -75,3 +75,11 @@ def test_changelist_never_counts_rows(busy_world, login):
     with CaptureQueriesContext(connection) as ctx:
         client.get(reverse("admin:intercepts_aftersale_changelist"))
     assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+def test_facet_counts_are_never_computed(busy_world, login):
+    client = login(busy_world.cs)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("admin:intercepts_aftersale_changelist"), {"_facets": "1"})
+    assert response.status_code == 200
+    assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]

@@ -1,0 +1,39 @@
+"""Demo data: safe to run twice, and covers every stage, status and kind."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from couriers.stages import ParcelStage
+from intercepts.models import AfterSale, Order, Parcel, Shop, ShopMembership
+
+
+def _counts():
+    return (
+        Shop.objects.count(),
+        Order.objects.count(),
+        Parcel.objects.count(),
+        AfterSale.objects.count(),
+        User.objects.count(),
+        ShopMembership.objects.count(),
+    )
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
+    call_command("seed_demo")
+    first = _counts()
+    call_command("seed_demo")
+    assert _counts() == first
+    shops, orders, *_ = first
+    assert shops == 2 and orders == 300
+    assert set(Parcel.objects.values_list("stage", flat=True)) == set(ParcelStage)
+    assert set(AfterSale.objects.values_list("status", flat=True)) == set(AfterSale.Status)
+    assert set(AfterSale.objects.values_list("kind", flat=True)) == set(AfterSale.Kind)
+    assert set(AfterSale.objects.values_list("arbitration", flat=True)) == set(
+        AfterSale.Arbitration
+    )
+    printed = capsys.readouterr().out
+    for username in ("owner", "agent", "viewer", "owner2", "cs", "finance"):
+        assert username in printed
+    assert User.objects.get(username="agent").check_password("demo-agent-123")

@@ -1,0 +1,68 @@
+"""The workbench speaks Simplified Chinese by default and English on request."""
+
+from pathlib import Path
+
+import polib
+import pytest
+from django.apps import apps
+from django.urls import reverse
+from django.utils import translation
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUES = sorted(ROOT.glob("locale/**/LC_MESSAGES/django.po"))
+OUR_APPS = ("intercepts", "couriers", "billing", "claims")
+
+
+def test_there_are_catalogues_for_the_project_and_unfold():
+    names = {str(p.relative_to(ROOT)) for p in CATALOGUES}
+    assert "locale/zh_Hans/LC_MESSAGES/django.po" in names
+    assert "locale/unfold/zh_Hans/LC_MESSAGES/django.po" in names
+
+
+@pytest.mark.parametrize("po_path", CATALOGUES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_catalogue_is_complete_and_compiled(po_path):
+    po = polib.pofile(str(po_path))
+    assert not po.untranslated_entries()
+    assert not po.fuzzy_entries()
+    mo = polib.mofile(str(po_path.with_suffix(".mo")))
+    compiled = {(e.msgctxt, e.msgid): (e.msgstr, e.msgstr_plural) for e in mo}
+    for entry in po.translated_entries():
+        assert compiled.get((entry.msgctxt, entry.msgid)) == (entry.msgstr, entry.msgstr_plural), (
+            f"{po_path.name}: “{entry.msgid}” differs from the .mo; run `make messages`"
+        )
+
+
+def test_every_model_and_field_has_a_chinese_name():
+    missing = []
+    with translation.override("zh-hans"):
+        for app in OUR_APPS:
+            for model in apps.get_app_config(app).get_models():
+                names = [
+                    ("model", model._meta.verbose_name),
+                    ("plural", model._meta.verbose_name_plural),
+                ]
+                names += [
+                    (field.name, field.verbose_name)
+                    for field in model._meta.get_fields()
+                    if hasattr(field, "verbose_name") and not field.auto_created
+                ]
+                for name, label in names:
+                    if not any("\u4e00" <= ch <= "\u9fff" for ch in str(label)):
+                        missing.append(f"{model.__name__}.{name}: {label}")
+    assert not missing, missing
+
+
+def test_admin_is_chinese_by_default(world, login):
+    body = login(world.owner).get(reverse("admin:intercepts_aftersale_changelist")).content
+    text = body.decode()
+    assert "售后单" in text and "待商家处理" in text and "筛选" in text
+
+
+def test_admin_is_english_when_the_browser_asks(world, login):
+    client = login(world.owner)
+    response = client.get(
+        reverse("admin:intercepts_aftersale_changelist"), HTTP_ACCEPT_LANGUAGE="en"
+    )
+    text = response.content.decode()
+    assert "After-sales" in text and "Awaiting merchant" in text
+    assert "待商家处理" not in text
