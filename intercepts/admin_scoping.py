@@ -33,6 +33,8 @@ class InfinitePaginator(_UnfoldInfinitePaginator):
 class LazyChangeList(ChangeList):
     """A changelist page that fetches one row more than it shows instead of counting all rows."""
 
+    is_dataset = False
+
     def get_results(self, request):
         per_page = self.list_per_page
         if self.page_num < 1:
@@ -113,6 +115,9 @@ class ShopScopedAdmin(RolePermissionsMixin, ModelAdmin):
     show_full_result_count = False
     # Facet counts are a COUNT per filter choice over the whole list: never on big tables.
     show_facets = ShowFacets.NEVER
+    change_list_template = "admin/workbench/change_list.html"
+    # Unfold looks these up on every row; defining them spares a failed lookup per row.
+    list_sections = ()
     list_per_page = 20
     list_max_show_all = 100
 

@@ -161,7 +161,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
         if Order.objects.filter(shop=shop).exists():
             continue
         for i in range(order_count):
-            paid_at = now - timedelta(hours=rng.randint(2, 24 * 20), minutes=rng.randint(0, 59))
+            paid_at = now - timedelta(hours=rng.randint(30, 24 * 20), minutes=rng.randint(0, 59))
             buyer = rng.choice(NAMES)
             phone = f"1{rng.choice('3589')}{rng.randint(0, 999_999_999):09d}"
             order = Order.objects.create(
@@ -198,6 +198,9 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                 stage = stages[(i * 5 + p) % len(stages)]
                 carried = lines if parcel_count == 1 else lines[p::parcel_count]
                 shipped_at = paid_at + timedelta(hours=rng.randint(1, 20))
+                route = _route_for(stage)
+                # Spread the history between shipping and now, so nothing lies in the future.
+                step = (now - shipped_at) / (len(route) + 1)
                 parcel = Parcel.objects.create(
                     shop=shop,
                     order=order,
@@ -214,8 +217,8 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                 parcel.lines.set(carried)
                 events = []
                 at = shipped_at
-                for event_stage, text in _route_for(stage):
-                    at += timedelta(hours=rng.randint(2, 10))
+                for event_stage, text in route:
+                    at += step * rng.uniform(0.6, 1.0)
                     events.append(
                         TrackingEvent(
                             parcel=parcel,
@@ -244,7 +247,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     else AfterSale.Arbitration.NONE,
                     refund_amount_fen=order.total_fen,
                     reason=rng.choice(["不想要了", "拍错了", "七天无理由", "商品与描述不符"]),
-                    created_at=paid_at + timedelta(hours=rng.randint(20, 40)),
+                    created_at=min(paid_at + timedelta(hours=rng.randint(20, 40)), now),
                 )
             created["orders"] += 1
     created["users"] = ensure_users()

@@ -400,6 +400,18 @@ def _time_raw_sql(statements: list[str]) -> list[float]:
     return samples
 
 
+def _cpu_calibration_ms() -> float:
+    """The best of three runs of a fixed pure-Python loop: tells a slow machine from a slow page."""
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(1_000_000):
+            total += number
+        runs.append((time.perf_counter() - started) * 1000)
+    return min(runs)
+
+
 @contextmanager
 def _list_per_page(rows: int):
     model_admin = admin.site._registry[AfterSale]
@@ -428,6 +440,7 @@ def run() -> dict:
         "load_seconds": round(load_seconds, 1),
         # Timings on a small machine move with whatever else runs on it; record how busy it was.
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpu_calibration_ms": round(_cpu_calibration_ms(), 1),
     }
     details: dict = {}
     p95s, ratios, query_counts, constant = [], [], [], True
