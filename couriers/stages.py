@@ -1,6 +1,9 @@
 """The unified parcel stage, ordered by progress, shared by every courier protocol."""
 
+import functools
+
 from django.db import models
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 
@@ -44,3 +47,13 @@ IN_FLIGHT_STAGES = frozenset(
         ParcelStage.DELIVERY_FAILED,
     }
 )
+
+
+@functools.cache
+def _stage_labels(language: str | None) -> dict[str, str]:
+    return {stage.value: str(stage.label) for stage in ParcelStage}
+
+
+def stage_label(stage: str) -> str:
+    """The stage's name in the active language; lists show many, so labels are cached."""
+    return _stage_labels(get_language()).get(stage, stage)

@@ -2,9 +2,9 @@
 
 Unfold's ``items_for_result`` recomputes every column header for every row and looks each
 cell up through the generic admin machinery, which made the row table most of a list page's
-time. Here the per-column work (header, classes, how to read the value, whether it links) is
-done once per page, and each cell is one attribute read and one escape. The markup is Unfold's,
-so the table looks and behaves the same.
+time. Here the per-column work (header, classes, choice labels, how to read the value, whether
+and where it links) is done once per page, and each cell is one read and one escape. The markup
+is Unfold's, so the table looks and behaves the same.
 """
 
 import datetime
@@ -13,11 +13,11 @@ from django import template
 from django.contrib.admin.templatetags.admin_list import result_hidden_fields
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.templatetags.base import InclusionAdminNode
-from django.contrib.admin.utils import display_for_field, display_for_value
+from django.contrib.admin.utils import display_for_field, display_for_value, quote
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.urls import NoReverseMatch
-from django.utils.html import conditional_escape, format_html
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from unfold.templatetags.unfold_list import (
@@ -30,27 +30,28 @@ from unfold.templatetags.unfold_list import (
 
 register = template.Library()
 
+LINK_CLASSES_STR = " ".join(LINK_CLASSES)
+_PK_PLACEHOLDER = "__row_pk__"
+
 
 class _Column:
-    __slots__ = ("boolean", "field", "getter", "header", "links", "row_class", "tag")
+    __slots__ = ("boolean", "choices", "field", "getter", "label", "links", "row_class", "tag")
 
-    def __init__(self, cl, name, index, header, links, tag):
+    def __init__(self, cl, name, label: str, links: bool, tag: str):
         model_admin = cl.model_admin
-        self.header = header["text"]
+        self.label = conditional_escape(label)
         self.links = links
         self.tag = tag
         self.field = None
+        self.choices = None
         self.boolean = False
-        classes = [f"field-{name if isinstance(name, str) else index}", *ROW_CLASSES]
+        classes = [f"field-{name}", *ROW_CLASSES]
         if name == "action_checkbox":
             classes = list(CHECKBOX_CLASSES)
         if callable(name):
             self.getter = name
-            self.boolean = getattr(name, "boolean", False)
         elif hasattr(model_admin, name) and name != "__str__":
-            attr = getattr(model_admin, name)
-            self.getter = attr
-            self.boolean = getattr(attr, "boolean", False)
+            self.getter = getattr(model_admin, name)
         else:
             try:
                 self.field = cl.lookup_opts.get_field(name)
@@ -62,20 +63,25 @@ class _Column:
                     self.getter = lambda obj, _name=name: getattr(obj, _name)
                 self.boolean = getattr(attr, "boolean", False)
             else:
+                self.getter = None
+                if self.field.flatchoices:
+                    # Choice labels are lazy: translate each once per page, not once per cell.
+                    self.choices = {k: str(v) for k, v in self.field.flatchoices}
                 if isinstance(self.field, models.DateField | models.TimeField | models.ForeignKey):
                     classes.append("nowrap")
-                self.getter = None
+        if self.getter is not None and not self.boolean:
+            self.boolean = getattr(self.getter, "boolean", False)
         self.row_class = mark_safe(f' class="{" ".join(classes)}"')
 
     def render_value(self, obj, empty):
-        if self.field is not None:
-            field = self.field
+        field = self.field
+        if field is not None:
             if field.is_relation:
                 value = getattr(obj, field.name)
                 return empty if value is None else conditional_escape(value)
             value = getattr(obj, field.attname)
-            if field.flatchoices:
-                return conditional_escape(dict(field.flatchoices).get(value, empty))
+            if self.choices is not None:
+                return conditional_escape(self.choices.get(value, empty))
             return display_for_field(value, field, empty)
         value = self.getter(obj)
         if isinstance(value, datetime.date | datetime.time):
@@ -83,7 +89,7 @@ class _Column:
         return display_for_value(value, empty, self.boolean)
 
 
-def _columns(cl, headers):
+def _columns(cl, headers) -> list[_Column]:
     columns = []
     first = True
     for index, name in enumerate(cl.list_display):
@@ -97,46 +103,47 @@ def _columns(cl, headers):
         tag = "th" if links and first else "td"
         if links:
             first = False
-        columns.append(_Column(cl, name, index, headers[index], links, tag))
+        label = gettext("Select record") if index == 0 and not links else headers[index]["text"]
+        columns.append(_Column(cl, name, label, links, tag))
     return columns
 
 
-def _cells(cl, obj, columns, empty, checkbox_label):
-    for index, column in enumerate(columns):
-        shown = column.render_value(obj, empty)
-        if column.links:
-            try:
-                url = cl.url_for_result(obj)
-            except NoReverseMatch:
-                link = shown
-            else:
-                url = add_preserved_filters(
-                    {"preserved_filters": cl.preserved_filters, "opts": cl.opts}, url
-                )
-                link = format_html('<a href="{}" class="{}">{}</a>', url, LINK_CLASSES_STR, shown)
-            yield format_html(
-                '<{}{} data-label="{}">{}</{}>',
-                column.tag,
-                column.row_class,
-                column.header,
-                link,
-                column.tag,
-            )
-        else:
-            label = checkbox_label if index == 0 else column.header
-            yield format_html('<td{} data-label="{}">{}</td>', column.row_class, label, shown)
+def _link_template(cl) -> str | None:
+    """The change URL with the list's filters preserved, with a placeholder for the pk."""
+    opts = cl.opts
+    try:
+        url = reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_change",
+            args=(_PK_PLACEHOLDER,),
+            current_app=cl.model_admin.admin_site.name,
+        )
+    except NoReverseMatch:
+        return None
+    return add_preserved_filters({"preserved_filters": cl.preserved_filters, "opts": opts}, url)
 
 
-LINK_CLASSES_STR = " ".join(LINK_CLASSES)
+def _row(obj, columns, empty, link_template, pk_attname) -> list:
+    cells = []
+    for column in columns:
+        shown = conditional_escape(column.render_value(obj, empty))
+        if column.links and link_template is not None:
+            url = link_template.replace(_PK_PLACEHOLDER, quote(str(getattr(obj, pk_attname))), 1)
+            shown = f'<a href="{conditional_escape(url)}" class="{LINK_CLASSES_STR}">{shown}</a>'
+        tag = column.tag
+        cells.append(
+            mark_safe(f'<{tag}{column.row_class} data-label="{column.label}">{shown}</{tag}>')
+        )
+    return cells
 
 
 def workbench_result_list(context, cl):
     headers = list(result_headers(cl))
     columns = _columns(cl, headers)
     empty = cl.model_admin.get_empty_value_display()
-    checkbox_label = gettext("Select record")
+    link_template = _link_template(cl)
+    pk_attname = cl.lookup_opts.pk.attname
     results = [
-        UnfoldResultList(obj, None, list(_cells(cl, obj, columns, empty, checkbox_label)))
+        UnfoldResultList(obj, None, _row(obj, columns, empty, link_template, pk_attname))
         for obj in cl.result_list
     ]
     return {
@@ -145,8 +152,6 @@ def workbench_result_list(context, cl):
         "result_headers": headers,
         "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
         "results": results,
-        "actions_row": context.get("actions_row"),
-        "has_add_permission": cl.model_admin.has_add_permission(context["request"]),
     }
 
 
