@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape, format_html
@@ -21,7 +21,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from billing.money import format_fen
 from couriers.models import Courier
 from couriers.stages import ParcelStage, stage_label
-from intercepts import services
+from intercepts import selectors, services
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
@@ -58,18 +58,20 @@ STAGE_COLOURS = {
 }
 
 
-def exact_number_search(queryset, term: str, *, order_field: str, parcel_exists):
+class ExactNumberSearchMixin:
     """Search by a whole order number or waybill number, both indexed exact matches.
 
     A merchant pastes a full number; a substring scan over millions of rows would be slow and
     would need DISTINCT across parcels.
     """
-    term = term.strip()
-    if not term:
-        return queryset
-    return queryset.filter(
-        Exists(parcel_exists.filter(waybill_no=term.upper())) | Q(**{order_field: term})
-    )
+
+    search_order_field = "order_id"
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        ids = selectors.order_ids_for_number(search_term)
+        return queryset.filter(**{f"{self.search_order_field}__in": ids}), False
 
 
 class PlatformShopFilter(admin.SimpleListFilter):
@@ -250,7 +252,8 @@ class OrderParcelInline(ScopedTabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ShopScopedAdmin):
+class OrderAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
+    search_order_field = "pk"
     list_display = ("order_no", "shop", "buyer", "status", "total", "paid_at")
     list_select_related = ("shop",)
     list_filter = ("status", PlatformShopFilter)
@@ -277,17 +280,6 @@ class OrderAdmin(ShopScopedAdmin):
     @display(description=_("order total (yuan)"), ordering="total_fen")
     def total(self, obj: Order) -> str:
         return format_fen(obj.total_fen)
-
-    def get_search_results(self, request, queryset, search_term):
-        return (
-            exact_number_search(
-                queryset,
-                search_term,
-                order_field="order_no",
-                parcel_exists=Parcel.objects.filter(order_id=OuterRef("pk")),
-            ),
-            False,
-        )
 
 
 # --- Parcels ---------------------------------------------------------------------------------
@@ -386,10 +378,9 @@ class ParcelAdmin(ShopScopedAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
+        if not search_term.strip():
             return queryset, False
-        return queryset.filter(Q(waybill_no=term.upper()) | Q(order__order_no=term)), False
+        return queryset.filter(pk__in=selectors.parcel_ids_for_number(search_term)), False
 
     def save_model(self, request, obj, form, change):
         # Lines are saved by the service with the parcel, not by save_related.
@@ -414,7 +405,7 @@ class AfterSaleEventInline(ScopedTabularInline):
 
 
 @admin.register(AfterSale)
-class AfterSaleAdmin(ShopScopedAdmin):
+class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
     role_permissions = {
         "view": MERCHANT_ALL | PLATFORM_ALL,
         "add": NOBODY,
@@ -463,17 +454,6 @@ class AfterSaleAdmin(ShopScopedAdmin):
                 "order__parcels",
                 queryset=Parcel.objects.select_related("courier").order_by("id"),
             )
-        )
-
-    def get_search_results(self, request, queryset, search_term):
-        return (
-            exact_number_search(
-                queryset,
-                search_term,
-                order_field="order__order_no",
-                parcel_exists=Parcel.objects.filter(order_id=OuterRef("order_id")),
-            ),
-            False,
         )
 
     @display(description=_("order number"), ordering="order__order_no")

@@ -41,10 +41,16 @@ class LazyChangeList(ChangeList):
             raise IncorrectLookupParameters
         offset = (self.page_num - 1) * per_page
         queryset = self.queryset
+        if offset:
+            # Deep pages: skip rows on the narrow ordering index first, then join and load
+            # only the page's rows (a "deferred join"); OFFSET over joined rows costs a lookup
+            # per skipped row.
+            page_ids = self.queryset.values("pk")[offset : offset + per_page + 1]
+            queryset = queryset.filter(pk__in=page_ids)
         prepare = getattr(self.model_admin, "prepare_changelist_rows", None)
         if prepare is not None:
             queryset = prepare(queryset)
-        rows = list(queryset[offset : offset + per_page + 1])
+        rows = list(queryset if offset else queryset[: per_page + 1])
         self.has_next_page = len(rows) > per_page
         self.result_list = rows[:per_page]
         # Only this page is known: "select all" covers the page, never an uncounted table.

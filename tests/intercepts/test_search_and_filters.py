@@ -70,3 +70,20 @@ def test_pages_move_forward_without_counting(world, login, settings):
     assert len(_orders(first)) == 20 and len(_orders(second)) == 6
     assert not _orders(first) & _orders(second)
     assert client.get(reverse(URL), {"p": 0}).status_code == 302  # back to a valid page
+
+
+def test_parcel_list_search_finds_the_parcel_or_its_orders_parcels(world, login):
+    client = login(world.owner)
+    url = reverse("admin:intercepts_parcel_changelist")
+    by_waybill = client.get(url, {"q": world.parcel_a.waybill_no})
+    assert [p.pk for p in by_waybill.context["cl"].result_list] == [world.parcel_a.pk]
+    by_order = client.get(url, {"q": world.after_sale_a.order.order_no})
+    assert [p.pk for p in by_order.context["cl"].result_list] == [world.parcel_a.pk]
+    assert client.get(url, {"q": world.parcel_b.waybill_no}).context["cl"].result_list == []
+
+
+def test_order_list_search_by_waybill(world, login):
+    client = login(world.owner)
+    url = reverse("admin:intercepts_order_changelist")
+    response = client.get(url, {"q": world.parcel_a.waybill_no})
+    assert [o.pk for o in response.context["cl"].result_list] == [world.after_sale_a.order_id]
