@@ -213,7 +213,60 @@ UNFOLD = {
     "SHOW_LANGUAGES": True,
     "SIDEBAR": {
         "show_search": False,
-        "show_all_applications": True,
-        "navigation": [],
+        "show_all_applications": False,
+        "navigation": [
+            {
+                "title": _("After-sales"),
+                "items": [
+                    {
+                        "title": _("After-sale orders"),
+                        "icon": "assignment_return",
+                        "link": reverse_lazy("admin:intercepts_aftersale_changelist"),
+                        "permission": "intercepts.navigation.after_sales",
+                    },
+                    {
+                        "title": _("Orders"),
+                        "icon": "receipt_long",
+                        "link": reverse_lazy("admin:intercepts_order_changelist"),
+                        "permission": "intercepts.navigation.orders",
+                    },
+                    {
+                        "title": _("Parcels"),
+                        "icon": "package_2",
+                        "link": reverse_lazy("admin:intercepts_parcel_changelist"),
+                        "permission": "intercepts.navigation.parcels",
+                    },
+                    {
+                        "title": _("Shops"),
+                        "icon": "storefront",
+                        "link": reverse_lazy("admin:intercepts_shop_changelist"),
+                        "permission": "intercepts.navigation.shops",
+                    },
+                ],
+            },
+            {
+                "title": _("Platform"),
+                "items": [
+                    {
+                        "title": _("Couriers"),
+                        "icon": "local_shipping",
+                        "link": reverse_lazy("admin:couriers_courier_changelist"),
+                        "permission": "intercepts.navigation.couriers",
+                    },
+                    {
+                        "title": _("Users"),
+                        "icon": "person",
+                        "link": reverse_lazy("admin:auth_user_changelist"),
+                        "permission": "intercepts.navigation.users",
+                    },
+                    {
+                        "title": _("Groups"),
+                        "icon": "group",
+                        "link": reverse_lazy("admin:auth_group_changelist"),
+                        "permission": "intercepts.navigation.groups",
+                    },
+                ],
+            },
+        ],
     },
 }

@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from billing.money import format_fen
 from couriers.models import Courier
@@ -175,8 +176,8 @@ class ShopAdmin(ShopScopedAdmin):
     search_fields = ("name", "code")
     ordering = ("name",)
     inlines = (MembershipInline,)
-    filter_horizontal = ("ewaybill_couriers",)
     readonly_fields = (
+        "name",
         "code",
         "status",
         "is_cross_border",
@@ -215,6 +216,11 @@ class ShopAdmin(ShopScopedAdmin):
         if access_for(request.user).is_superuser:
             return ("intercept_agreement_signed_at", "intercept_agreement_signed_by", "created_at")
         return self.readonly_fields
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "ewaybill_couriers":
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @display(description=_("agreement signed"), boolean=True)
     def agreement_signed(self, obj: Shop) -> bool:
@@ -343,7 +349,6 @@ class ParcelAdmin(ShopScopedAdmin):
     search_help_text = _("A whole waybill number or order number")
     ordering = ("-created_at", "-id")
     autocomplete_fields = ("order",)
-    filter_horizontal = ("lines",)
     inlines = (TrackingEventInline,)
     fieldsets = (
         (None, {"fields": ("order", "courier", "waybill_no", "lines", "declared_value_fen")}),
@@ -361,6 +366,28 @@ class ParcelAdmin(ShopScopedAdmin):
             return ("order", *self.readonly_fields)
         return self.readonly_fields
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            # A new parcel carries its order's lines; which ones is corrected afterwards,
+            # once the order (and so the choice of lines) is known.
+            first, *rest = self.fieldsets
+            fields = tuple(f for f in first[1]["fields"] if f != "lines")
+            return ((first[0], {"fields": fields}), *rest)
+        return self.fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "lines" in form.base_fields:
+            form.base_fields["lines"].queryset = obj.order.lines.all()
+        return form
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "lines":
+            # The choice is among the parcel's own order's lines, set in get_form.
+            kwargs["queryset"] = OrderLine.objects.none()
+            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     @display(description=_("declared value (yuan)"), ordering="declared_value_fen")
     def declared_value(self, obj: Parcel) -> str:
         return format_fen(obj.declared_value_fen)
@@ -370,13 +397,6 @@ class ParcelAdmin(ShopScopedAdmin):
             kwargs["queryset"] = Courier.objects.filter(is_active=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "lines":
-            kwargs["queryset"] = OrderLine.objects.filter(
-                order__in=self._scoped_related_queryset(request, Order)
-            ).select_related("order")
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
-
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
@@ -384,10 +404,11 @@ class ParcelAdmin(ShopScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         # Lines are saved by the service with the parcel, not by save_related.
+        lines = form.cleaned_data.get("lines")
         services.parcel_save(
             actor=request.user,
             parcel=obj,
-            line_ids=[line.pk for line in form.cleaned_data.get("lines", [])],
+            line_ids=None if lines is None else [line.pk for line in lines],
         )
 
     def save_related(self, request, form, formsets, change):
@@ -433,6 +454,8 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
     readonly_fields = (
         "shop",
         "order",
+        "buyer",
+        "parcels",
         "kind",
         "status",
         "arbitration",

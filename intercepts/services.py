@@ -18,7 +18,11 @@ def normalise_waybill(waybill_no: str) -> str:
 
 
 def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> Parcel:
-    """Create or correct a parcel: the shop follows the order; the waybill must fit its courier."""
+    """Create or correct a parcel: the shop follows the order; the waybill must fit its courier.
+
+    A new parcel without a choice of lines carries all of its order's lines.
+    """
+    creating = parcel.pk is None
     parcel.waybill_no = normalise_waybill(parcel.waybill_no)
     parcel.shop_id = parcel.order.shop_id
     if parcel.shipped_at is None:
@@ -26,6 +30,8 @@ def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> 
     parcel.full_clean()
     with transaction.atomic():
         parcel.save()
+        if line_ids is None and creating:
+            line_ids = list(parcel.order.lines.values_list("pk", flat=True))
         if line_ids is not None:
             lines = list(
                 OrderLine.objects.filter(pk__in=line_ids).values_list("order_id", flat=True)

@@ -133,12 +133,15 @@ def test_order_autocomplete_searches_by_whole_number_only_in_own_shop(world, log
 
 
 def test_parcel_form_offers_only_own_shops_orders_and_lines(world, login):
-    response = login(world.other).get(reverse("admin:intercepts_parcel_add"))
-    fields = response.context["adminform"].form.fields
-    offered_lines = set(fields["lines"].queryset.values_list("order__shop_id", flat=True))
-    assert offered_lines == {world.shop_b.pk}
-    offered_orders = set(fields["order"].queryset.values_list("shop_id", flat=True))
+    client = login(world.other)
+    add_fields = client.get(reverse("admin:intercepts_parcel_add")).context["adminform"].form.fields
+    offered_orders = set(add_fields["order"].queryset.values_list("shop_id", flat=True))
     assert offered_orders == {world.shop_b.pk}
+    assert "lines" not in add_fields  # a new parcel carries its order's lines
+    change_url = reverse("admin:intercepts_parcel_change", args=[world.parcel_b.pk])
+    change_fields = client.get(change_url).context["adminform"].form.fields
+    offered_lines = set(change_fields["lines"].queryset.values_list("order_id", flat=True))
+    assert offered_lines == {world.parcel_b.order_id}
 
 
 def test_viewer_post_is_refused(world, login):

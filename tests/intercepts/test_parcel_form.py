@@ -63,11 +63,26 @@ def test_lines_must_belong_to_the_parcels_order(world, login):
     from tests.factories import OrderLineFactory
 
     stray = OrderLineFactory(order__shop=world.shop_a)
-    before = Parcel.objects.count()
-    response = login(world.agent).post(reverse(ADD), _form(world, lines=[stray.pk]))
+    url = reverse("admin:intercepts_parcel_change", args=[world.parcel_a.pk])
+    data = _form(world, lines=[stray.pk], waybill_no=world.parcel_a.waybill_no)
+    response = login(world.agent).post(url, data)
     assert response.status_code == 200
-    assert "包裹只能包含所属订单的商品" in _errors(response)
-    assert Parcel.objects.count() == before
+    assert "lines" in response.context["adminform"].form.errors
+    assert list(world.parcel_a.lines.all()) == [world.after_sale_a.order.lines.get()]
+
+
+def test_change_corrects_waybill_and_lines(world, login):
+    from tests.factories import OrderLineFactory
+
+    url = reverse("admin:intercepts_parcel_change", args=[world.parcel_a.pk])
+    data = _form(world, waybill_no="73999999999999")
+    second = OrderLineFactory(order=world.after_sale_a.order)
+    data["lines"] = [second.pk]
+    response = login(world.agent).post(url, data)
+    assert response.status_code == 302, _errors(response)
+    world.parcel_a.refresh_from_db()
+    assert world.parcel_a.waybill_no == "73999999999999"
+    assert list(world.parcel_a.lines.all()) == [second]
 
 
 def test_valid_parcel_is_saved_in_fen_with_the_orders_shop(world, login):

@@ -1,0 +1,25 @@
+"""The workbench sidebar: what each entry links to and who sees it.
+
+Each check asks the model's admin, so the sidebar shows exactly the pages a user may open.
+"""
+
+from django.contrib import admin
+
+
+def _can_view(app_label: str, model_name: str):
+    def check(request) -> bool:
+        from django.apps import apps
+
+        model_admin = admin.site.get_model_admin(apps.get_model(app_label, model_name))
+        return model_admin.has_view_permission(request)
+
+    return check
+
+
+after_sales = _can_view("intercepts", "AfterSale")
+orders = _can_view("intercepts", "Order")
+parcels = _can_view("intercepts", "Parcel")
+shops = _can_view("intercepts", "Shop")
+couriers = _can_view("couriers", "Courier")
+users = _can_view("auth", "User")
+groups = _can_view("auth", "Group")
