@@ -153,6 +153,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=("order_no",), name="order_order_no_idx"),
             models.Index(fields=("-created_at", "-id"), name="order_created_idx"),
+            models.Index(fields=("status", "-created_at"), name="order_status_created_idx"),
             models.Index(fields=("shop", "-created_at", "-id"), name="order_shop_created_idx"),
         ]
 
@@ -238,6 +239,7 @@ class Parcel(models.Model):
         indexes = [
             models.Index(fields=("waybill_no",), name="parcel_waybill_idx"),
             models.Index(fields=("-created_at", "-id"), name="parcel_created_idx"),
+            models.Index(fields=("courier", "-created_at"), name="parcel_courier_created_idx"),
             models.Index(fields=("courier", "waybill_no"), name="parcel_courier_waybill_idx"),
             models.Index(fields=("order", "courier"), name="parcel_order_courier_idx"),
             models.Index(fields=("order", "stage"), name="parcel_order_stage_idx"),
