@@ -56,6 +56,22 @@ def test_changelist_queries_do_not_grow_with_page_size(busy_world, login, model,
     assert large <= MAX_QUERIES
 
 
+@pytest.mark.parametrize(
+    "route",
+    [
+        "admin:couriers_courier_changelist",
+        "admin:auth_user_changelist",
+        "admin:auth_group_changelist",
+    ],
+)
+def test_platform_changelists_stay_cheap(busy_world, login, route):
+    from tests.factories import UserFactory
+
+    admin_user = UserFactory(username="root", is_superuser=True)
+    client = login(admin_user)
+    assert _count(client, reverse(route)) <= MAX_QUERIES
+
+
 @pytest.mark.parametrize("who", ["owner", "cs"])
 def test_filtered_and_searched_after_sales_stay_cheap(busy_world, login, who):
     client = login(busy_world.user(who))
