@@ -147,7 +147,7 @@ def _event_order(event: tuple) -> tuple:
 def stage_from_events(events, start: str = ParcelStage.NO_INFO) -> str:
     """Fold ``(occurred_at, stage)`` events in the order they happened."""
     stage = start
-    for _, event_stage in sorted(events, key=_event_order):
+    for _occurred_at, event_stage in sorted(events, key=_event_order):
         stage = stage_after(stage, event_stage)
     return stage
 
