@@ -254,6 +254,12 @@ UNFOLD = {
                         "permission": "intercepts.navigation.couriers",
                     },
                     {
+                        "title": _("Gateway accounts"),
+                        "icon": "key",
+                        "link": reverse_lazy("admin:couriers_courieraccount_changelist"),
+                        "permission": "intercepts.navigation.courier_accounts",
+                    },
+                    {
                         "title": _("Users"),
                         "icon": "person",
                         "link": reverse_lazy("admin:auth_user_changelist"),

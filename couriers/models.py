@@ -17,6 +17,63 @@ def validate_regex(value: str) -> None:
         ) from exc
 
 
+class CourierAccount(models.Model):
+    """An account at a courier gateway: which protocol, where, and the credentials to sign with.
+
+    Secrets are stored for signing but never shown again once saved (the admin form is
+    write-only for them).
+    """
+
+    class Protocol(models.TextChoices):
+        KUAIDI100 = "kuaidi100", _("Kuaidi100-style aggregator")
+        SF = "sf", _("SF Express open platform")
+        KDNIAO = "kdniao", _("Kdniao")
+
+    SECRET_FIELDS = ("key", "secret", "salt", "check_word", "app_key")
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    protocol = models.CharField(_("protocol"), max_length=16, choices=Protocol.choices)
+    base_url = models.URLField(_("gateway URL"), max_length=255)
+    customer = models.CharField(_("customer id (Kuaidi100)"), max_length=64, blank=True)
+    partner_id = models.CharField(_("partner id (SF)"), max_length=64, blank=True)
+    ebusiness_id = models.CharField(_("EBusinessID (Kdniao)"), max_length=64, blank=True)
+    key = models.CharField(_("key"), max_length=128, blank=True)
+    secret = models.CharField(_("secret"), max_length=128, blank=True)
+    salt = models.CharField(_("push salt"), max_length=128, blank=True)
+    check_word = models.CharField(_("check word (SF)"), max_length=128, blank=True)
+    app_key = models.CharField(_("AppKey (Kdniao)"), max_length=128, blank=True)
+    callback_url = models.URLField(_("callback URL"), max_length=255, blank=True)
+    requests_per_second = models.PositiveSmallIntegerField(_("requests per second"), default=10)
+    batch_size = models.PositiveSmallIntegerField(_("query batch size"), default=1)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("courier account")
+        verbose_name_plural = _("courier accounts")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def config(self):
+        """The plain settings an adapter works from."""
+        from couriers.adapters.base import AccountConfig
+
+        return AccountConfig(
+            protocol=self.protocol,
+            base_url=self.base_url.rstrip("/"),
+            customer=self.customer,
+            key=self.key,
+            secret=self.secret,
+            salt=self.salt,
+            partner_id=self.partner_id,
+            check_word=self.check_word,
+            ebusiness_id=self.ebusiness_id,
+            app_key=self.app_key,
+            callback_url=self.callback_url,
+        )
+
+
 class Courier(models.Model):
     class TrackingMode(models.TextChoices):
         PUSH = "push", _("Push")
@@ -42,6 +99,15 @@ class Courier(models.Model):
     )
     batch_size = models.PositiveSmallIntegerField(_("query batch size"), default=1)
     requests_per_second = models.PositiveSmallIntegerField(_("requests per second"), default=10)
+    account = models.ForeignKey(
+        CourierAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="couriers",
+        verbose_name=_("gateway account"),
+        help_text=_("The gateway account that serves this courier's tracking and intercepts."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
 

@@ -1,0 +1,1 @@
+"""Protocol adapters: one interface for every courier gateway, plain dataclasses in and out."""
