@@ -8,6 +8,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 FEN_PER_YUAN = 100
+# Far above any amount this product moves, and well inside a 64-bit number of fen.
+MAX_YUAN = Decimal("1000000000000")
 
 
 def format_fen(amount_fen: int | None) -> str:
@@ -24,6 +26,8 @@ def yuan_to_fen(value: Decimal | str | int) -> int:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
         raise ValidationError(_("Enter an amount in yuan, for example 12.50.")) from exc
+    if not amount.is_finite() or abs(amount) >= MAX_YUAN:
+        raise ValidationError(_("Enter an amount in yuan, for example 12.50."))
     if amount != amount.quantize(Decimal("0.01")):
         raise ValidationError(_("Amounts have at most two decimal places (fen)."))
     return int((amount * FEN_PER_YUAN).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -51,10 +55,11 @@ class YuanFormField(forms.DecimalField):
         return value
 
     def to_python(self, value):
-        amount = super().to_python(value)
-        if amount is None:
+        if value in self.empty_values:
             return None
-        return yuan_to_fen(amount)
+        # Parse ourselves: DecimalField's own checks for finite numbers and digit counts run in
+        # validators that this field replaces with bounds in fen.
+        return yuan_to_fen(str(value).strip())
 
     def validate(self, value):
         forms.Field.validate(self, value)

@@ -32,6 +32,7 @@ from intercepts.admin_scoping import (
     PLATFORM_CS,
     ScopedTabularInline,
     ShopScopedAdmin,
+    StrictLookupsMixin,
 )
 from intercepts.models import (
     AfterSale,
@@ -43,7 +44,7 @@ from intercepts.models import (
     ShopMembership,
     TrackingEvent,
 )
-from intercepts.tenancy import access_for
+from intercepts.tenancy import access_for, visible_shop_ids
 
 STAGE_COLOURS = {
     ParcelStage.DELIVERED: "success",
@@ -71,7 +72,7 @@ class ExactNumberSearchMixin:
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
-        ids = selectors.order_ids_for_number(search_term)
+        ids = selectors.order_ids_for_number(search_term, shop_ids=visible_shop_ids(request.user))
         return queryset.filter(**{f"{self.search_order_field}__in": ids}), False
 
 
@@ -161,6 +162,9 @@ class MembershipInline(ScopedTabularInline):
     readonly_fields = fields
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
 
 @admin.register(Shop)
 class ShopAdmin(ShopScopedAdmin):
@@ -214,7 +218,13 @@ class ShopAdmin(ShopScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if access_for(request.user).is_superuser:
-            return ("intercept_agreement_signed_at", "intercept_agreement_signed_by", "created_at")
+            # Status changes will go through their own service, with history.
+            return (
+                "status",
+                "intercept_agreement_signed_at",
+                "intercept_agreement_signed_by",
+                "created_at",
+            )
         return self.readonly_fields
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
@@ -226,7 +236,7 @@ class ShopAdmin(ShopScopedAdmin):
     def agreement_signed(self, obj: Shop) -> bool:
         return obj.intercept_agreement_signed_at is not None
 
-    def save_model(self, request, obj, form, change):
+    def save_checked(self, request, obj, form, change):
         services.shop_save_settings(actor=request.user, shop=obj)
 
 
@@ -315,15 +325,6 @@ class ParcelAdminForm(forms.ModelForm):
     def clean_waybill_no(self):
         return services.normalise_waybill(self.cleaned_data["waybill_no"])
 
-    def clean(self):
-        cleaned = super().clean()
-        # On a change the order is read-only and so not in the form: use the parcel's own.
-        order = cleaned.get("order") or (self.instance.order if self.instance.pk else None)
-        lines = cleaned.get("lines")
-        if order is not None and lines and any(line.order_id != order.pk for line in lines):
-            self.add_error("lines", _("A parcel can only carry lines of its own order."))
-        return cleaned
-
 
 @admin.register(Parcel)
 class ParcelAdmin(ShopScopedAdmin):
@@ -400,9 +401,15 @@ class ParcelAdmin(ShopScopedAdmin):
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
-        return queryset.filter(pk__in=selectors.parcel_ids_for_number(search_term)), False
+        ids = selectors.parcel_ids_for_number(search_term, shop_ids=visible_shop_ids(request.user))
+        return queryset.filter(pk__in=ids), False
 
     def save_model(self, request, obj, form, change):
+        # The parcel belongs to its order's shop: the permission check needs it before saving.
+        obj.shop_id = obj.order.shop_id
+        super().save_model(request, obj, form, change)
+
+    def save_checked(self, request, obj, form, change):
         # Lines are saved by the service with the parcel, not by save_related.
         lines = form.cleaned_data.get("lines")
         services.parcel_save(
@@ -423,6 +430,9 @@ class AfterSaleEventInline(ScopedTabularInline):
     model = AfterSaleEvent
     fields = ("created_at", "from_status", "to_status", "actor", "note")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
 
 
 @admin.register(AfterSale)
@@ -514,7 +524,7 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
 # --- Platform-wide records -------------------------------------------------------------------
 
 
-class PlatformReadOnlyMixin:
+class PlatformReadOnlyMixin(StrictLookupsMixin):
     """Platform staff read these; only superusers change them."""
 
     def _platform(self, request) -> bool:

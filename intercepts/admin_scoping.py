@@ -6,8 +6,10 @@ user's role in the object's shop), the choices offered for foreign keys and auto
 a 404 for an object outside the user's shops. Its changelist never counts the table.
 """
 
-from django.contrib.admin import ShowFacets
+from django.contrib.admin import ShowFacets, SimpleListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
@@ -22,6 +24,8 @@ MERCHANT_ALL = frozenset({OWNER, AGENT, VIEWER})
 MERCHANT_WRITE = frozenset({OWNER, AGENT})
 PLATFORM_ALL = frozenset({PLATFORM_CS, PLATFORM_FINANCE})
 NOBODY = frozenset()
+# Far beyond any real list (2 million rows at 20 a page), and well inside a bigint offset.
+MAX_PAGE = 100_000
 
 
 class InfinitePaginator(_UnfoldInfinitePaginator):
@@ -37,7 +41,7 @@ class LazyChangeList(ChangeList):
 
     def get_results(self, request):
         per_page = self.list_per_page
-        if self.page_num < 1:
+        if not 1 <= self.page_num <= MAX_PAGE:
             raise IncorrectLookupParameters
         offset = (self.page_num - 1) * per_page
         queryset = self.queryset
@@ -117,7 +121,56 @@ class RolePermissionsMixin:
         return self._allowed("delete", request, obj)
 
 
-class ShopScopedAdmin(RolePermissionsMixin, ModelAdmin):
+class StrictLookupsMixin:
+    """Only the list's own filters may filter it.
+
+    Django lets a changelist's URL filter on any field of the model; that would let a user
+    probe values they are not shown (a masked phone, a gateway secret) one character at a time.
+    """
+
+    _FILTER_SUFFIXES = frozenset({"exact", "in", "isnull", "id__exact"})
+
+    def lookup_allowed(self, lookup, value, request):
+        allowed = set()
+        for item in self.get_list_filter(request):
+            if isinstance(item, type) and issubclass(item, SimpleListFilter):
+                allowed.add(item.parameter_name)
+            else:
+                allowed.add(item[0] if isinstance(item, list | tuple) else item)
+        if lookup in allowed:
+            return True
+        field, _, suffix = lookup.partition("__")
+        return field in allowed and suffix in self._FILTER_SUFFIXES
+
+
+class NoCountPage(Page):
+    def has_next(self):
+        return self.paginator.has_next_page
+
+
+class NoCountPaginator(Paginator):
+    """For autocompletes: fetch one item more than a page instead of counting the table."""
+
+    has_next_page = False
+
+    def validate_number(self, number):
+        try:
+            number = int(number)
+        except (TypeError, ValueError) as exc:
+            raise PageNotAnInteger(_("That page number is not an integer")) from exc
+        if not 1 <= number <= MAX_PAGE:
+            raise EmptyPage(_("That page contains no results"))
+        return number
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        items = list(self.object_list[bottom : bottom + self.per_page + 1])
+        self.has_next_page = len(items) > self.per_page
+        return NoCountPage(items[: self.per_page], number, self)
+
+
+class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
     show_full_result_count = False
     # Facet counts are a COUNT per filter choice over the whole list: never on big tables.
     show_facets = ShowFacets.NEVER
@@ -127,8 +180,26 @@ class ShopScopedAdmin(RolePermissionsMixin, ModelAdmin):
     list_per_page = 20
     list_max_show_all = 100
 
+    # Lists are ordered by their indexed default ordering only: sorting millions of rows by
+    # an arbitrary column, then skipping pages of them, is not a page load.
+    sortable_by = ()
+
     def get_changelist(self, request, **kwargs):
         return LazyChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return NoCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
+
+    def save_model(self, request, obj, form, change):
+        # A user with different roles in different shops must hold the right role in this
+        # object's own shop, whatever the form offered.
+        if not self._allowed("change" if change else "add", request, obj):
+            raise PermissionDenied
+        self.save_checked(request, obj, form, change)
+
+    def save_checked(self, request, obj, form, change):
+        """Save an object whose shop the user may write to; admins call their service here."""
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -146,10 +217,20 @@ class ShopScopedAdmin(RolePermissionsMixin, ModelAdmin):
         return obj
 
     def _scoped_related_queryset(self, request, model):
+        """Choices for a foreign key: rows of the shops where the user may write this admin's
+        objects (viewing another shop is not enough to attach records to it)."""
         related_admin = self.admin_site._registry.get(model)
-        if isinstance(related_admin, ShopScopedAdmin):
-            return related_admin.get_queryset(request)
-        return None
+        if not isinstance(related_admin, ShopScopedAdmin):
+            return None
+        queryset = related_admin.get_queryset(request)
+        access = access_for(request.user)
+        writers = self.role_permissions.get("add", NOBODY) | self.role_permissions.get(
+            "change", NOBODY
+        )
+        if access.is_superuser or access.platform_groups & writers:
+            return queryset
+        shop_ids = [shop for shop, role in access.shop_roles.items() if role in writers]
+        return queryset.filter(**{f"{related_admin.shop_path}__in": shop_ids})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if "queryset" not in kwargs:

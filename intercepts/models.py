@@ -21,6 +21,8 @@ PLATFORM_GROUPS = (PLATFORM_CS, PLATFORM_FINANCE)
 def mask_phone(phone: str) -> str:
     """'13812341234' -> '138****1234'; short numbers keep only their last four digits."""
     digits = re.sub(r"\D", "", phone or "")
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]  # +86 country code
     if len(digits) >= 11:
         return f"{digits[:3]}****{digits[-4:]}"
     if len(digits) > 4:

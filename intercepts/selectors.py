@@ -7,7 +7,7 @@ from intercepts.services import normalise_waybill
 _MAX_MATCHES = 500
 
 
-def order_ids_for_number(term: str) -> list[int]:
+def order_ids_for_number(term: str, *, shop_ids: list[int] | None) -> list[int]:
     """Orders whose order number, or one of whose parcels' waybill number, is exactly ``term``.
 
     Resolved to ids first (two index lookups in one round trip) so that the list query filters
@@ -27,7 +27,7 @@ def order_ids_for_number(term: str) -> list[int]:
     return list(by_order.union(by_waybill).order_by()[:_MAX_MATCHES])
 
 
-def parcel_ids_for_number(term: str) -> list[int]:
+def parcel_ids_for_number(term: str, *, shop_ids: list[int] | None) -> list[int]:
     """Parcels whose waybill number, or whose order's number, is exactly ``term``."""
     term = term.strip()
     if not term:
@@ -38,4 +38,7 @@ def parcel_ids_for_number(term: str) -> list[int]:
         .values_list("id", flat=True)
     )
     by_order = Parcel.objects.filter(order__order_no=term).order_by().values_list("id", flat=True)
+    if shop_ids is not None:
+        by_waybill = by_waybill.filter(shop_id__in=shop_ids)
+        by_order = by_order.filter(shop_id__in=shop_ids)
     return list(by_waybill.union(by_order).order_by()[:_MAX_MATCHES])

@@ -25,7 +25,7 @@ def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> 
     creating = parcel.pk is None
     parcel.waybill_no = normalise_waybill(parcel.waybill_no)
     parcel.shop_id = parcel.order.shop_id
-    if parcel.shipped_at is None:
+    if creating and parcel.shipped_at is None:
         parcel.shipped_at = timezone.now()
     parcel.full_clean()
     with transaction.atomic():

@@ -88,6 +88,12 @@ def access_for(user) -> Access:
     return access
 
 
+def visible_shop_ids(user) -> list[int] | None:
+    """The shops a user may see, or None for every shop (platform staff)."""
+    access = access_for(user)
+    return None if access.sees_all_shops else access.shop_ids
+
+
 def scope_to_shops(queryset, user, shop_path: str = "shop"):
     """Restrict a queryset to the shops the user may see; platform staff see all."""
     access = access_for(user)
