@@ -23,7 +23,6 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
-    timezone="Asia/Shanghai",
     beat_schedule={
         "sessions-clear-expired": {
             "task": "intercepts.sessions_clear_expired",

@@ -42,11 +42,19 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", _INSECURE_KEY)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
+
+def _weak_secret(key: str) -> bool:
+    # Django's own deployment check (security.W009): long, varied, and not a placeholder.
+    placeholder = key.startswith(("django-insecure", "change-me"))
+    return placeholder or len(key) < 50 or len(set(key)) < 5
+
+
 if not DEBUG:
-    if SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 32:
+    if _weak_secret(SECRET_KEY):
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set to a random value of 32 characters or more "
-            "when DJANGO_DEBUG is off."
+            "DJANGO_SECRET_KEY must be set to a random value of 50 characters or more when "
+            "DJANGO_DEBUG is off, for example: python -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'"
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off.")
@@ -195,6 +203,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 if CELERY_BROKER_URL.startswith("filesystem"):
     for folder in ("queue", "processed"):
         (VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
+CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -46,19 +46,6 @@ from intercepts.models import (
 )
 from intercepts.tenancy import access_for, visible_shop_ids
 
-STAGE_COLOURS = {
-    ParcelStage.DELIVERED: "success",
-    ParcelStage.RETURNED: "success",
-    ParcelStage.OUT_FOR_DELIVERY: "warning",
-    ParcelStage.AWAITING_COLLECTION: "warning",
-    ParcelStage.EXCEPTION: "danger",
-    ParcelStage.LOST: "danger",
-    ParcelStage.REJECTED: "danger",
-    ParcelStage.INTERCEPTED: "info",
-    ParcelStage.RETURNING: "info",
-    ParcelStage.REDIRECTING: "info",
-}
-
 
 class ExactNumberSearchMixin:
     """Search by a whole order number or waybill number, both indexed exact matches.
@@ -99,7 +86,6 @@ class PlatformShopFilter(admin.SimpleListFilter):
 class CourierFilter(admin.SimpleListFilter):
     title = _("courier")
     parameter_name = "courier"
-    parcel_order_path = "order_id"
 
     def lookups(self, request, model_admin):
         return [(str(c.pk), c.display_name) for c in Courier.objects.all()]
@@ -108,11 +94,7 @@ class CourierFilter(admin.SimpleListFilter):
         if not self.value():
             return queryset
         return queryset.filter(
-            Exists(
-                Parcel.objects.filter(
-                    order_id=OuterRef(self.parcel_order_path), courier_id=self.value()
-                )
-            )
+            Exists(Parcel.objects.filter(order_id=OuterRef("order_id"), courier_id=self.value()))
         )
 
 

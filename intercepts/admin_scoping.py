@@ -16,10 +16,14 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.paginator import InfinitePaginator as _UnfoldInfinitePaginator
 from unfold.views import ChangeList
 
-from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE
+from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, ShopMembership
 from intercepts.tenancy import access_for, scope_to_shops
 
-OWNER, AGENT, VIEWER = "owner", "agent", "viewer"
+OWNER, AGENT, VIEWER = (
+    ShopMembership.Role.OWNER,
+    ShopMembership.Role.AGENT,
+    ShopMembership.Role.VIEWER,
+)
 MERCHANT_ALL = frozenset({OWNER, AGENT, VIEWER})
 MERCHANT_WRITE = frozenset({OWNER, AGENT})
 PLATFORM_ALL = frozenset({PLATFORM_CS, PLATFORM_FINANCE})
@@ -178,7 +182,6 @@ class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
     # Unfold looks these up on every row; defining them spares a failed lookup per row.
     list_sections = ()
     list_per_page = 20
-    list_max_show_all = 100
 
     # Lists are ordered by their indexed default ordering only: sorting millions of rows by
     # an arbitrary column, then skipping pages of them, is not a page load.

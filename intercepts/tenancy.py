@@ -5,11 +5,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import Group
 from django.db.models import IntegerField, Value
 
-from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, PLATFORM_GROUPS, ShopMembership
-
-Role = ShopMembership.Role
-WRITE_ROLES = frozenset({Role.OWNER, Role.AGENT})
-ALL_SHOP_ROLES = frozenset(Role)
+from intercepts.models import PLATFORM_GROUPS, ShopMembership
 
 
 @dataclass(frozen=True)
@@ -29,19 +25,8 @@ class Access:
         return self.is_platform
 
     @property
-    def is_cs(self) -> bool:
-        return self.is_superuser or PLATFORM_CS in self.platform_groups
-
-    @property
-    def is_finance(self) -> bool:
-        return self.is_superuser or PLATFORM_FINANCE in self.platform_groups
-
-    @property
     def shop_ids(self) -> list[int]:
         return sorted(self.shop_roles)
-
-    def role_in(self, shop_id: int | None) -> str | None:
-        return self.shop_roles.get(shop_id) if shop_id is not None else None
 
     def roles(self, shop_id: int | None = None) -> set[str]:
         """Every role the user holds: platform groups plus the shop role(s).
@@ -102,12 +87,3 @@ def scope_to_shops(queryset, user, shop_path: str = "shop"):
     if not access.shop_roles:
         return queryset.none()
     return queryset.filter(**{f"{shop_path}__in": access.shop_ids})
-
-
-__all__ = [
-    "ALL_SHOP_ROLES",
-    "WRITE_ROLES",
-    "Access",
-    "access_for",
-    "scope_to_shops",
-]

@@ -1,12 +1,14 @@
 """Production settings refuse to start without a real secret key and allowed hosts."""
 
 import os
+import secrets
 import subprocess
 import sys
 
 import pytest
 
 BOOT = "import django; django.setup(); print('booted')"
+REAL_KEY = secrets.token_urlsafe(50)
 
 
 def _boot(**env):
@@ -22,7 +24,9 @@ def _boot(**env):
     [
         ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
-        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS"),
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "change-me" + REAL_KEY}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": REAL_KEY}, "DJANGO_ALLOWED_HOSTS"),
     ],
 )
 def test_debug_off_refuses_to_start_without_real_settings(env, complaint):
@@ -33,7 +37,7 @@ def test_debug_off_refuses_to_start_without_real_settings(env, complaint):
 
 def test_debug_off_starts_with_real_settings():
     result = _boot(
-        DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="workbench.example.com"
+        DJANGO_DEBUG="0", DJANGO_SECRET_KEY=REAL_KEY, DJANGO_ALLOWED_HOSTS="workbench.example.com"
     )
     assert result.returncode == 0, result.stderr
     assert "booted" in result.stdout

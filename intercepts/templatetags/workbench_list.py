@@ -13,7 +13,7 @@ from django import template
 from django.contrib.admin.templatetags.admin_list import result_hidden_fields
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.templatetags.base import InclusionAdminNode
-from django.contrib.admin.utils import display_for_field, display_for_value, quote
+from django.contrib.admin.utils import quote
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch, reverse
@@ -27,6 +27,7 @@ from unfold.templatetags.unfold_list import (
     UnfoldResultList,
     result_headers,
 )
+from unfold.utils import display_for_field, display_for_value
 
 register = template.Library()
 
@@ -45,30 +46,37 @@ class _Column:
         self.field = None
         self.choices = None
         self.boolean = False
-        classes = [f"field-{name}", *ROW_CLASSES]
+        css_name = name if isinstance(name, str) else getattr(name, "__name__", "value")
+        classes = [f"field-{conditional_escape(css_name)}", *ROW_CLASSES]
         if name == "action_checkbox":
             classes = list(CHECKBOX_CLASSES)
+        # The same order of lookups as Django's lookup_field: a callable, a model field, an
+        # attribute of the admin, then one of the model.
+        field = None
+        if not callable(name):
+            try:
+                field = cl.lookup_opts.get_field(name)
+            except FieldDoesNotExist:
+                field = None
         if callable(name):
             self.getter = name
-        elif hasattr(model_admin, name) and name != "__str__":
+        elif field is None and hasattr(model_admin, name) and name != "__str__":
             self.getter = getattr(model_admin, name)
-        else:
-            try:
-                self.field = cl.lookup_opts.get_field(name)
-            except FieldDoesNotExist:
-                attr = getattr(cl.model, name)
-                if callable(attr):
-                    self.getter = lambda obj, _name=name: getattr(obj, _name)()
-                else:
-                    self.getter = lambda obj, _name=name: getattr(obj, _name)
-                self.boolean = getattr(attr, "boolean", False)
+        elif field is None:
+            attr = getattr(cl.model, name)
+            if callable(attr):
+                self.getter = lambda obj, _name=name: getattr(obj, _name)()
             else:
-                self.getter = None
-                if self.field.flatchoices:
-                    # Choice labels are lazy: translate each once per page, not once per cell.
-                    self.choices = {k: str(v) for k, v in self.field.flatchoices}
-                if isinstance(self.field, models.DateField | models.TimeField | models.ForeignKey):
-                    classes.append("nowrap")
+                self.getter = lambda obj, _name=name: getattr(obj, _name)
+            self.boolean = getattr(attr, "boolean", False)
+        else:
+            self.field = field
+            self.getter = None
+            if field.flatchoices:
+                # Choice labels are lazy: translate each once per page, not once per cell.
+                self.choices = {k: str(v) for k, v in field.flatchoices}
+            if isinstance(field, models.DateField | models.TimeField | models.ForeignKey):
+                classes.append("nowrap")
         if self.getter is not None and not self.boolean:
             self.boolean = getattr(self.getter, "boolean", False)
         self.row_class = mark_safe(f' class="{" ".join(classes)}"')
@@ -103,7 +111,7 @@ def _columns(cl, headers) -> list[_Column]:
         tag = "th" if links and first else "td"
         if links:
             first = False
-        label = gettext("Select record") if index == 0 and not links else headers[index]["text"]
+        label = gettext("Select record") if name == "action_checkbox" else headers[index]["text"]
         columns.append(_Column(cl, name, label, links, tag))
     return columns
 

@@ -1,8 +1,9 @@
 """Run the benchmarks: ``python -m tests.benchmarks`` runs them all, ``... changelist`` runs one.
 
-Benchmarks measure the production database, so PostgreSQL is required: without DATABASE_URL the
-runner uses a local ``intercepts_bench`` database (created if missing) and Redis db 15, and it
-always migrates before running. Django runs with DEBUG off unless DJANGO_DEBUG says otherwise.
+Benchmarks measure the production database, so PostgreSQL is required: the runner uses
+BENCH_DATABASE_URL (default: a local ``intercepts_bench`` database, created if missing) and
+BENCH_REDIS_URL (default: Redis db 15), never the shell's DATABASE_URL, and it always migrates
+before running. Django runs with DEBUG off unless DJANGO_DEBUG says otherwise.
 Each benchmark's figures are printed beside their limits and written as flat JSON to
 ``var/bench/<name>.json``; the exit status is 1 if any figure misses its limit.
 """
@@ -24,8 +25,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def configure_environment() -> None:
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    # Benchmarks load a million rows and demo users with public passwords: they never use the
+    # shell's DATABASE_URL, only a database of their own.
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     # Measure what production runs: DEBUG off (no query log, no template debug data). The test
     # client's host must then be allowed, and settings insist on a real-looking secret key.

@@ -21,9 +21,10 @@ def _counts():
 
 @pytest.mark.django_db
 def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
-    call_command("seed_demo")
+    # Tests run with debug off, as a deployment does: the demo needs --force there.
+    call_command("seed_demo", force=True)
     first = _counts()
-    call_command("seed_demo")
+    call_command("seed_demo", force=True)
     assert _counts() == first
     shops, orders, *_ = first
     assert shops == 2 and orders == 300
@@ -37,3 +38,12 @@ def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
     for username in ("owner", "agent", "viewer", "owner2", "cs", "finance"):
         assert username in printed
     assert User.objects.get(username="agent").check_password("demo-agent-123")
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_with_debug_off_unless_forced():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--force"):
+        call_command("seed_demo")
+    assert not User.objects.filter(username="owner").exists()

@@ -1,6 +1,7 @@
 """Load the demo data (safe to run twice) and print the demo logins."""
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from intercepts.demo import seed_demo
 
@@ -8,7 +9,19 @@ from intercepts.demo import seed_demo
 class Command(BaseCommand):
     help = "Create two demo shops, a user per role and a few hundred orders; safe to run twice."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Load the demo even with debug off (its passwords are public).",
+        )
+
+    def handle(self, *args, force=False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "Debug is off: this looks like a real deployment, and the demo users have "
+                "public passwords. Use --force to load the demo anyway."
+            )
         result = seed_demo()
         self.stdout.write(
             f"Demo data: {result['shops']} new shop(s), {result['orders']} new order(s)."
