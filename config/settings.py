@@ -269,6 +269,12 @@ UNFOLD = {
                         "permission": "intercepts.navigation.courier_accounts",
                     },
                     {
+                        "title": _("Courier pushes"),
+                        "icon": "call_received",
+                        "link": reverse_lazy("admin:intercepts_courierpush_changelist"),
+                        "permission": "intercepts.navigation.courier_pushes",
+                    },
+                    {
                         "title": _("Users"),
                         "icon": "person",
                         "link": reverse_lazy("admin:auth_user_changelist"),

@@ -30,6 +30,7 @@ from intercepts.admin_scoping import (
     OWNER,
     PLATFORM_ALL,
     PLATFORM_CS,
+    LazyChangeList,
     ScopedTabularInline,
     ShopScopedAdmin,
     StrictLookupsMixin,
@@ -37,6 +38,7 @@ from intercepts.admin_scoping import (
 from intercepts.models import (
     AfterSale,
     AfterSaleEvent,
+    CourierPush,
     Order,
     OrderLine,
     Parcel,
@@ -625,6 +627,30 @@ class CourierAccountAdmin(PlatformReadOnlyMixin, ModelAdmin):
             if getattr(obj, name)
         ]
         return "、".join(names) or "-"
+
+
+@admin.register(CourierPush)
+class CourierPushAdmin(PlatformReadOnlyMixin, ModelAdmin):
+    """Every push as received: platform staff check here why a courier's updates stopped."""
+
+    list_display = ("received_at", "account", "status", "parcels_updated", "error")
+    list_filter = ("status",)
+    list_select_related = ("account",)
+    ordering = ("-received_at", "-id")
+    sortable_by = ()
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    readonly_fields = ("received_at", "account", "status", "parcels_updated", "error", "body")
+    fields = readonly_fields
+
+    def get_changelist(self, request, **kwargs):
+        return LazyChangeList
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class SuperuserOnlyMixin:

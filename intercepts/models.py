@@ -413,3 +413,36 @@ class AfterSaleEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '-'} → {self.to_status}"
+
+
+class CourierPush(models.Model):
+    """Every push a courier gateway sent us, as received, and what became of it."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", _("Accepted")
+        REFUSED = "refused", _("Refused")
+        FAILED = "failed", _("Failed while applying")
+
+    account = models.ForeignKey(
+        "couriers.CourierAccount",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("gateway account"),
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    body = models.TextField(_("raw body"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+    parcels_updated = models.PositiveIntegerField(_("parcels updated"), default=0)
+
+    class Meta:
+        verbose_name = _("courier push")
+        verbose_name_plural = _("courier pushes")
+        ordering = ("-received_at", "-id")
+        indexes = [
+            models.Index(fields=("-received_at", "-id"), name="courier_push_received_idx"),
+            models.Index(fields=("status", "-received_at"), name="courier_push_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.received_at:%Y-%m-%d %H:%M:%S} {self.status}"

@@ -1,7 +1,6 @@
 """The adapter interface and the errors every protocol maps its failures onto."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from couriers.types import TrackingScan
 

@@ -46,6 +46,8 @@ MATRIX = [
     ("admin:couriers_courier_add", None, row(403, 403, 403, 403, 403, 403)),
     ("admin:couriers_courieraccount_changelist", None, row(403, 403, 403, 403, 200, 200)),
     ("admin:couriers_courieraccount_add", None, row(403, 403, 403, 403, 403, 403)),
+    ("admin:intercepts_courierpush_changelist", None, row(403, 403, 403, 403, 200, 200)),
+    ("admin:intercepts_courierpush_add", None, row(403, 403, 403, 403, 403, 403)),
     ("admin:auth_user_changelist", None, row(403, 403, 403, 403, 403, 403)),
     ("admin:auth_group_changelist", None, row(403, 403, 403, 403, 403, 403)),
 ]

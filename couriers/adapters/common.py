@@ -1,0 +1,175 @@
+"""What the protocol adapters share: the HTTP client and its failure mapping, local times,
+the unified intercept vocabulary (reference sheet §7.2) and compact JSON.
+
+The adapters sign the exact text they send, so every JSON payload is serialised once, here, in
+one compact form, and that string is both signed and put on the wire.
+"""
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from couriers.adapters.base import (
+    AccountConfig,
+    Adapter,
+    AuthenticationError,
+    CourierError,
+    RateLimitedError,
+    RefusedError,
+    TransientError,
+)
+
+# Every protocol here writes times as "yyyy-MM-dd HH:mm:ss" in China's local time, without a zone.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class InterceptAction(StrEnum):
+    """What an intercept asks for (§7.2 ``InterceptAction``)."""
+
+    RETURN_TO_SENDER_ADDRESS = "RETURN_TO_SENDER_ADDRESS"
+    RETURN_TO_ORIGIN_STATION = "RETURN_TO_ORIGIN_STATION"
+    REDIRECT_NEW_ADDRESS = "REDIRECT_NEW_ADDRESS"
+
+
+class InterceptUpdate(StrEnum):
+    """The statuses a pushed intercept result can report (a subset of §7.2 ``InterceptStatus``)."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class FailureReason(StrEnum):
+    """§7.2 ``InterceptFailureReason``, plus two codes of ours for requests that are not intercepts
+    of a parcel at all (a malformed request, a withdrawal the gateway will not take)."""
+
+    ALREADY_DELIVERED = "ALREADY_DELIVERED"
+    OUT_FOR_DELIVERY = "OUT_FOR_DELIVERY"
+    IN_LOCKER_OR_STATION = "IN_LOCKER_OR_STATION"
+    NOT_PICKED_UP = "NOT_PICKED_UP"
+    ALREADY_INTERCEPTED = "ALREADY_INTERCEPTED"
+    ALREADY_RETURNING = "ALREADY_RETURNING"
+    NOT_ORDER_OWNER = "NOT_ORDER_OWNER"
+    ACCOUNT_OR_AUTH_ERROR = "ACCOUNT_OR_AUTH_ERROR"
+    CARRIER_NOT_SUPPORTED = "CARRIER_NOT_SUPPORTED"
+    SERVICE_NOT_ELIGIBLE = "SERVICE_NOT_ELIGIBLE"
+    ADDRESS_INVALID_OR_OUT_OF_AREA = "ADDRESS_INVALID_OR_OUT_OF_AREA"
+    MISSED_AT_NODE = "MISSED_AT_NODE"
+    PARCEL_EXCEPTION = "PARCEL_EXCEPTION"
+    CARRIER_SYSTEM_ERROR = "CARRIER_SYSTEM_ERROR"
+    RATE_LIMITED = "RATE_LIMITED"
+    TIMEOUT = "TIMEOUT"
+    INVALID_REQUEST = "INVALID_REQUEST"  # ours: the gateway says the request itself is malformed
+    CANNOT_CANCEL = "CANNOT_CANCEL"  # ours: a withdrawal refused (already done, nothing to undo)
+
+
+# The gateways refuse intercepts with Chinese messages and codes that are not published (§2.4,
+# §3.1 mark them [UNK]), so the reason is read from the message. Order matters: a message that
+# says "already intercepted" often also names the stage, and the duplicate is the real reason.
+_REASON_KEYWORDS: tuple[tuple[tuple[str, ...], FailureReason], ...] = (
+    (("重复", "已拦截", "已提交过拦截", "已申请拦截"), FailureReason.ALREADY_INTERCEPTED),
+    (("已签收", "已妥投"), FailureReason.ALREADY_DELIVERED),
+    (("派送中", "派件中"), FailureReason.OUT_FOR_DELIVERY),
+    (("未揽收", "未收件", "未发出"), FailureReason.NOT_PICKED_UP),
+    (("退回中", "已退回", "退件"), FailureReason.ALREADY_RETURNING),
+    (("快递柜", "驿站"), FailureReason.IN_LOCKER_OR_STATION),
+    (("超区", "地址"), FailureReason.ADDRESS_INVALID_OR_OUT_OF_AREA),
+    (("非本账号", "无权"), FailureReason.NOT_ORDER_OWNER),
+)
+
+
+def reason_from_message(
+    message: str, default: FailureReason = FailureReason.SERVICE_NOT_ELIGIBLE
+) -> FailureReason:
+    """The §7.2 failure reason a gateway's Chinese refusal message names, else ``default``: by
+    default SERVICE_NOT_ELIGIBLE, since the refusal is real and only its reason is unclear."""
+    for keywords, reason in _REASON_KEYWORDS:
+        if any(keyword in message for keyword in keywords):
+            return reason
+    return default
+
+
+def compact_json(value) -> str:
+    """The one JSON form we sign and send: no spaces, Chinese kept as UTF-8 (not \\u escapes)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_local_time(text: str) -> datetime:
+    """An aware datetime from a protocol's "yyyy-MM-dd HH:mm:ss" China local time."""
+    return datetime.strptime(text.strip(), LOCAL_TIME_FORMAT).replace(tzinfo=SHANGHAI)
+
+
+def format_local_time(moment: datetime) -> str:
+    """The protocols' "yyyy-MM-dd HH:mm:ss" China local time of an aware datetime."""
+    return moment.astimezone(SHANGHAI).strftime(LOCAL_TIME_FORMAT)
+
+
+def load_json(text: str, what: str):
+    """Parse a gateway's JSON answer; a body that is not JSON is a transient failure (a proxy's
+    error page, a cut connection), worth a retry rather than a crash."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise TransientError(f"{what}: the answer is not JSON: {text[:200]!r}") from exc
+
+
+def new_address_fields(new_address: dict | None) -> dict:
+    """The generic new-address dict the adapters take: keys ``name``, ``phone``, ``province``,
+    ``city``, ``district``, ``address``; missing keys read as empty strings."""
+    keys = ("name", "phone", "province", "city", "district", "address")
+    return {key: str((new_address or {}).get(key, "")) for key in keys}
+
+
+class HttpAdapter(Adapter):
+    """An adapter that speaks form-encoded HTTP POST, with one client per adapter.
+
+    ``client`` is public so that a caller can add headers for every request (the sandbox's
+    ``X-Sandbox-Fault``, a tracing id). Close the adapter, or use it as a context manager, to
+    release the connection pool.
+    """
+
+    def __init__(self, account: AccountConfig):
+        super().__init__(account)
+        self.client = httpx.Client(timeout=account.timeout_s)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def post_form(self, url: str, data: dict[str, str]) -> str:
+        """POST a form and return the body text of a 2xx answer, mapping transport failures."""
+        try:
+            response = self.client.post(url, data=data)
+        except httpx.TimeoutException as exc:
+            raise TransientError(
+                f"{self.protocol}: timed out after {self.account.timeout_s}s"
+            ) from exc
+        except httpx.TransportError as exc:
+            # Refused or reset connections, a peer that hung up mid-answer: all worth a retry.
+            raise TransientError(f"{self.protocol}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status == 429:
+            raise RateLimitedError(f"{self.protocol}: HTTP 429")
+        if status >= 500:
+            raise TransientError(f"{self.protocol}: HTTP {status}")
+        if status in (401, 403):
+            raise AuthenticationError(f"{self.protocol}: HTTP {status}")
+        if status >= 400:
+            # A wrong path or method is our configuration's fault; retrying will not help.
+            raise CourierError(f"{self.protocol}: HTTP {status} from {url}")
+        return response.text
+
+
+def unsupported_action(protocol: str, action: str) -> RefusedError:
+    return RefusedError(
+        FailureReason.SERVICE_NOT_ELIGIBLE, f"{protocol} offers no intercept action {action!r}"
+    )
