@@ -24,6 +24,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
     beat_schedule={
+        "tracking-poll-due": {"task": "tracking.poll_due", "schedule": 30.0},
         "sessions-clear-expired": {
             "task": "intercepts.sessions_clear_expired",
             "schedule": crontab(hour=4, minute=17),

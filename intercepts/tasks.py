@@ -1,10 +1,40 @@
-"""Celery tasks of the workbench: thin wrappers that call services."""
+"""Celery tasks of the workbench: thin wrappers that take ids and call services."""
 
 from celery import shared_task
 from django.core import management
+from django.db import transaction
+
+from couriers.models import Courier
+from intercepts import polling
+
+# A poll task queries one courier about this many parcels at most.
+POLL_CHUNK = 200
 
 
 @shared_task(name="intercepts.sessions_clear_expired")
 def sessions_clear_expired() -> None:
     """Delete expired sessions (safe to run twice: it only deletes what has expired)."""
     management.call_command("clearsessions")
+
+
+@shared_task(name="tracking.poll_due")
+def tracking_poll_due(limit: int = 2000) -> int:
+    """Lease the parcels due for a poll and queue one task per courier and chunk."""
+    claimed = polling.parcels_claim_due(limit=limit)
+    codes = dict(Courier.objects.filter(pk__in=claimed).values_list("pk", "code"))
+    for courier_id, parcel_ids in claimed.items():
+        queue = polling.courier_queue(codes.get(courier_id, "unknown"))
+        for start in range(0, len(parcel_ids), POLL_CHUNK):
+            chunk = parcel_ids[start : start + POLL_CHUNK]
+            transaction.on_commit(
+                lambda c=courier_id, ids=chunk, q=queue: tracking_poll_parcels.apply_async(
+                    args=[c, ids], queue=q
+                )
+            )
+    return sum(len(ids) for ids in claimed.values())
+
+
+@shared_task(name="tracking.poll_parcels")
+def tracking_poll_parcels(courier_id: int, parcel_ids: list[int]) -> dict:
+    """Ask one courier about these parcels; leased parcels that vanish are simply skipped."""
+    return polling.parcels_poll(courier_id=courier_id, parcel_ids=parcel_ids)

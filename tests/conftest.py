@@ -98,3 +98,15 @@ def login(client):
         return client
 
     return _login
+
+
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Run queued tasks in the calling thread (the tasks' own code, not a stand-in), so no test
+    leaves messages on a real broker."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

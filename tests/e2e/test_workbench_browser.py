@@ -4,7 +4,7 @@ import pytest
 
 from tests.e2e.conftest import login_in_browser, screenshot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_agent_sees_own_after_sales_in_chinese(world, browser_page):

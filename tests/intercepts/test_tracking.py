@@ -77,7 +77,7 @@ def test_reordered_pushes_end_where_the_time_order_ends(parcel):
     assert parcel.stage == other.stage == S.DELIVERED
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_identical_pushes_store_each_scan_once():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL's row locks to run in parallel")

@@ -1,0 +1,157 @@
+"""Keeping tracking current by polling: claim due parcels, query in batches, apply, reschedule.
+
+A beat task claims parcels whose ``next_poll_at`` has come (``SELECT ... FOR UPDATE SKIP LOCKED``
+on PostgreSQL, so several beat or worker processes never claim the same parcel) and leases them
+by moving ``next_poll_at`` a few minutes ahead: if a worker dies, the parcels come due again by
+themselves. Each courier's batch is queried within its account's rate (a token bucket shared by
+all workers), the scans are applied idempotently, and the next poll is set by urgency. A
+gateway that fails backs off per parcel; nothing is dropped while a courier is down.
+"""
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from couriers.adapters import get_adapter
+from couriers.adapters.base import AuthenticationError, CourierError, Waybill
+from couriers.models import Courier
+from couriers.ratelimit import RateLimiter
+from couriers.stages import IN_FLIGHT_STAGES, TERMINAL_STAGES, ParcelStage
+from intercepts.models import Parcel
+from intercepts.tracking import parcel_apply_scans
+
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=6)
+
+
+def _scaled(delta: timedelta) -> timedelta:
+    # The demo runs the sandbox courier on an accelerated clock; polling keeps pace with it.
+    return delta * float(getattr(settings, "TRACKING_POLL_SCALE", 1.0))
+
+
+def next_poll_delay(stage: str) -> timedelta | None:
+    """How long until a parcel in ``stage`` is asked about again; None: never again."""
+    if stage in TERMINAL_STAGES:
+        return None
+    if stage in IN_FLIGHT_STAGES or stage == ParcelStage.RETURNING:
+        return _scaled(timedelta(hours=2))
+    return _scaled(timedelta(hours=6))
+
+
+def backoff_delay(failures: int) -> timedelta:
+    """Exponential back-off per parcel after failed polls: 2, 4, 8 ... minutes, capped."""
+    return min(_scaled(timedelta(minutes=2 ** min(failures, 12))), MAX_BACKOFF)
+
+
+def parcels_claim_due(*, limit: int = 1000, now=None) -> dict[int, list[int]]:
+    """Lease up to ``limit`` due parcels and return their ids grouped by courier."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = list(
+            Parcel.objects.filter(next_poll_at__lte=now)
+            .order_by("next_poll_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", "courier_id")[:limit]
+        )
+        if not rows:
+            return {}
+        Parcel.objects.filter(pk__in=[pk for pk, _ in rows]).update(next_poll_at=now + LEASE)
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for pk, courier_id in rows:
+        grouped[courier_id].append(pk)
+    return dict(grouped)
+
+
+def _reschedule(parcel_ids: list[int], now) -> None:
+    for parcel in Parcel.objects.filter(pk__in=parcel_ids).only("pk", "stage"):
+        delay = next_poll_delay(parcel.stage)
+        Parcel.objects.filter(pk=parcel.pk).update(
+            next_poll_at=None if delay is None else now + delay, poll_failures=0
+        )
+
+
+def _back_off(parcel_ids: list[int], now) -> None:
+    for parcel in Parcel.objects.filter(pk__in=parcel_ids).only("pk", "poll_failures"):
+        Parcel.objects.filter(pk=parcel.pk).update(
+            next_poll_at=now + backoff_delay(parcel.poll_failures + 1),
+            poll_failures=F("poll_failures") + 1,
+        )
+
+
+def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
+    """Query one courier about some parcels and apply what it says. Safe to run twice."""
+    courier = Courier.objects.select_related("account").filter(pk=courier_id).first()
+    if courier is None or courier.account is None or not courier.account.is_active:
+        logger.warning("Courier %s has no active gateway account; not polled", courier_id)
+        return {"polled": 0, "failed": 0}
+    account = courier.account
+    parcels = list(
+        Parcel.objects.filter(pk__in=parcel_ids, courier_id=courier_id)
+        .exclude(stage__in=TERMINAL_STAGES)
+        .values_list("pk", "waybill_no", "receiver_phone")
+    )
+    adapter = get_adapter(account.config())
+    batch_size = max(1, min(adapter.capabilities.query_batch_size, account.batch_size or 1))
+    limiter = RateLimiter(f"account:{account.pk}", per_second=account.requests_per_second)
+    polled = failed = 0
+    try:
+        for start in range(0, len(parcels), batch_size):
+            batch = parcels[start : start + batch_size]
+            ids_by_waybill = defaultdict(list)
+            for pk, waybill_no, _phone in batch:
+                ids_by_waybill[waybill_no].append(pk)
+            waybills = [
+                Waybill(
+                    waybill_no=waybill_no,
+                    courier_code=courier.code,
+                    protocol_code=_protocol_code(courier, account.protocol),
+                    phone_tail=phone[-4:],
+                )
+                for _pk, waybill_no, phone in batch
+            ]
+            now = timezone.now()
+            if not limiter.acquire(max_wait_s=10):
+                _back_off([pk for pk, _w, _p in batch], now)
+                failed += len(batch)
+                continue
+            try:
+                results = adapter.query(waybills)
+            except CourierError as exc:
+                level = logging.ERROR if isinstance(exc, AuthenticationError) else logging.WARNING
+                logger.log(
+                    level, "Polling %s failed for %d parcels: %s", courier.code, len(batch), exc
+                )
+                _back_off([pk for pk, _w, _p in batch], now)
+                failed += len(batch)
+                continue
+            for result in results:
+                for pk in ids_by_waybill.get(result.waybill_no, ()):
+                    if result.scans:
+                        parcel_apply_scans(parcel_id=pk, scans=result.scans, source="poll")
+            _reschedule([pk for pk, _w, _p in batch], timezone.now())
+            polled += len(batch)
+    finally:
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            close()
+    return {"polled": polled, "failed": failed}
+
+
+def courier_queue(code: str) -> str:
+    """Each courier has its own Celery queue, so one slow gateway never holds up another."""
+    return f"courier.{code.lower()}"
+
+
+def _protocol_code(courier: Courier, protocol: str) -> str:
+    if protocol == "kuaidi100":
+        return courier.kuaidi100_code
+    if protocol == "kdniao":
+        return courier.kdniao_code
+    return courier.code

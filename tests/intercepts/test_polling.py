@@ -1,0 +1,143 @@
+"""Polling over real HTTP against the sandbox courier: claim, query, apply, reschedule.
+
+The sandbox here runs on a near-frozen clock (one simulated second per real second), so its
+truth about each parcel holds still while we poll, even through injected faults.
+"""
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from couriers.models import Courier, CourierAccount
+from couriers.sandbox import SANDBOX_ACCOUNTS, FaultOptions, SandboxServer, sandbox_account
+from couriers.stages import TERMINAL_STAGES
+from intercepts import polling
+from intercepts.models import Parcel
+from intercepts.tasks import tracking_poll_due, tracking_poll_parcels
+from tests.factories import ParcelFactory
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def slow_sandbox():
+    server = SandboxServer(speed=1.0, seed=7)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _account(sandbox, protocol: str, code: str, **fields) -> Courier:
+    config = sandbox_account(protocol, sandbox.url)
+    account = CourierAccount.objects.create(
+        name=f"sandbox {protocol}",
+        protocol=protocol,
+        base_url=config.base_url,
+        requests_per_second=200,
+        batch_size=10,
+        **SANDBOX_ACCOUNTS[protocol],
+        **fields,
+    )
+    Courier.objects.filter(code=code).update(account=account)
+    return Courier.objects.get(code=code)
+
+
+def _parcels(courier, digits: str) -> list[Parcel]:
+    now = timezone.now()
+    return [
+        ParcelFactory(
+            courier=courier,
+            waybill_no=f"{courier.code[:2]}{next(_numbers):09d}1{digit}",
+            stage="no_info",
+            next_poll_at=now - timedelta(minutes=1),
+        )
+        for digit in digits
+    ]
+
+
+def _truth(sandbox, parcel) -> str | None:
+    truth = sandbox.truth(parcel.waybill_no)  # None until a request has reached the sandbox
+    return truth and truth["stage"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize(
+    ("protocol", "code", "digits"),
+    [
+        ("kdniao", "YUNDA", "1234567"),
+        # SF's route codes cannot tell a destination-city hub from any other, nor report a
+        # locker: only the stages it can say are compared.
+        ("sf", "SF", "12457"),
+    ],
+)
+def test_polled_parcels_take_the_couriers_stage_and_are_rescheduled(
+    slow_sandbox, protocol, code, digits
+):
+    courier = _account(slow_sandbox, protocol, code)
+    parcels = _parcels(courier, digits)
+    claimed = polling.parcels_claim_due()
+    assert sorted(claimed[courier.pk]) == sorted(p.pk for p in parcels)
+    assert polling.parcels_claim_due() == {}  # leased: nobody claims them twice
+    result = tracking_poll_parcels(courier.pk, claimed[courier.pk])
+    assert result == {"polled": len(parcels), "failed": 0}
+    now = timezone.now()
+    for parcel in parcels:
+        parcel.refresh_from_db()
+        assert parcel.stage == _truth(slow_sandbox, parcel), parcel.waybill_no
+        assert parcel.tracking_events.exists()
+        if parcel.stage in TERMINAL_STAGES:
+            assert parcel.next_poll_at is None
+        else:
+            assert parcel.next_poll_at > now + timedelta(minutes=30)
+    # Running the same task again changes nothing.
+    events = sum(p.tracking_events.count() for p in parcels)
+    tracking_poll_parcels(courier.pk, claimed[courier.pk])
+    assert sum(p.tracking_events.count() for p in parcels) == events
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_every_parcel_converges_while_the_courier_fails_often(slow_sandbox):
+    courier = _account(
+        slow_sandbox,
+        "kdniao",
+        "YUNDA",
+    )
+    CourierAccount.objects.filter(pk=courier.account_id).update(batch_size=1)
+    parcels = _parcels(courier, "12345678" * 3)
+    slow_sandbox.faults = FaultOptions(error_rate=0.3, timeout_rate=0.05, hang_s=2.0)
+    try:
+        for _round in range(12):
+            Parcel.objects.filter(
+                pk__in=[p.pk for p in parcels], next_poll_at__isnull=False
+            ).exclude(poll_failures=0).update(
+                next_poll_at=timezone.now()
+            )  # back-off elapsed (time is compressed here)
+            tracking_poll_due()
+            if all(Parcel.objects.get(pk=p.pk).stage == _truth(slow_sandbox, p) for p in parcels):
+                break
+    finally:
+        slow_sandbox.faults = FaultOptions()
+    failures = Parcel.objects.filter(pk__in=[p.pk for p in parcels], poll_failures__gt=0)
+    for parcel in parcels:
+        parcel.refresh_from_db()
+        assert parcel.stage == _truth(slow_sandbox, parcel), parcel.waybill_no
+    assert not failures.exists() or all(p.next_poll_at for p in failures)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_courier_down_loses_nothing_and_backs_off(slow_sandbox):
+    courier = _account(slow_sandbox, "sf", "SF")
+    parcels = _parcels(courier, "234")
+    slow_sandbox.faults = FaultOptions(error_rate=1.0)
+    try:
+        claimed = polling.parcels_claim_due()
+        assert tracking_poll_parcels(courier.pk, claimed[courier.pk]) == {"polled": 0, "failed": 3}
+    finally:
+        slow_sandbox.faults = FaultOptions()
+    for parcel in parcels:
+        parcel.refresh_from_db()
+        assert parcel.poll_failures == 1
+        assert parcel.next_poll_at is not None and parcel.stage == "no_info"
+    assert polling.backoff_delay(2) > polling.backoff_delay(1)
