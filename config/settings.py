@@ -204,6 +204,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     for folder in ("queue", "processed"):
         (VAR_DIR / "celery" / folder).mkdir(parents=True, exist_ok=True)
 CELERY_TIMEZONE = TIME_ZONE
+
+# Tracking: the public base URL couriers push to, the sandbox courier the demo talks to, and a
+# factor on polling intervals (the demo's sandbox runs an accelerated clock).
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+COURIER_SANDBOX_URL = env("COURIER_SANDBOX_URL", "http://127.0.0.1:8765")
+TRACKING_POLL_SCALE = float(env("TRACKING_POLL_SCALE", "1"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -3,11 +3,16 @@
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Prefetch
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape, format_html
@@ -22,7 +27,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 from billing.money import format_fen
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage, stage_label
-from intercepts import selectors, services
+from intercepts import polling, selectors, services
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
@@ -313,6 +318,7 @@ class ParcelAdminForm(forms.ModelForm):
 @admin.register(Parcel)
 class ParcelAdmin(ShopScopedAdmin):
     form = ParcelAdminForm
+    change_form_before_template = "admin/intercepts/parcel/refresh_tracking.html"
     role_permissions = {
         "view": MERCHANT_ALL | PLATFORM_ALL,
         "add": MERCHANT_WRITE,
@@ -350,6 +356,33 @@ class ParcelAdmin(ShopScopedAdmin):
             # A parcel stays with its order; only its details can be corrected.
             return ("order", *self.readonly_fields)
         return self.readonly_fields
+
+    def get_urls(self):
+        refresh = path(
+            "<path:object_id>/refresh/",
+            self.admin_site.admin_view(self.refresh_tracking_view),
+            name="intercepts_parcel_refresh",
+        )
+        return [refresh, *super().get_urls()]
+
+    def refresh_tracking_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        parcel = self.get_object(request, unquote(object_id))
+        if not self.has_view_permission(request, parcel):
+            raise PermissionDenied
+        if polling.parcel_request_refresh(parcel=parcel):
+            self.message_user(request, _("Asked the courier for the latest tracking."))
+        else:
+            self.message_user(
+                request,
+                _(
+                    "Nothing to ask: the parcel's journey has ended or its courier has no "
+                    "gateway account."
+                ),
+                level=messages.WARNING,
+            )
+        return redirect("admin:intercepts_parcel_change", parcel.pk)
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

@@ -3,12 +3,15 @@
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from couriers.models import Courier
-from couriers.stages import ParcelStage
+from couriers.models import Courier, CourierAccount
+from couriers.sandbox import SANDBOX_ACCOUNTS, sandbox_account
+from couriers.stages import TERMINAL_STAGES, ParcelStage
 from intercepts.models import (
     PLATFORM_CS,
     PLATFORM_FINANCE,
@@ -115,6 +118,36 @@ def _route_for(stage: str) -> list[tuple[str, str]]:
     return [*ROUTE, (stage, ENDINGS[stage])]
 
 
+# Which demo gateway account serves which courier: the aggregator for the franchise couriers,
+# SF direct, and Kdniao (tracking only) for JD and EMS.
+DEMO_ACCOUNTS = {
+    "kuaidi100": ("沙箱·快递100", ["ZTO", "YTO", "YUNDA", "STO", "JT"]),
+    "sf": ("沙箱·顺丰", ["SF"]),
+    "kdniao": ("沙箱·快递鸟", ["JD", "EMS"]),
+}
+
+
+def ensure_sandbox_accounts() -> None:
+    """Point the couriers at the sandbox courier (``COURIER_SANDBOX_URL``)."""
+    for protocol, (name, codes) in DEMO_ACCOUNTS.items():
+        config = sandbox_account(protocol, settings.COURIER_SANDBOX_URL)
+        account, _created = CourierAccount.objects.update_or_create(
+            name=name,
+            defaults={
+                "protocol": protocol,
+                "base_url": config.base_url,
+                "requests_per_second": 20,
+                "batch_size": 10 if protocol == "sf" else 1,
+                **SANDBOX_ACCOUNTS[protocol],
+            },
+        )
+        push_path = reverse("courier-push", args=[account.pk])
+        CourierAccount.objects.filter(pk=account.pk).update(
+            callback_url=settings.SITE_URL.rstrip("/") + push_path
+        )
+        Courier.objects.filter(code__in=codes).update(account=account)
+
+
 def ensure_users() -> list[tuple[str, str, str]]:
     shops = {code: Shop.objects.get(code=code) for code, _, _ in SHOPS}
     printed = []
@@ -213,6 +246,8 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     stage=stage,
                     shipped_at=shipped_at,
                     created_at=shipped_at,
+                    # Unfinished parcels are asked about at the next poll, so they move on.
+                    next_poll_at=None if stage in TERMINAL_STAGES else now,
                 )
                 parcel.lines.set(carried)
                 events = []
@@ -250,5 +285,6 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     created_at=min(paid_at + timedelta(hours=rng.randint(20, 40)), now),
                 )
             created["orders"] += 1
+    ensure_sandbox_accounts()
     created["users"] = ensure_users()
     return created

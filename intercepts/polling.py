@@ -155,3 +155,24 @@ def _protocol_code(courier: Courier, protocol: str) -> str:
     if protocol == "kdniao":
         return courier.kdniao_code
     return courier.code
+
+
+def parcel_request_refresh(*, parcel: Parcel) -> bool:
+    """Ask the courier about one parcel now (the "refresh tracking" button).
+
+    The poll itself runs in a task queued once this transaction commits; False when there is
+    nothing to ask (a finished parcel, or a courier without a gateway account).
+    """
+    from intercepts.tasks import tracking_poll_parcels  # the task module imports this one
+
+    courier = parcel.courier
+    if parcel.stage in TERMINAL_STAGES or courier.account_id is None:
+        return False
+    with transaction.atomic():
+        Parcel.objects.filter(pk=parcel.pk).update(next_poll_at=timezone.now() + LEASE)
+        transaction.on_commit(
+            lambda: tracking_poll_parcels.apply_async(
+                args=[courier.pk, [parcel.pk]], queue=courier_queue(courier.code)
+            )
+        )
+    return True

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from couriers.stages import TERMINAL_STAGES
 from intercepts.models import AfterSale, AfterSaleEvent, OrderLine, Parcel, Shop
 
 
@@ -27,6 +28,8 @@ def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> 
     parcel.shop_id = parcel.order.shop_id
     if creating and parcel.shipped_at is None:
         parcel.shipped_at = timezone.now()
+    if creating and parcel.next_poll_at is None and parcel.stage not in TERMINAL_STAGES:
+        parcel.next_poll_at = timezone.now()  # first tracking check at the next poll
     parcel.full_clean()
     with transaction.atomic():
         parcel.save()

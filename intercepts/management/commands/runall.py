@@ -1,4 +1,4 @@
-"""Run the web server, a Celery worker and Celery beat together; one Ctrl-C stops them all."""
+"""Run web, Celery worker, Celery beat and the sandbox courier together; one Ctrl-C stops all."""
 
 import signal
 import subprocess

@@ -1,0 +1,64 @@
+"""The "refresh tracking now" button: asks the courier over HTTP, within the user's shops."""
+
+import pytest
+from django.urls import reverse
+
+from couriers.models import Courier, CourierAccount
+from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
+from couriers.stages import ParcelStage
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    server = SandboxServer(speed=1.0, seed=11)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def served(world, sandbox):
+    config = sandbox_account("kuaidi100", sandbox.url)
+    account = CourierAccount.objects.create(
+        name="sandbox k100",
+        protocol="kuaidi100",
+        base_url=config.base_url,
+        **SANDBOX_ACCOUNTS["kuaidi100"],
+    )
+    Courier.objects.filter(code=world.parcel_a.courier.code).update(account=account)
+    world.parcel_a.waybill_no = "73000000000015"  # ends in 5: out for delivery at the sandbox
+    world.parcel_a.stage = ParcelStage.IN_TRANSIT
+    world.parcel_a.save()
+    return world
+
+
+def test_refresh_asks_the_courier_and_shows_its_answer(
+    served, sandbox, login, django_capture_on_commit_callbacks
+):
+    client = login(served.viewer)
+    url = reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk])
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(url, follow=True)
+    assert len(callbacks) == 1  # the poll is queued once the request's transaction commits
+    assert response.status_code == 200
+    served.parcel_a.refresh_from_db()
+    assert served.parcel_a.stage == sandbox.truth(served.parcel_a.waybill_no)["stage"]
+    assert served.parcel_a.stage == ParcelStage.OUT_FOR_DELIVERY
+    assert "已向快递公司请求最新物流" in response.content.decode()
+
+
+def test_refresh_of_another_shops_parcel_is_404(served, login):
+    url = reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk])
+    assert login(served.other).post(url).status_code == 404
+
+
+def test_refresh_needs_post(served, login):
+    url = reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk])
+    assert login(served.owner).get(url).status_code == 405
+
+
+def test_the_button_is_on_the_parcel_page(served, login):
+    url = reverse("admin:intercepts_parcel_change", args=[served.parcel_a.pk])
+    body = login(served.agent).get(url).content.decode()
+    assert reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk]) in body
+    assert "立即刷新物流" in body
