@@ -1,5 +1,6 @@
 """Run web, Celery worker, Celery beat and the sandbox courier together; one Ctrl-C stops all."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -7,35 +8,46 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from couriers.models import Courier
+from intercepts.polling import courier_queue
+
 
 class Command(BaseCommand):
-    help = "Start web, Celery worker and Celery beat in the foreground; Ctrl-C stops all."
+    help = (
+        "Start web, Celery worker, Celery beat and the sandbox courier in the foreground; "
+        "Ctrl-C stops all."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
+        parser.add_argument("--sandbox-port", default="8765")
+        parser.add_argument(
+            "--hours-per-second",
+            default="0.5",
+            help="The sandbox courier's clock: simulated hours per real second.",
+        )
 
-    def handle(self, *args, host, port, **options):
+    def handle(self, *args, host, port, sandbox_port, hours_per_second, **options):
         python = sys.executable
+        codes = Courier.objects.values_list("code", flat=True)
+        queues = ",".join(["celery", *(courier_queue(code) for code in codes)])
+        # Polling keeps pace with the sandbox's accelerated clock (2 h in transit -> seconds).
+        scale = 1 / (3600 * float(hours_per_second))
+        env = {**os.environ, "TRACKING_POLL_SCALE": str(scale)}
         commands = {
+            "sandbox": [
+                python, "manage.py", "courier_sandbox",
+                "--port", sandbox_port, "--hours-per-second", hours_per_second,
+            ],
             "web": [python, "manage.py", "runserver", "--noreload", f"{host}:{port}"],
             "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-l",
-                "INFO",
-                "--concurrency",
-                "2",
-                "-Q",
-                "celery",
+                python, "-m", "celery", "-A", "config", "worker",
+                "-l", "INFO", "--concurrency", "2", "-Q", queues,
             ],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO"],
-        }
-        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        }  # fmt: skip
+        processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
         self.stdout.write(f"Workbench: http://{host}:{port}/admin/  (Ctrl-C stops everything)")
 
         stopping = False
@@ -63,4 +75,3 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
-        return None
