@@ -256,6 +256,8 @@ class ScopedTabularInline(RolePermissionsMixin, TabularInline):
     # Inlines are asked about the parent object: the path goes from the parent to its shop.
     parent_shop_path = "shop"
     extra = 0
+    # The columns say it all; a title per row would repeat the row.
+    hide_title = True
 
     def _shop_path(self) -> str:
         return self.parent_shop_path

@@ -62,3 +62,12 @@ def test_the_button_is_on_the_parcel_page(served, login):
     body = login(served.agent).get(url).content.decode()
     assert reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk]) in body
     assert "立即刷新物流" in body
+
+
+def test_no_button_for_a_finished_parcel(served, login):
+    served.parcel_a.stage = ParcelStage.DELIVERED
+    served.parcel_a.save()
+    url = reverse("admin:intercepts_parcel_change", args=[served.parcel_a.pk])
+    body = login(served.agent).get(url).content.decode()
+    assert reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk]) not in body
+    assert "不再自动查询" in body
