@@ -23,7 +23,7 @@ from couriers.models import Courier
 from couriers.ratelimit import RateLimiter
 from couriers.stages import IN_FLIGHT_STAGES, TERMINAL_STAGES, ParcelStage
 from intercepts.models import Parcel
-from intercepts.tracking import parcel_apply_scans
+from intercepts.tracking import parcels_apply_scans
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +131,13 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
                 _back_off([pk for pk, _w, _p in batch], now)
                 failed += len(batch)
                 continue
-            for result in results:
-                for pk in ids_by_waybill.get(result.waybill_no, ()):
-                    if result.scans:
-                        parcel_apply_scans(parcel_id=pk, scans=result.scans, source="poll")
+            scans_by_parcel = {
+                pk: result.scans
+                for result in results
+                if result.scans
+                for pk in ids_by_waybill.get(result.waybill_no, ())
+            }
+            parcels_apply_scans(scans_by_parcel=scans_by_parcel, source="poll")
             _reschedule([pk for pk, _w, _p in batch], timezone.now())
             polled += len(batch)
     finally:

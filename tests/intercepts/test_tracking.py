@@ -105,3 +105,31 @@ def test_concurrent_identical_pushes_store_each_scan_once():
     assert not errors
     assert TrackingEvent.objects.filter(parcel=parcel).count() == 3
     assert Parcel.objects.get(pk=parcel.pk).stage == S.DELIVERED
+
+
+def test_many_parcels_in_one_call(parcel):
+    from intercepts.tracking import parcels_apply_scans
+
+    other = ParcelFactory(stage=S.LABEL_CREATED)
+    untouched = ParcelFactory(stage=S.IN_TRANSIT)
+    changed = parcels_apply_scans(
+        scans_by_parcel={
+            parcel.pk: [scan(parcel, 1, S.PICKED_UP), scan(parcel, 1, S.PICKED_UP)],
+            other.pk: [scan(other, 2, S.IN_TRANSIT), scan(other, 6, S.DELIVERED)],
+            untouched.pk: [],
+            999_999: [scan(parcel, 3, S.DELIVERED)],  # a parcel gone since it was queued
+        },
+        source="poll",
+    )
+    assert changed == {parcel.pk: S.PICKED_UP, other.pk: S.DELIVERED}
+    assert parcel.tracking_events.count() == 1 and other.tracking_events.count() == 2
+    other.refresh_from_db()
+    assert other.signed_at == T0 + timedelta(hours=6)
+    untouched.refresh_from_db()
+    assert untouched.stage == S.IN_TRANSIT
+    # The same call again changes nothing.
+    again = parcels_apply_scans(
+        scans_by_parcel={other.pk: [scan(other, 2, S.IN_TRANSIT), scan(other, 6, S.DELIVERED)]},
+        source="poll",
+    )
+    assert again == {}
