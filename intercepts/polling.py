@@ -70,18 +70,25 @@ def parcels_claim_due(*, limit: int = 1000, now=None) -> dict[int, list[int]]:
 
 
 def _reschedule(parcel_ids: list[int], now) -> None:
-    for parcel in Parcel.objects.filter(pk__in=parcel_ids).only("pk", "stage"):
-        delay = next_poll_delay(parcel.stage)
-        Parcel.objects.filter(pk=parcel.pk).update(
+    """Next poll by urgency: one UPDATE per stage present, not one per parcel."""
+    by_stage: dict[str, list[int]] = defaultdict(list)
+    for pk, stage in Parcel.objects.filter(pk__in=parcel_ids).values_list("pk", "stage"):
+        by_stage[stage].append(pk)
+    for stage, ids in by_stage.items():
+        delay = next_poll_delay(stage)
+        Parcel.objects.filter(pk__in=ids).update(
             next_poll_at=None if delay is None else now + delay, poll_failures=0
         )
 
 
 def _back_off(parcel_ids: list[int], now) -> None:
-    for parcel in Parcel.objects.filter(pk__in=parcel_ids).only("pk", "poll_failures"):
-        Parcel.objects.filter(pk=parcel.pk).update(
-            next_poll_at=now + backoff_delay(parcel.poll_failures + 1),
-            poll_failures=F("poll_failures") + 1,
+    """One more failure each, and a later retry the more failures a parcel has had."""
+    by_failures: dict[int, list[int]] = defaultdict(list)
+    for pk, failures in Parcel.objects.filter(pk__in=parcel_ids).values_list("pk", "poll_failures"):
+        by_failures[failures].append(pk)
+    for failures, ids in by_failures.items():
+        Parcel.objects.filter(pk__in=ids).update(
+            next_poll_at=now + backoff_delay(failures + 1), poll_failures=F("poll_failures") + 1
         )
 
 
@@ -90,7 +97,9 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
     courier = Courier.objects.select_related("account").filter(pk=courier_id).first()
     if courier is None or courier.account is None or not courier.account.is_active:
         logger.warning("Courier %s has no active gateway account; not polled", courier_id)
-        return {"polled": 0, "failed": 0}
+        # Asked again later, in case an account is set up meanwhile.
+        _back_off(list(parcel_ids), timezone.now())
+        return {"polled": 0, "failed": len(parcel_ids)}
     account = courier.account
     parcels = list(
         Parcel.objects.filter(pk__in=parcel_ids, courier_id=courier_id)

@@ -141,3 +141,18 @@ def test_a_courier_down_loses_nothing_and_backs_off(slow_sandbox):
         assert parcel.poll_failures == 1
         assert parcel.next_poll_at is not None and parcel.stage == "no_info"
     assert polling.backoff_delay(2) > polling.backoff_delay(1)
+
+
+@pytest.mark.django_db
+def test_a_courier_without_an_account_is_asked_again_later():
+    courier = Courier.objects.get(code="EMS")
+    assert courier.account_id is None
+    parcels = _parcels(courier, "12")
+    claimed = polling.parcels_claim_due()
+    assert polling.parcels_poll(courier_id=courier.pk, parcel_ids=claimed[courier.pk]) == {
+        "polled": 0,
+        "failed": 2,
+    }
+    for parcel in parcels:
+        parcel.refresh_from_db()
+        assert parcel.poll_failures == 1 and parcel.next_poll_at > timezone.now()
