@@ -225,6 +225,7 @@ class Parcel(models.Model):
     picked_up_at = models.DateTimeField(_("picked up at"), null=True, blank=True)
     signed_at = models.DateTimeField(_("signed at"), null=True, blank=True)
     next_poll_at = models.DateTimeField(_("next tracking poll"), null=True, blank=True)
+    subscribed_at = models.DateTimeField(_("tracking push subscribed at"), null=True, blank=True)
     poll_failures = models.PositiveSmallIntegerField(_("failed polls in a row"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

@@ -188,3 +188,41 @@ def parcel_request_refresh(*, parcel: Parcel) -> bool:
             )
         )
     return True
+
+
+def parcel_subscribe(*, parcel_id: int) -> bool:
+    """Ask the parcel's gateway to push its tracking to us; polling stays the fallback.
+
+    Claimed with a conditional update first, so running it twice subscribes once (gateways
+    limit subscriptions per waybill); a failure clears the claim so that it can be tried again.
+    """
+    parcel = Parcel.objects.select_related("courier__account").filter(pk=parcel_id).first()
+    if parcel is None or parcel.stage in TERMINAL_STAGES:
+        return False
+    account = parcel.courier.account
+    if account is None or not account.is_active or not account.callback_url:
+        return False
+    claimed = Parcel.objects.filter(pk=parcel_id, subscribed_at__isnull=True).update(
+        subscribed_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    adapter = get_adapter(account.config())
+    try:
+        adapter.subscribe(
+            Waybill(
+                waybill_no=parcel.waybill_no,
+                courier_code=parcel.courier.code,
+                protocol_code=_protocol_code(parcel.courier, account.protocol),
+                phone_tail=parcel.receiver_phone[-4:],
+            )
+        )
+    except CourierError as exc:
+        Parcel.objects.filter(pk=parcel_id).update(subscribed_at=None)
+        logger.warning("Subscribing %s failed: %s", parcel.waybill_no, exc)
+        return False
+    finally:
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            close()
+    return True

@@ -35,6 +35,8 @@ def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> 
         parcel.save()
         if line_ids is None and creating:
             line_ids = list(parcel.order.lines.values_list("pk", flat=True))
+        if creating:
+            transaction.on_commit(lambda: _queue_subscription(parcel))
         if line_ids is not None:
             lines = list(
                 OrderLine.objects.filter(pk__in=line_ids).values_list("order_id", flat=True)
@@ -45,6 +47,15 @@ def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> 
                 )
             parcel.lines.set(line_ids)
     return parcel
+
+
+def _queue_subscription(parcel: Parcel) -> None:
+    from intercepts.polling import courier_queue
+    from intercepts.tasks import tracking_subscribe_parcel  # tasks import services
+
+    tracking_subscribe_parcel.apply_async(
+        args=[parcel.pk], queue=courier_queue(parcel.courier.code)
+    )
 
 
 def shop_save_settings(*, actor, shop: Shop) -> Shop:

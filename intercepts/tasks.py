@@ -38,3 +38,9 @@ def tracking_poll_due(limit: int = 2000) -> int:
 def tracking_poll_parcels(courier_id: int, parcel_ids: list[int]) -> dict:
     """Ask one courier about these parcels; leased parcels that vanish are simply skipped."""
     return polling.parcels_poll(courier_id=courier_id, parcel_ids=parcel_ids)
+
+
+@shared_task(name="tracking.subscribe_parcel")
+def tracking_subscribe_parcel(parcel_id: int) -> bool:
+    """Ask a new parcel's gateway to push its tracking (at most once per parcel)."""
+    return polling.parcel_subscribe(parcel_id=parcel_id)

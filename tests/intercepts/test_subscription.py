@@ -1,0 +1,70 @@
+"""A new parcel asks its gateway to push tracking, once, after the save commits."""
+
+import pytest
+
+from couriers.models import Courier, CourierAccount
+from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
+from intercepts.models import Parcel
+from intercepts.polling import parcel_subscribe
+from intercepts.services import parcel_save
+from tests.conftest import make_after_sale
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    server = SandboxServer(speed=1.0, seed=5)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def zto_served(db, sandbox):
+    config = sandbox_account("kuaidi100", sandbox.url)
+    account = CourierAccount.objects.create(
+        name="sandbox k100",
+        protocol="kuaidi100",
+        base_url=config.base_url,
+        callback_url="http://127.0.0.1:9/couriers/push/1/",
+        **SANDBOX_ACCOUNTS["kuaidi100"],
+    )
+    Courier.objects.filter(code="ZTO").update(account=account)
+    return Courier.objects.get(code="ZTO")
+
+
+def _subscriptions(sandbox, waybill_no):
+    return [
+        r
+        for r in sandbox.requests
+        if r["operation"].endswith("subscribe") and waybill_no in r["waybills"]
+    ]
+
+
+def test_a_new_parcel_subscribes_once(
+    world, zto_served, sandbox, django_capture_on_commit_callbacks
+):
+    after_sale, _ = make_after_sale(world.shop_a)
+    parcel = Parcel(
+        order=after_sale.order,
+        courier=zto_served,
+        waybill_no="73555555555552",
+        receiver_name="张三",
+        receiver_phone="13812341234",
+        receiver_address="上海市",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        parcel_save(actor=world.owner, parcel=parcel)
+    parcel.refresh_from_db()
+    assert parcel.subscribed_at is not None
+    assert len(_subscriptions(sandbox, parcel.waybill_no)) == 1
+    assert parcel_subscribe(parcel_id=parcel.pk) is False  # the task run again: no second one
+    assert len(_subscriptions(sandbox, parcel.waybill_no)) == 1
+
+
+def test_a_failed_subscription_can_be_tried_again(world, zto_served, sandbox):
+    CourierAccount.objects.filter(pk=zto_served.account_id).update(key="wrong-key")
+    parcel = world.parcel_a
+    Courier.objects.filter(pk=parcel.courier_id).update(account=zto_served.account)
+    assert parcel_subscribe(parcel_id=parcel.pk) is False
+    parcel.refresh_from_db()
+    assert parcel.subscribed_at is None
