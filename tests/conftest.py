@@ -110,3 +110,19 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = previous
+
+
+def sandbox_served(sandbox, protocol: str, codes, **fields):
+    """A gateway account at the sandbox courier, serving the couriers with these codes."""
+    from couriers.models import Courier, CourierAccount
+    from couriers.sandbox import SANDBOX_ACCOUNTS, sandbox_account
+
+    config = sandbox_account(protocol, sandbox.url)
+    account = CourierAccount.objects.create(
+        name=f"sandbox {protocol} {'/'.join(codes)}",
+        protocol=protocol,
+        base_url=config.base_url,
+        **{**SANDBOX_ACCOUNTS[protocol], **fields},
+    )
+    Courier.objects.filter(code__in=codes).update(account=account)
+    return account

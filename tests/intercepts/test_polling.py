@@ -11,11 +11,12 @@ import pytest
 from django.utils import timezone
 
 from couriers.models import Courier, CourierAccount
-from couriers.sandbox import SANDBOX_ACCOUNTS, FaultOptions, SandboxServer, sandbox_account
+from couriers.sandbox import FaultOptions, SandboxServer
 from couriers.stages import TERMINAL_STAGES
 from intercepts import polling
 from intercepts.models import Parcel
 from intercepts.tasks import tracking_poll_due, tracking_poll_parcels
+from tests.conftest import sandbox_served
 from tests.factories import ParcelFactory
 
 _numbers = itertools.count(1)
@@ -29,18 +30,8 @@ def slow_sandbox():
     server.stop()
 
 
-def _account(sandbox, protocol: str, code: str, **fields) -> Courier:
-    config = sandbox_account(protocol, sandbox.url)
-    account = CourierAccount.objects.create(
-        name=f"sandbox {protocol}",
-        protocol=protocol,
-        base_url=config.base_url,
-        requests_per_second=200,
-        batch_size=10,
-        **SANDBOX_ACCOUNTS[protocol],
-        **fields,
-    )
-    Courier.objects.filter(code=code).update(account=account)
+def _account(sandbox, protocol: str, code: str) -> Courier:
+    sandbox_served(sandbox, protocol, [code], requests_per_second=200, batch_size=10)
     return Courier.objects.get(code=code)
 
 

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from couriers.models import Courier, CourierAccount
-from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
+from couriers.sandbox import SandboxServer
 from couriers.stages import ParcelStage
+from tests.conftest import sandbox_served
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +18,7 @@ def sandbox():
 
 @pytest.fixture
 def served(world, sandbox):
-    config = sandbox_account("kuaidi100", sandbox.url)
-    account = CourierAccount.objects.create(
-        name="sandbox k100",
-        protocol="kuaidi100",
-        base_url=config.base_url,
-        **SANDBOX_ACCOUNTS["kuaidi100"],
-    )
-    Courier.objects.filter(code=world.parcel_a.courier.code).update(account=account)
+    sandbox_served(sandbox, "kuaidi100", [world.parcel_a.courier.code])
     world.parcel_a.waybill_no = "73000000000015"  # ends in 5: out for delivery at the sandbox
     world.parcel_a.stage = ParcelStage.IN_TRANSIT
     world.parcel_a.save()

@@ -3,11 +3,11 @@
 import pytest
 
 from couriers.models import Courier, CourierAccount
-from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
+from couriers.sandbox import SandboxServer
 from intercepts.models import Parcel
 from intercepts.polling import parcel_subscribe
 from intercepts.services import parcel_save
-from tests.conftest import make_after_sale
+from tests.conftest import make_after_sale, sandbox_served
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +20,9 @@ def sandbox():
 
 @pytest.fixture
 def zto_served(db, sandbox):
-    config = sandbox_account("kuaidi100", sandbox.url)
-    account = CourierAccount.objects.create(
-        name="sandbox k100",
-        protocol="kuaidi100",
-        base_url=config.base_url,
-        callback_url="http://127.0.0.1:9/couriers/push/1/",
-        **SANDBOX_ACCOUNTS["kuaidi100"],
+    sandbox_served(
+        sandbox, "kuaidi100", ["ZTO"], callback_url="http://127.0.0.1:9/couriers/push/1/"
     )
-    Courier.objects.filter(code="ZTO").update(account=account)
     return Courier.objects.get(code="ZTO")
 
 
