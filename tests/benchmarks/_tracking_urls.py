@@ -1,0 +1,20 @@
+"""The app's URLs plus a trivial view, installed as ROOT_URLCONF only inside the tracking benchmark.
+
+The trivial view is the yardstick for the push endpoint: the same server, middleware, client
+and form body, and no work at all, so ``push / trivial`` is the share of the server's capacity
+that verifying and applying a push leaves.
+"""
+
+from django.http import HttpResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from config.urls import urlpatterns as app_urlpatterns
+
+
+@csrf_exempt  # posted to like the push endpoint, which couriers call without a CSRF token
+def trivial(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [*app_urlpatterns, path("bench/trivial/", trivial, name="bench-trivial")]
