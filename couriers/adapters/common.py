@@ -5,15 +5,17 @@ The adapters sign the exact text they send, so every JSON payload is serialised 
 one compact form, and that string is both signed and put on the wire.
 """
 
+import functools
 import json
+import ssl
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+import certifi
 import httpx
 
 from couriers.adapters.base import (
-    AccountConfig,
     Adapter,
     AuthenticationError,
     CourierError,
@@ -124,6 +126,13 @@ def new_address_fields(new_address: dict | None) -> dict:
     return {key: str((new_address or {}).get(key, "")) for key in keys}
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: loading the certificate bundle costs tens of milliseconds,
+    too much to pay for every task or push."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class HttpAdapter(Adapter):
     """An adapter that speaks form-encoded HTTP POST, with one client per adapter.
 
@@ -132,12 +141,14 @@ class HttpAdapter(Adapter):
     release the connection pool.
     """
 
-    def __init__(self, account: AccountConfig):
-        super().__init__(account)
-        self.client = httpx.Client(timeout=account.timeout_s)
+    @functools.cached_property
+    def client(self) -> httpx.Client:
+        # Made on first use: verifying a push needs no HTTP client at all.
+        return httpx.Client(timeout=self.account.timeout_s, verify=_tls_context())
 
     def close(self) -> None:
-        self.client.close()
+        if "client" in self.__dict__:
+            self.client.close()
 
     def __enter__(self):
         return self
