@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from couriers.models import Courier, CourierAccount
-from couriers.sandbox import FaultOptions, SandboxServer
+from couriers.sandbox import FaultOptions
 from couriers.stages import TERMINAL_STAGES
 from intercepts import polling
 from intercepts.models import Parcel
@@ -20,14 +20,6 @@ from tests.conftest import sandbox_served
 from tests.factories import ParcelFactory
 
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def slow_sandbox():
-    server = SandboxServer(speed=1.0, seed=7)
-    server.start()
-    yield server
-    server.stop()
 
 
 def _account(sandbox, protocol: str, code: str) -> Courier:
@@ -64,9 +56,9 @@ def _truth(sandbox, parcel) -> str | None:
     ],
 )
 def test_polled_parcels_take_the_couriers_stage_and_are_rescheduled(
-    slow_sandbox, protocol, code, digits
+    sandbox, protocol, code, digits
 ):
-    courier = _account(slow_sandbox, protocol, code)
+    courier = _account(sandbox, protocol, code)
     parcels = _parcels(courier, digits)
     claimed = polling.parcels_claim_due()
     assert sorted(claimed[courier.pk]) == sorted(p.pk for p in parcels)
@@ -76,7 +68,7 @@ def test_polled_parcels_take_the_couriers_stage_and_are_rescheduled(
     now = timezone.now()
     for parcel in parcels:
         parcel.refresh_from_db()
-        assert parcel.stage == _truth(slow_sandbox, parcel), parcel.waybill_no
+        assert parcel.stage == _truth(sandbox, parcel), parcel.waybill_no
         assert parcel.tracking_events.exists()
         if parcel.stage in TERMINAL_STAGES:
             assert parcel.next_poll_at is None
@@ -89,15 +81,15 @@ def test_polled_parcels_take_the_couriers_stage_and_are_rescheduled(
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_every_parcel_converges_while_the_courier_fails_often(slow_sandbox):
+def test_every_parcel_converges_while_the_courier_fails_often(sandbox):
     courier = _account(
-        slow_sandbox,
+        sandbox,
         "kdniao",
         "YUNDA",
     )
     CourierAccount.objects.filter(pk=courier.account_id).update(batch_size=1)
     parcels = _parcels(courier, "12345678" * 3)
-    slow_sandbox.faults = FaultOptions(error_rate=0.3, timeout_rate=0.05, hang_s=2.0)
+    sandbox.faults = FaultOptions(error_rate=0.3, timeout_rate=0.05, hang_s=2.0)
     try:
         for _round in range(12):
             Parcel.objects.filter(
@@ -106,27 +98,27 @@ def test_every_parcel_converges_while_the_courier_fails_often(slow_sandbox):
                 next_poll_at=timezone.now()
             )  # back-off elapsed (time is compressed here)
             tracking_poll_due()
-            if all(Parcel.objects.get(pk=p.pk).stage == _truth(slow_sandbox, p) for p in parcels):
+            if all(Parcel.objects.get(pk=p.pk).stage == _truth(sandbox, p) for p in parcels):
                 break
     finally:
-        slow_sandbox.faults = FaultOptions()
+        sandbox.faults = FaultOptions()
     failures = Parcel.objects.filter(pk__in=[p.pk for p in parcels], poll_failures__gt=0)
     for parcel in parcels:
         parcel.refresh_from_db()
-        assert parcel.stage == _truth(slow_sandbox, parcel), parcel.waybill_no
+        assert parcel.stage == _truth(sandbox, parcel), parcel.waybill_no
     assert not failures.exists() or all(p.next_poll_at for p in failures)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_courier_down_loses_nothing_and_backs_off(slow_sandbox):
-    courier = _account(slow_sandbox, "sf", "SF")
+def test_a_courier_down_loses_nothing_and_backs_off(sandbox):
+    courier = _account(sandbox, "sf", "SF")
     parcels = _parcels(courier, "234")
-    slow_sandbox.faults = FaultOptions(error_rate=1.0)
+    sandbox.faults = FaultOptions(error_rate=1.0)
     try:
         claimed = polling.parcels_claim_due()
         assert tracking_poll_parcels(courier.pk, claimed[courier.pk]) == {"polled": 0, "failed": 3}
     finally:
-        slow_sandbox.faults = FaultOptions()
+        sandbox.faults = FaultOptions()
     for parcel in parcels:
         parcel.refresh_from_db()
         assert parcel.poll_failures == 1

@@ -3,17 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from couriers.sandbox import SandboxServer
 from couriers.stages import ParcelStage
 from tests.conftest import sandbox_served
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    server = SandboxServer(speed=1.0, seed=11)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

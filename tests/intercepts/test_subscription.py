@@ -3,19 +3,10 @@
 import pytest
 
 from couriers.models import Courier, CourierAccount
-from couriers.sandbox import SandboxServer
 from intercepts.models import Parcel
 from intercepts.polling import parcel_subscribe
 from intercepts.services import parcel_save
 from tests.conftest import make_after_sale, sandbox_served
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    server = SandboxServer(speed=1.0, seed=5)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
