@@ -25,6 +25,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     beat_schedule={
         "tracking-poll-due": {"task": "tracking.poll_due", "schedule": 30.0},
+        # Pushes are drained as they come; this catches any left by a worker that died.
+        "tracking-apply-pushes": {"task": "tracking.apply_pushes", "schedule": 60.0},
         "sessions-clear-expired": {
             "task": "intercepts.sessions_clear_expired",
             "schedule": crontab(hour=4, minute=17),

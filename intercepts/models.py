@@ -201,14 +201,28 @@ class OrderLine(models.Model):
 
 
 class Parcel(models.Model):
+    # No single-column indexes on the foreign keys: the composite indexes below lead with each
+    # of them, and every index is one more write on each tracking update of a busy table.
     shop = models.ForeignKey(
-        Shop, on_delete=models.PROTECT, related_name="parcels", verbose_name=_("shop")
+        Shop,
+        on_delete=models.PROTECT,
+        related_name="parcels",
+        verbose_name=_("shop"),
+        db_index=False,
     )
     order = models.ForeignKey(
-        Order, on_delete=models.PROTECT, related_name="parcels", verbose_name=_("order")
+        Order,
+        on_delete=models.PROTECT,
+        related_name="parcels",
+        verbose_name=_("order"),
+        db_index=False,
     )
     courier = models.ForeignKey(
-        Courier, on_delete=models.PROTECT, related_name="parcels", verbose_name=_("courier")
+        Courier,
+        on_delete=models.PROTECT,
+        related_name="parcels",
+        verbose_name=_("courier"),
+        db_index=False,
     )
     waybill_no = models.CharField(_("waybill number"), max_length=32)
     lines = models.ManyToManyField(
@@ -225,6 +239,11 @@ class Parcel(models.Model):
     picked_up_at = models.DateTimeField(_("picked up at"), null=True, blank=True)
     signed_at = models.DateTimeField(_("signed at"), null=True, blank=True)
     next_poll_at = models.DateTimeField(_("next tracking poll"), null=True, blank=True)
+    # A poll worker holds the parcel until then. Not indexed, so taking and dropping the lease
+    # can be a heap-only update (the table keeps free room in each page for that).
+    poll_leased_until = models.DateTimeField(
+        _("tracking poll leased until"), null=True, blank=True, editable=False
+    )
     subscribed_at = models.DateTimeField(_("tracking push subscribed at"), null=True, blank=True)
     poll_failures = models.PositiveSmallIntegerField(_("failed polls in a row"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -285,8 +304,13 @@ class Parcel(models.Model):
 
 
 class TrackingEvent(models.Model):
+    # Indexed by the dedup constraint, which leads with the parcel.
     parcel = models.ForeignKey(
-        Parcel, on_delete=models.CASCADE, related_name="tracking_events", verbose_name=_("parcel")
+        Parcel,
+        on_delete=models.CASCADE,
+        related_name="tracking_events",
+        verbose_name=_("parcel"),
+        db_index=False,
     )
     occurred_at = models.DateTimeField(_("time"))
     raw_code = models.CharField(_("courier code"), max_length=32)
@@ -420,6 +444,7 @@ class CourierPush(models.Model):
     """Every push a courier gateway sent us, as received, and what became of it."""
 
     class Status(models.TextChoices):
+        RECEIVED = "received", _("Received, not yet applied")
         ACCEPTED = "accepted", _("Accepted")
         REFUSED = "refused", _("Refused")
         FAILED = "failed", _("Failed while applying")
@@ -443,6 +468,12 @@ class CourierPush(models.Model):
         indexes = [
             models.Index(fields=("-received_at", "-id"), name="courier_push_received_idx"),
             models.Index(fields=("status", "-received_at"), name="courier_push_status_idx"),
+            # The drain's queue: small, as received pushes are applied within moments.
+            models.Index(
+                fields=("id",),
+                condition=models.Q(status="received"),
+                name="courier_push_received_queue",
+            ),
         ]
 
     def __str__(self) -> str:

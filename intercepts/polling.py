@@ -2,7 +2,7 @@
 
 A beat task claims parcels whose ``next_poll_at`` has come (``SELECT ... FOR UPDATE SKIP LOCKED``
 on PostgreSQL, so several beat or worker processes never claim the same parcel) and leases them
-by moving ``next_poll_at`` a few minutes ahead: if a worker dies, the parcels come due again by
+for a few minutes (``poll_leased_until``): if a worker dies, the parcels come due again by
 themselves. Each courier's batch is queried within its account's rate (a token bucket shared by
 all workers), the scans are applied idempotently, and the next poll is set by urgency. A
 gateway that fails backs off per parcel; nothing is dropped while a courier is down.
@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from couriers.adapters import get_adapter
@@ -56,29 +56,18 @@ def parcels_claim_due(*, limit: int = 1000, now=None) -> dict[int, list[int]]:
     with transaction.atomic():
         rows = list(
             Parcel.objects.filter(next_poll_at__lte=now)
+            .filter(Q(poll_leased_until__isnull=True) | Q(poll_leased_until__lte=now))
             .order_by("next_poll_at")
             .select_for_update(skip_locked=True, of=("self",))
             .values_list("pk", "courier_id")[:limit]
         )
         if not rows:
             return {}
-        Parcel.objects.filter(pk__in=[pk for pk, _ in rows]).update(next_poll_at=now + LEASE)
+        Parcel.objects.filter(pk__in=[pk for pk, _ in rows]).update(poll_leased_until=now + LEASE)
     grouped: dict[int, list[int]] = defaultdict(list)
     for pk, courier_id in rows:
         grouped[courier_id].append(pk)
     return dict(grouped)
-
-
-def _reschedule(parcel_ids: list[int], now) -> None:
-    """Next poll by urgency: one UPDATE per stage present, not one per parcel."""
-    by_stage: dict[str, list[int]] = defaultdict(list)
-    for pk, stage in Parcel.objects.filter(pk__in=parcel_ids).values_list("pk", "stage"):
-        by_stage[stage].append(pk)
-    for stage, ids in by_stage.items():
-        delay = next_poll_delay(stage)
-        Parcel.objects.filter(pk__in=ids).update(
-            next_poll_at=None if delay is None else now + delay, poll_failures=0
-        )
 
 
 def _back_off(parcel_ids: list[int], now) -> None:
@@ -88,12 +77,19 @@ def _back_off(parcel_ids: list[int], now) -> None:
         by_failures[failures].append(pk)
     for failures, ids in by_failures.items():
         Parcel.objects.filter(pk__in=ids).update(
-            next_poll_at=now + backoff_delay(failures + 1), poll_failures=F("poll_failures") + 1
+            next_poll_at=now + backoff_delay(failures + 1),
+            poll_failures=F("poll_failures") + 1,
+            poll_leased_until=None,
         )
 
 
 def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
-    """Query one courier about some parcels and apply what it says. Safe to run twice."""
+    """Query one courier about some parcels and apply what it says. Safe to run twice.
+
+    Every batch is asked first, outside any transaction (a slow courier holds no locks); then
+    what came back is applied and the next polls set in one transaction of a few statements.
+    A batch that fails backs off on its own; the others are applied as usual.
+    """
     courier = Courier.objects.select_related("account").filter(pk=courier_id).first()
     if courier is None or courier.account is None or not courier.account.is_active:
         logger.warning("Courier %s has no active gateway account; not polled", courier_id)
@@ -109,7 +105,9 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
     adapter = get_adapter(account.config())
     batch_size = max(1, min(adapter.capabilities.query_batch_size, account.batch_size or 1))
     limiter = RateLimiter(f"account:{account.pk}", per_second=account.requests_per_second)
-    polled = failed = 0
+    protocol_code = _protocol_code(courier, account.protocol)
+    answered: dict[int, list] = {}
+    failed_ids: list[int] = []
     try:
         for start in range(0, len(parcels), batch_size):
             batch = parcels[start : start + batch_size]
@@ -120,15 +118,13 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
                 Waybill(
                     waybill_no=waybill_no,
                     courier_code=courier.code,
-                    protocol_code=_protocol_code(courier, account.protocol),
+                    protocol_code=protocol_code,
                     phone_tail=phone[-4:],
                 )
                 for _pk, waybill_no, phone in batch
             ]
-            now = timezone.now()
             if not limiter.acquire(max_wait_s=10):
-                _back_off([pk for pk, _w, _p in batch], now)
-                failed += len(batch)
+                failed_ids += [pk for pk, _w, _p in batch]
                 continue
             try:
                 results = adapter.query(waybills)
@@ -137,23 +133,29 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
                 logger.log(
                     level, "Polling %s failed for %d parcels: %s", courier.code, len(batch), exc
                 )
-                _back_off([pk for pk, _w, _p in batch], now)
-                failed += len(batch)
+                failed_ids += [pk for pk, _w, _p in batch]
                 continue
-            scans_by_parcel = {
-                pk: result.scans
-                for result in results
-                if result.scans
-                for pk in ids_by_waybill.get(result.waybill_no, ())
-            }
-            parcels_apply_scans(scans_by_parcel=scans_by_parcel, source="poll")
-            _reschedule([pk for pk, _w, _p in batch], timezone.now())
-            polled += len(batch)
+            # A parcel the courier had nothing on is still polled: it is rescheduled as it is.
+            answered.update((pk, []) for pk, _w, _p in batch)
+            for result in results:
+                for pk in ids_by_waybill.get(result.waybill_no, ()):
+                    answered[pk] = result.scans
     finally:
         close = getattr(adapter, "close", None)
         if close is not None:
             close()
-    return {"polled": polled, "failed": failed}
+    now = timezone.now()
+    parcels_apply_scans(
+        scans_by_parcel=answered, source="poll", reschedule=lambda stage: _next_poll_at(stage, now)
+    )
+    if failed_ids:
+        _back_off(failed_ids, now)
+    return {"polled": len(answered), "failed": len(failed_ids)}
+
+
+def _next_poll_at(stage: str, now):
+    delay = next_poll_delay(stage)
+    return None if delay is None else now + delay
 
 
 def courier_queue(code: str) -> str:
@@ -181,7 +183,7 @@ def parcel_request_refresh(*, parcel: Parcel) -> bool:
     if parcel.stage in TERMINAL_STAGES or courier.account_id is None:
         return False
     with transaction.atomic():
-        Parcel.objects.filter(pk=parcel.pk).update(next_poll_at=timezone.now() + LEASE)
+        Parcel.objects.filter(pk=parcel.pk).update(poll_leased_until=timezone.now() + LEASE)
         transaction.on_commit(
             lambda: tracking_poll_parcels.apply_async(
                 args=[courier.pk, [parcel.pk]], queue=courier_queue(courier.code)

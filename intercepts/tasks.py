@@ -5,7 +5,7 @@ from django.core import management
 from django.db import transaction
 
 from couriers.models import Courier
-from intercepts import polling
+from intercepts import polling, pushes
 
 # A poll task queries one courier about this many parcels at most.
 POLL_CHUNK = 200
@@ -44,3 +44,9 @@ def tracking_poll_parcels(courier_id: int, parcel_ids: list[int]) -> dict:
 def tracking_subscribe_parcel(parcel_id: int) -> bool:
     """Ask a new parcel's gateway to push its tracking (at most once per parcel)."""
     return polling.parcel_subscribe(parcel_id=parcel_id)
+
+
+@shared_task(name="tracking.apply_pushes")
+def tracking_apply_pushes() -> int:
+    """Apply the courier pushes received and not yet applied (also run periodically)."""
+    return pushes.pushes_drain()

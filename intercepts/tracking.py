@@ -4,13 +4,15 @@ The events are the parcel's history: a scan is stored once (unique on parcel, ti
 code), and the stage is whatever the stored events give in time order (see
 ``couriers.stages.stage_with_arrivals``), so repeated or reordered pushes change nothing.
 
-Scans for many parcels are applied together (a poll answers for a batch of waybills): the rows
+Scans for many parcels are applied together (a poll answers for a chunk of waybills): the rows
 are locked in primary-key order, the known events read in one query, the new ones inserted in
-one statement, and the changed parcels updated in one ``UPDATE ... FROM (VALUES ...)``.
+one statement, and the parcels updated in one ``UPDATE ... FROM (VALUES ...)``. A poll also
+passes how to reschedule, so the next poll time rides in that same statement.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -18,6 +20,9 @@ from django.utils import timezone
 from couriers.stages import ParcelStage, stage_with_arrivals
 from couriers.types import TrackingScan
 from intercepts.models import Parcel, TrackingEvent
+
+# Given a parcel's stage after the scans, when to ask about it next (None: never again).
+Reschedule = Callable[[str], datetime | None]
 
 
 def parcel_apply_scans(*, parcel_id: int, scans: Iterable[TrackingScan], source: str) -> Parcel:
@@ -27,9 +32,15 @@ def parcel_apply_scans(*, parcel_id: int, scans: Iterable[TrackingScan], source:
 
 
 def parcels_apply_scans(
-    *, scans_by_parcel: Mapping[int, Iterable[TrackingScan]], source: str
+    *,
+    scans_by_parcel: Mapping[int, Iterable[TrackingScan]],
+    source: str,
+    reschedule: Reschedule | None = None,
 ) -> dict[int, str]:
     """Store new scans of many parcels and move their stages; returns the changed stages.
+
+    With ``reschedule`` (polling), every parcel named, with scans or without, also gets its next
+    poll time from its resulting stage and its failure count cleared, in the same statement.
 
     Safe to repeat, and safe to run at the same time as a push for the same parcels (the rows
     are locked, always in the same order).
@@ -39,26 +50,26 @@ def parcels_apply_scans(
         return {}
     with transaction.atomic():
         parcels = {
-            parcel.pk: parcel
-            for parcel in Parcel.objects.select_for_update()
+            pk: (stage, picked_up_at, signed_at)
+            for pk, stage, picked_up_at, signed_at in Parcel.objects.select_for_update()
             .filter(pk__in=ids)
-            .only("pk", "stage", "picked_up_at", "signed_at")
             .order_by("pk")
+            .values_list("pk", "stage", "picked_up_at", "signed_at")
         }
+        with_scans = [pk for pk in ids if pk in parcels and scans_by_parcel[pk]]
         history: dict[int, list[tuple]] = defaultdict(list)
         known: dict[int, set[tuple]] = defaultdict(set)
-        for parcel_id, occurred_at, raw_code, stage in TrackingEvent.objects.filter(
-            parcel_id__in=parcels
-        ).values_list("parcel_id", "occurred_at", "raw_code", "stage"):
-            history[parcel_id].append((occurred_at, stage))
-            known[parcel_id].add((occurred_at, raw_code))
+        if with_scans:
+            for parcel_id, occurred_at, raw_code, stage in TrackingEvent.objects.filter(
+                parcel_id__in=with_scans
+            ).values_list("parcel_id", "occurred_at", "raw_code", "stage"):
+                history[parcel_id].append((occurred_at, stage))
+                known[parcel_id].add((occurred_at, raw_code))
 
-        new_events: list[TrackingEvent] = []
+        new_events: list[tuple[int, TrackingScan]] = []
         changes: dict[int, tuple] = {}
-        for parcel_id in ids:
-            parcel = parcels.get(parcel_id)
-            if parcel is None:  # gone since it was queued
-                continue
+        for parcel_id in with_scans:
+            current = parcels[parcel_id]
             fresh: dict[tuple, TrackingScan] = {}
             for scan in scans_by_parcel[parcel_id]:
                 key = (scan.occurred_at, scan.raw_code)
@@ -66,22 +77,11 @@ def parcels_apply_scans(
                     fresh.setdefault(key, scan)
             if not fresh:
                 continue
-            new_events.extend(
-                TrackingEvent(
-                    parcel_id=parcel_id,
-                    occurred_at=scan.occurred_at,
-                    raw_code=scan.raw_code,
-                    stage=scan.stage,
-                    description=scan.description[:255],
-                    location=scan.location[:100],
-                    source=source,
-                )
-                for scan in fresh.values()
-            )
+            new_events.extend((parcel_id, scan) for scan in fresh.values())
             past = history[parcel_id]
             arrived = [(scan.occurred_at, scan.stage) for scan in fresh.values()]
             stage, _latest = stage_with_arrivals(
-                current=parcel.stage,
+                current=current[0],
                 latest_at=max((t for t, _ in past), default=None),
                 history=past,
                 arrived=arrived,
@@ -91,38 +91,100 @@ def parcels_apply_scans(
             signed = [t for t, s in everything if s == ParcelStage.DELIVERED]
             values = (
                 stage,
-                min(picked) if picked else parcel.picked_up_at,
+                min(picked) if picked else current[1],
                 min(signed) if signed and stage == ParcelStage.DELIVERED else None,
             )
-            if values != (parcel.stage, parcel.picked_up_at, parcel.signed_at):
+            if values != current:
                 changes[parcel_id] = values
-        TrackingEvent.objects.bulk_create(new_events, ignore_conflicts=True, batch_size=1000)
-        _update_parcels(changes)
+        _insert_events(new_events, source)
+        if reschedule is None:
+            rows = {pk: (*values, None) for pk, values in changes.items()}
+        else:
+            rows = {}
+            for pk, current in parcels.items():
+                values = changes.get(pk, current)
+                rows[pk] = (*values, reschedule(values[0]))
+        _update_parcels(rows, with_schedule=reschedule is not None)
     return {parcel_id: values[0] for parcel_id, values in changes.items()}
 
 
-def _update_parcels(changes: dict[int, tuple]) -> None:
-    if not changes:
+def _insert_events(events: list[tuple[int, TrackingScan]], source: str) -> None:
+    if not events:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        TrackingEvent.objects.bulk_create(
+            [
+                TrackingEvent(
+                    parcel_id=parcel_id,
+                    occurred_at=scan.occurred_at,
+                    raw_code=scan.raw_code,
+                    stage=scan.stage,
+                    description=scan.description[:255],
+                    location=scan.location[:100],
+                    source=source,
+                    received_at=now,
+                )
+                for parcel_id, scan in events
+            ],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+        return
+    # One statement of seven arrays whatever the number of events: far cheaper to build and
+    # to parse than a VALUES list of seven parameters a row.
+    table = TrackingEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (parcel_id, occurred_at, raw_code, stage, description, "
+            f"location, source, received_at) "
+            f"SELECT p, o, c, s, d, l, %s, %s FROM unnest("
+            f"%s::bigint[], %s::timestamptz[], %s::varchar[], %s::varchar[], %s::varchar[], "
+            f"%s::varchar[]) AS e(p, o, c, s, d, l) "
+            f"ON CONFLICT (parcel_id, occurred_at, raw_code) DO NOTHING",
+            [
+                source,
+                now,
+                [parcel_id for parcel_id, _scan in events],
+                [scan.occurred_at for _pk, scan in events],
+                [scan.raw_code for _pk, scan in events],
+                [str(scan.stage) for _pk, scan in events],
+                [scan.description[:255] for _pk, scan in events],
+                [scan.location[:100] for _pk, scan in events],
+            ],
+        )
+
+
+def _update_parcels(rows: dict[int, tuple], *, with_schedule: bool) -> None:
+    """Write (stage, picked up, signed, next poll) per parcel; the last only ``with_schedule``."""
+    if not rows:
         return
     now = timezone.now()
     if connection.vendor != "postgresql":
         # The embedded SQLite default: few rows at a time, so a statement per parcel is fine.
-        for parcel_id, (stage, picked_up_at, signed_at) in changes.items():
-            Parcel.objects.filter(pk=parcel_id).update(
-                stage=stage, picked_up_at=picked_up_at, signed_at=signed_at, updated_at=now
-            )
+        for parcel_id, (stage, picked_up_at, signed_at, next_poll_at) in rows.items():
+            fields = {"stage": stage, "picked_up_at": picked_up_at, "signed_at": signed_at}
+            if with_schedule:
+                fields |= {"next_poll_at": next_poll_at, "poll_failures": 0}
+                fields |= {"poll_leased_until": None}
+            Parcel.objects.filter(pk=parcel_id).update(**fields, updated_at=now)
         return
-    rows = list(changes.items())
-    placeholders = ", ".join(["(%s, %s, %s::timestamptz, %s::timestamptz)"] * len(rows))
+    assignments = "stage = v.stage, picked_up_at = v.picked_up_at, signed_at = v.signed_at"
+    if with_schedule:
+        assignments += (
+            ", next_poll_at = v.next_poll_at, poll_failures = 0, poll_leased_until = NULL"
+        )
+    placeholders = ", ".join(
+        ["(%s::bigint, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz)"] * len(rows)
+    )
     params: list = []
-    for parcel_id, (stage, picked_up_at, signed_at) in rows:
-        params += [parcel_id, stage, picked_up_at, signed_at]
+    for parcel_id, values in rows.items():
+        params += [parcel_id, *values]
     table = Parcel._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} AS p SET stage = v.stage, picked_up_at = v.picked_up_at, "
-            f"signed_at = v.signed_at, updated_at = %s "
-            f"FROM (VALUES {placeholders}) AS v(id, stage, picked_up_at, signed_at) "
+            f"UPDATE {table} AS p SET {assignments}, updated_at = %s "
+            f"FROM (VALUES {placeholders}) AS v(id, stage, picked_up_at, signed_at, next_poll_at) "
             f"WHERE p.id = v.id",
             [now, *params],
         )

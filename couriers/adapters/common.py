@@ -102,7 +102,15 @@ def compact_json(value) -> str:
 
 def parse_local_time(text: str) -> datetime:
     """An aware datetime from a protocol's "yyyy-MM-dd HH:mm:ss" China local time."""
-    return datetime.strptime(text.strip(), LOCAL_TIME_FORMAT).replace(tzinfo=SHANGHAI)
+    text = text.strip()
+    # fromisoformat is many times faster than strptime (a poll parses thousands of these), but
+    # takes more shapes than the protocols' one; anything else goes through strptime's check.
+    if len(text) == 19 and text[4] == "-" and text[10] == " " and text.isascii():
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+        except ValueError:
+            pass
+    return datetime.strptime(text, LOCAL_TIME_FORMAT).replace(tzinfo=SHANGHAI)
 
 
 def format_local_time(moment: datetime) -> str:

@@ -1,9 +1,10 @@
 """Run the benchmarks: ``python -m tests.benchmarks`` runs them all, ``... changelist`` runs one.
 
 Benchmarks measure the production database, so PostgreSQL is required: the runner uses
-BENCH_DATABASE_URL (default: a local ``intercepts_bench`` database, created if missing) and
-BENCH_REDIS_URL (default: Redis db 15), never the shell's DATABASE_URL, and it always migrates
-before running. Django runs with DEBUG off unless DJANGO_DEBUG says otherwise.
+BENCH_DATABASE_URL (default: a local ``intercepts_bench`` database, created if missing),
+BENCH_REDIS_URL (default: Redis db 15) and BENCH_BROKER_URL (default: Redis db 14), never the
+shell's settings, and it always migrates before running. Django runs with DEBUG off unless
+DJANGO_DEBUG says otherwise.
 Each benchmark's figures are printed beside their limits and written as flat JSON to
 ``var/bench/<name>.json``; the exit status is 1 if any figure misses its limit.
 """
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/intercepts_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 
 
 def configure_environment() -> None:
@@ -29,6 +31,7 @@ def configure_environment() -> None:
     # shell's DATABASE_URL, only a database of their own.
     os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    os.environ["CELERY_BROKER_URL"] = os.environ.get("BENCH_BROKER_URL", DEFAULT_BROKER_URL)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     # Measure what production runs: DEBUG off (no query log, no template debug data). The test
     # client's host must then be allowed, and settings insist on a real-looking secret key.

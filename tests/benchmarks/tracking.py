@@ -23,12 +23,13 @@ the last worker's end.
   psycopg connections.
 - ``limit_sandbox_per_s``: the sandbox's rate for the same SF route queries (same waybills,
   grouped as ``SfAdapter`` groups them), signed and sent by bare httpx clients.
-- ``push_per_s``: signed Kuaidi100 tracking pushes posted to ``/couriers/push/<id>/`` on a
-  threaded WSGI server (Django's own ``ThreadedWSGIServer``) in this process; each answer must
-  be the Kuaidi100 ack, and each pushed parcel must end up with its two events.
-  ``push_ratio_to_trivial_view`` compares it with a view that only answers "ok" on the same
-  server (``_tracking_urls.py``, installed as ROOT_URLCONF for this benchmark only). Both are
-  posted by http.client on kept-alive connections.
+- ``push_per_s``: signed Kuaidi100 tracking pushes posted to ``/couriers/push/<id>/`` on
+  gunicorn (``WEB_WORKERS`` processes, as production runs the app), counted from the first post
+  until a real Celery worker's drain has applied the last one (the endpoint answers once a push
+  is verified and stored); each answer must be the Kuaidi100 ack, and each pushed parcel must
+  end up with its two events. ``push_ratio_to_trivial_view`` compares it with a view that only
+  answers "ok" on the same server (``_tracking_urls.py`` via ``_wsgi.py``, for this benchmark
+  only). Both are posted by http.client on kept-alive connections.
 
 Parcels of other benchmarks stay out of the way without being touched: this benchmark's parcels
 are due at instants in the year 2000 and claims pass the end of the phase's window as ``now``,
@@ -47,10 +48,13 @@ import os
 import pstats
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
 from itertools import groupby
@@ -60,8 +64,8 @@ from urllib.parse import urlencode
 
 import httpx
 import psycopg
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-from django.core.wsgi import get_wsgi_application
+import redis
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.test.utils import override_settings
@@ -79,6 +83,7 @@ from couriers.stages import ParcelStage
 from intercepts.demo import CITIES, NAMES, demo_waybill
 from intercepts.models import CourierPush, Order, Parcel, Shop, TrackingEvent
 from intercepts.polling import parcels_claim_due, parcels_poll
+from intercepts.pushes import AWAKE_KEY
 from intercepts.tasks import POLL_CHUNK
 from tests.benchmarks import _worker, at_least, equals
 
@@ -94,6 +99,8 @@ LIMITS = {
 # Two per core, as a Celery worker would be configured here. The cores are the limit: 2, 4 and 8
 # polling workers came within 10 % of each other, 1 worker reached half of that.
 CONCURRENCY = 4
+# gunicorn processes for the push phase: one per core.
+WEB_WORKERS = 2
 SF_BUDGET_S = 60.0
 SF_PHONES_BUDGET_S = 20.0
 SINGLE_BUDGET_S = 30.0
@@ -292,7 +299,8 @@ def _restore(cursor, first: int, last: int, due_from: datetime | None, due_base:
     due = "NULL" if due_from is None else "%s + (id - %s) * interval '1 second'"
     cursor.execute(
         f"UPDATE {Parcel._meta.db_table} SET stage = %s, picked_up_at = shipped_at + "
-        f"interval '3 hours', signed_at = NULL, poll_failures = 0, updated_at = created_at, "
+        f"interval '3 hours', signed_at = NULL, poll_failures = 0, poll_leased_until = NULL, "
+        f"updated_at = created_at, "
         f"next_poll_at = {due} WHERE id BETWEEN %s AND %s",
         [START_STAGE, *([] if due_from is None else [due_from, due_base]), first, last],
     )
@@ -422,7 +430,9 @@ def _run_workers(job: str, shares: list, options: dict, *, phase: str) -> dict:
                 totals[key] = totals.get(key) or value
             else:
                 totals[key] = totals.get(key, 0) + value
-    seconds = max(r["finished"] for r in reports) - min(r["started"] for r in reports)
+    started_at = min(r["started"] for r in reports)
+    finished_at = max(r["finished"] for r in reports)
+    seconds = finished_at - started_at
     # Where the two cores went: the workers, this process (the sandbox or the web server), and
     # the rest (PostgreSQL, Redis, the kernel), as shares of the CPU time the window offered.
     offered = seconds * (os.cpu_count() or 1) / 100
@@ -432,7 +442,7 @@ def _run_workers(job: str, shares: list, options: dict, *, phase: str) -> dict:
     if PROFILE:
         print(f"\n-- {phase}: worker 0 under cProfile, by cumulative time --")
         pstats.Stats(options["profile_path"]).sort_stats("cumulative").print_stats(30)
-    return {**totals, "seconds": seconds}
+    return {**totals, "seconds": seconds, "started_at": started_at, "finished_at": finished_at}
 
 
 def _receive(queue, processes, *, timeout: float):
@@ -680,22 +690,74 @@ def _sandbox_limit_phase(first: int, last: int, sandbox_url: str) -> dict:
     )
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):
-        pass  # tens of thousands of requests: a log line each would be most of the work
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-class _WsgiServer(ThreadedWSGIServer):
-    # Connection threads are joined on close, so nothing is left running after the benchmark.
-    daemon_threads = False
+@contextmanager
+def _web_server(workers: int):
+    """gunicorn serving the app (``_wsgi.py``) as in production: ``workers`` processes, each a
+    thread that keeps connections alive. Yields its address once it answers."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tests.benchmarks._wsgi:application",
+            f"--bind=127.0.0.1:{port}",
+            f"--workers={workers}",
+            "--worker-class=gthread",
+            "--threads=1",
+            "--keep-alive=60",
+            "--log-level=warning",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the benchmark's web server did not start") from None
+                time.sleep(0.2)
+        yield {"host": "127.0.0.1", "port": port}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
-    def get_request(self):
-        # The handler sends the headers and the body in separate writes; with Nagle's algorithm
-        # on, the body waits for the client's delayed ACK (40 ms) on a kept-alive connection.
-        # Production servers (gunicorn, waitress, uWSGI) set TCP_NODELAY; so does this one.
-        request, address = super().get_request()
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return request, address
+
+@contextmanager
+def _celery_worker():
+    """A Celery worker on the default queue (where the push drain is queued), as production
+    runs one, on the benchmark's own Redis broker, emptied first."""
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app=config",
+            "worker",
+            "--pool=solo",
+            "--queues=celery",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def _push_forms(waybills: list[str], salt: str) -> list[dict[str, str]]:
@@ -746,45 +808,43 @@ def _push_phase(first: int, last: int, account: CourierAccount) -> dict:
     forms = _push_forms(waybills, account.salt)
     push_url_path = reverse("courier-push", args=[account.pk])
     with override_settings(ROOT_URLCONF="tests.benchmarks._tracking_urls"):
-        server = _WsgiServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
-        server.set_app(get_wsgi_application())
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="bench-wsgi"
-        )
-        thread.start()
-        address = {"host": "127.0.0.1", "port": server.server_address[1]}
         trivial_path = reverse("bench-trivial")
-        try:
-            push = _run_workers(
-                "post_job",
-                _spread(forms, CONCURRENCY),
-                {
-                    **address,
-                    "path": push_url_path,
-                    "warmup_path": trivial_path,
-                    "expect": KUAIDI100_ACK,
-                    "budget_s": PUSH_BUDGET_S,
-                },
-                phase="push",
-            )
-            # The same form body to a view that does nothing, as often as the budget allows.
-            trivial = _run_workers(
-                "post_job",
-                [forms[:1]] * CONCURRENCY,
-                {
-                    **address,
-                    "path": trivial_path,
-                    "warmup_path": trivial_path,
-                    "expect": "ok",
-                    "repeat": True,
-                    "budget_s": TRIVIAL_BUDGET_S,
-                },
-                phase="trivial",
-            )
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=30)
+    cache.delete(AWAKE_KEY)
+    with _web_server(WEB_WORKERS) as address, _celery_worker():
+        push = _run_workers(
+            "post_job",
+            _spread(forms, CONCURRENCY),
+            {
+                **address,
+                "path": push_url_path,
+                "warmup_path": trivial_path,
+                "expect": KUAIDI100_ACK,
+                "budget_s": PUSH_BUDGET_S,
+            },
+            phase="push",
+        )
+        # Acknowledged is not yet applied: the clock runs until the drain has applied them all.
+        deadline = time.monotonic() + 120
+        received = CourierPush.objects.filter(account=account, status=CourierPush.Status.RECEIVED)
+        while received.exists():
+            assert time.monotonic() < deadline, "pushes still waiting to be applied after 2 min"
+            time.sleep(0.02)
+        push["drain_tail_s"] = max(0.0, time.monotonic() - push["finished_at"])
+        push["seconds"] += push["drain_tail_s"]
+        # The same form body to a view that does nothing, as often as the budget allows.
+        trivial = _run_workers(
+            "post_job",
+            [forms[:1]] * CONCURRENCY,
+            {
+                **address,
+                "path": trivial_path,
+                "warmup_path": trivial_path,
+                "expect": "ok",
+                "repeat": True,
+                "budget_s": TRIVIAL_BUDGET_S,
+            },
+            phase="trivial",
+        )
     # Every acknowledged push must have been applied: both its events stored, the stage moved,
     # and the raw push kept as accepted.
     applied = Parcel.objects.filter(pk__range=(first, last), stage=ParcelStage.IN_TRANSIT).annotate(
@@ -859,8 +919,7 @@ def run() -> dict:
     previous: dict[str, int | None] = {}
     try:
         polls = _polling(ranges, couriers, previous)
-        # The sandbox's 90,000 simulated parcels are gone with it; collect them now rather than
-        # in the middle of the web server's requests, which run in this process.
+        # The sandbox's 90,000 simulated parcels are gone with it; collect them now.
         gc.collect()
         print("Pushes ...", flush=True)
         pushes = _push_phase(*ranges["push"], polls["accounts"]["kuaidi100"])
@@ -919,6 +978,7 @@ def run() -> dict:
         "push_first_wrong": push["first_wrong"],
         "pushes_applied": pushes["applied"],
         "push_seconds": round(push["seconds"], 2),
+        "push_drain_tail_s": round(push["drain_tail_s"], 2),
         "trivial_view_per_s": round(trivial_per_s, 1),
         **{
             f"{name}_{key}": phase[key]

@@ -139,3 +139,21 @@ def test_a_courier_without_an_account_is_asked_again_later():
     for parcel in parcels:
         parcel.refresh_from_db()
         assert parcel.poll_failures == 1 and parcel.next_poll_at > timezone.now()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lease_left_by_a_dead_worker_runs_out_and_the_parcel_is_claimed_again(sandbox):
+    courier = _account(sandbox, "kuaidi100", "ZTO")
+    parcels = _parcels(courier, "23")
+    claimed = polling.parcels_claim_due()  # ... and the worker dies before polling them
+    assert sorted(claimed[courier.pk]) == sorted(p.pk for p in parcels)
+    assert polling.parcels_claim_due(now=timezone.now() + polling.LEASE / 2) == {}
+    later = timezone.now() + polling.LEASE + timedelta(seconds=1)
+    again = polling.parcels_claim_due(now=later)
+    assert sorted(again[courier.pk]) == sorted(p.pk for p in parcels)
+    # Polled this time: the lease is dropped and the next poll set by the stage.
+    tracking_poll_parcels(courier.pk, again[courier.pk])
+    for parcel in parcels:
+        parcel.refresh_from_db()
+        assert parcel.poll_leased_until is None
+        assert parcel.next_poll_at is None or parcel.next_poll_at > timezone.now()

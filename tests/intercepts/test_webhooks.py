@@ -1,6 +1,7 @@
-"""Courier pushes: verified, stored raw, applied once, answered as the protocol expects."""
+"""Courier pushes: verified, stored raw, answered as the protocol expects, applied once."""
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -9,9 +10,29 @@ from couriers import signing
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage
 from intercepts.models import CourierPush
+from intercepts.pushes import AWAKE_KEY, pushes_drain
 from tests.factories import ParcelFactory
 
 SALT = "push-salt-123"
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture(autouse=True)
+def _drain_asleep():
+    from django.core.cache import cache
+
+    cache.delete(AWAKE_KEY)
+
+
+@pytest.fixture
+def post(client, django_capture_on_commit_callbacks):
+    """POST a push as a gateway does; what it queues on commit (the drain) runs, eagerly."""
+
+    def _post(url, data):
+        with django_capture_on_commit_callbacks(execute=True):
+            return send(client, url, data)
+
+    return _post
 
 
 @pytest.fixture
@@ -26,6 +47,11 @@ def account(db):
 @pytest.fixture
 def parcel(account):
     return ParcelFactory(stage=ParcelStage.LABEL_CREATED)
+
+
+def send(client, url, form):
+    """POST as the gateways do: an application/x-www-form-urlencoded body."""
+    return client.post(url, urlencode(form), content_type=FORM)
 
 
 def _push(parcel, salt=SALT):
@@ -58,9 +84,9 @@ def _push(parcel, salt=SALT):
     return {"param": param, "sign": signing.kuaidi100_push_sign(param, salt)}
 
 
-def test_a_signed_push_is_applied_and_acknowledged(client, account, parcel):
+def test_a_signed_push_is_applied_and_acknowledged(post, account, parcel):
     url = reverse("courier-push", args=[account.pk])
-    response = client.post(url, _push(parcel))
+    response = post(url, _push(parcel))
     assert response.status_code == 200
     assert response.json()["result"] is True and response.json()["returnCode"] == "200"
     parcel.refresh_from_db()
@@ -71,20 +97,20 @@ def test_a_signed_push_is_applied_and_acknowledged(client, account, parcel):
     assert parcel.waybill_no in push.body
 
 
-def test_a_repeated_push_changes_nothing(client, account, parcel):
+def test_a_repeated_push_changes_nothing(post, account, parcel):
     url = reverse("courier-push", args=[account.pk])
-    client.post(url, _push(parcel))
+    post(url, _push(parcel))
     parcel.refresh_from_db()
     before = (parcel.stage, parcel.updated_at, parcel.tracking_events.count())
-    assert client.post(url, _push(parcel)).status_code == 200
+    assert post(url, _push(parcel)).status_code == 200
     parcel.refresh_from_db()
     assert (parcel.stage, parcel.updated_at, parcel.tracking_events.count()) == before
     assert CourierPush.objects.count() == 2
 
 
-def test_a_push_with_a_bad_signature_is_refused_and_stored_as_refused(client, account, parcel):
+def test_a_push_with_a_bad_signature_is_refused_and_stored_as_refused(post, account, parcel):
     url = reverse("courier-push", args=[account.pk])
-    response = client.post(url, _push(parcel, salt="wrong-salt"))
+    response = post(url, _push(parcel, salt="wrong-salt"))
     assert response.status_code == 400
     push = CourierPush.objects.get()
     assert push.status == CourierPush.Status.REFUSED and "sign" in push.error
@@ -94,10 +120,99 @@ def test_a_push_with_a_bad_signature_is_refused_and_stored_as_refused(client, ac
 
 
 def test_pushes_for_unknown_accounts_are_404(client, account, parcel):
-    response = client.post(reverse("courier-push", args=[account.pk + 100]), _push(parcel))
+    response = send(client, reverse("courier-push", args=[account.pk + 100]), _push(parcel))
     assert response.status_code == 404
     assert not CourierPush.objects.exists()
 
 
 def test_only_post_is_accepted(client, account):
     assert client.get(reverse("courier-push", args=[account.pk])).status_code == 405
+
+
+def test_a_push_is_stored_as_received_and_answered_before_it_is_applied(client, account, parcel):
+    # Without its on-commit work (the drain) the push is kept, acknowledged and not yet applied.
+    response = send(client, reverse("courier-push", args=[account.pk]), _push(parcel))
+    assert response.status_code == 200 and response.json()["result"] is True
+    assert CourierPush.objects.get().status == CourierPush.Status.RECEIVED
+    parcel.refresh_from_db()
+    assert parcel.stage == ParcelStage.LABEL_CREATED
+    # The periodic drain applies it.
+    assert pushes_drain() == 1
+    parcel.refresh_from_db()
+    assert parcel.stage == ParcelStage.IN_TRANSIT and parcel.tracking_events.count() == 2
+    assert CourierPush.objects.get().status == CourierPush.Status.ACCEPTED
+
+
+def _single_scan_push(parcel, time, code, context):
+    param = json.dumps(
+        {
+            "status": "polling",
+            "lastResult": {
+                "nu": parcel.waybill_no,
+                "com": "zhongtong",
+                "data": [{"time": time, "ftime": time, "context": context, "statusCode": code}],
+            },
+        },
+        ensure_ascii=False,
+    )
+    return {"param": param, "sign": signing.kuaidi100_push_sign(param, SALT)}
+
+
+def test_pushes_drained_together_give_what_they_give_one_by_one(client, account):
+    """Several parcels, each pushed twice and out of order, drained in one batch."""
+    parcels = [ParcelFactory(stage=ParcelStage.LABEL_CREATED) for _ in range(3)]
+    url = reverse("courier-push", args=[account.pk])
+    for parcel in parcels:
+        # The later scan arrives first; the earlier one, then a repeat of the later one, after.
+        send(client, url, _single_scan_push(parcel, "2026-11-20 10:00:00", "1002", "已发往上海"))
+        send(client, url, _single_scan_push(parcel, "2026-11-20 08:00:00", "103", "已揽收"))
+        send(client, url, _single_scan_push(parcel, "2026-11-20 10:00:00", "1002", "已发往上海"))
+    assert pushes_drain() == 9
+    for parcel in parcels:
+        parcel.refresh_from_db()
+        assert parcel.stage == ParcelStage.IN_TRANSIT
+        assert parcel.tracking_events.count() == 2
+        assert parcel.picked_up_at is not None
+    assert set(CourierPush.objects.values_list("status", "parcels_updated")) == {
+        (CourierPush.Status.ACCEPTED, 1)
+    }
+    assert pushes_drain() == 0  # nothing left, nothing done twice
+
+
+def test_a_stored_push_that_no_longer_verifies_is_refused_when_drained(client, account, parcel):
+    send(client, reverse("courier-push", args=[account.pk]), _push(parcel))
+    push = CourierPush.objects.get()
+    CourierPush.objects.filter(pk=push.pk).update(body=push.body.replace("8%3A00", "9%3A00"))
+    assert pushes_drain() == 1
+    push.refresh_from_db()
+    assert push.status == CourierPush.Status.REFUSED and push.error
+    parcel.refresh_from_db()
+    assert parcel.stage == ParcelStage.LABEL_CREATED and not parcel.tracking_events.exists()
+
+
+def test_while_a_drain_is_awake_pushes_only_queue_up(post, account):
+    """The flag says a drain is running: a burst of pushes wakes no other drain; once the drain
+    finds nothing left it goes back to sleep, and the next push wakes it again."""
+    from django.core.cache import cache
+
+    first, second = (ParcelFactory(stage=ParcelStage.LABEL_CREATED) for _ in range(2))
+    url = reverse("courier-push", args=[account.pk])
+    cache.set(AWAKE_KEY, 1)
+    for _ in range(3):
+        assert post(url, _push(first)).status_code == 200
+    assert CourierPush.objects.filter(status=CourierPush.Status.RECEIVED).count() == 3
+    assert pushes_drain() == 3
+    assert cache.get(AWAKE_KEY) is None
+    post(url, _push(second))  # wakes a drain, which runs eagerly here
+    second.refresh_from_db()
+    assert second.stage == ParcelStage.IN_TRANSIT
+    assert not CourierPush.objects.filter(status=CourierPush.Status.RECEIVED).exists()
+
+
+def test_a_push_that_is_not_a_form_is_refused(client, account, parcel):
+    response = client.post(
+        reverse("courier-push", args=[account.pk]), _push(parcel), content_type="application/json"
+    )
+    assert response.status_code == 400
+    push = CourierPush.objects.get()
+    assert push.status == CourierPush.Status.REFUSED and "form" in push.error

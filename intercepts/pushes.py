@@ -1,0 +1,156 @@
+"""Courier pushes after they are received: applied in bulk, off the request.
+
+The push endpoint verifies a push, stores it as received and answers at once (gateways retry
+a push that is slow to be answered). A drain applies received pushes in batches: it claims them
+with ``SELECT ... FOR UPDATE SKIP LOCKED`` (so drains may run side by side), merges their scans,
+applies them to the parcels in one go and marks the pushes accepted, all in one transaction. A
+batch that fails is applied push by push, and only the pushes that fail are marked failed.
+
+Waking the drain costs the endpoint one Redis ``SET NX``: the first push after the drain went
+idle queues it, later ones find it awake. The drain clears the flag only after finding nothing
+left and looks once more, so a push stored meanwhile is either seen or queues a new drain. A
+periodic task drains too, in case a worker died in the middle.
+"""
+
+import logging
+from collections import defaultdict
+
+from django.core.cache import cache
+from django.db import transaction
+from django.http import QueryDict
+
+from couriers.adapters import get_adapter
+from couriers.adapters.base import PushRejected
+from couriers.models import CourierAccount
+from intercepts.models import CourierPush, Parcel
+from intercepts.tracking import parcels_apply_scans
+
+logger = logging.getLogger(__name__)
+
+AWAKE_KEY = "pushes:drain-awake"
+# If a drain dies without clearing its flag, pushes queue a new one after this long at most.
+AWAKE_TIMEOUT_S = 60
+BATCH = 500
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def push_receive(*, account: CourierAccount, body: str, content_type: str):
+    """Verify a push and store it; returns the adapter's parsed push (with the ack to send).
+
+    All three protocols post a urlencoded form, and the drain verifies again from the stored
+    body, so that is the one shape taken. A push that fails verification is stored as refused
+    and ``PushRejected`` raised.
+    """
+    try:
+        if content_type != FORM:
+            raise PushRejected(f"not a urlencoded form: {content_type or 'no content type'}")
+        parsed = get_adapter(account.config()).parse_push(QueryDict(body).dict())
+    except PushRejected as exc:
+        CourierPush.objects.create(
+            account=account, body=body, status=CourierPush.Status.REFUSED, error=str(exc)[:255]
+        )
+        raise
+    with transaction.atomic():
+        CourierPush.objects.create(account=account, body=body, status=CourierPush.Status.RECEIVED)
+        transaction.on_commit(pushes_wake_drain)
+    return parsed
+
+
+def pushes_wake_drain() -> None:
+    from intercepts.tasks import tracking_apply_pushes  # the task module imports this one
+
+    if cache.add(AWAKE_KEY, 1, timeout=AWAKE_TIMEOUT_S):
+        tracking_apply_pushes.delay()
+
+
+def pushes_drain() -> int:
+    """Apply received pushes until none is left; returns how many were applied or failed."""
+    done = 0
+    while True:
+        count = pushes_apply_received()
+        done += count
+        if count:
+            continue
+        cache.delete(AWAKE_KEY)
+        # A push stored before the flag was cleared is claimed here; a later one wakes a drain.
+        count = pushes_apply_received()
+        done += count
+        if not count:
+            return done
+
+
+def pushes_apply_received(*, limit: int = BATCH) -> int:
+    """Claim up to ``limit`` received pushes and apply them; returns how many were claimed."""
+    with transaction.atomic():
+        pushes = list(
+            CourierPush.objects.select_for_update(skip_locked=True)
+            .filter(status=CourierPush.Status.RECEIVED)
+            .select_related("account")
+            .order_by("pk")[:limit]
+        )
+        if not pushes:
+            return 0
+        try:
+            with transaction.atomic():
+                _apply(pushes)
+        except Exception:
+            logger.exception(
+                "Applying %d pushes together failed; applying them one by one", len(pushes)
+            )
+            for push in pushes:
+                try:
+                    with transaction.atomic():
+                        _apply([push])
+                except Exception as exc:
+                    logger.exception("Failed to apply push #%s", push.pk)
+                    push.status, push.error = CourierPush.Status.FAILED, str(exc)[:255]
+                    push.save(update_fields=["status", "error"])
+    return len(pushes)
+
+
+def _apply(pushes: list[CourierPush]) -> None:
+    """Apply these pushes' scans in one go per account and mark each accepted or refused."""
+    by_account: dict[int, list[CourierPush]] = defaultdict(list)
+    for push in pushes:
+        by_account[push.account_id].append(push)
+    for account_pushes in by_account.values():
+        account = account_pushes[0].account
+        adapter = get_adapter(account.config())
+        # waybill -> scans from every push that named it (applying merges and dedups them).
+        scans_by_waybill: dict[str, list] = defaultdict(list)
+        waybills_by_push: dict[int, set[str]] = {}
+        for push in account_pushes:
+            try:
+                parsed = adapter.parse_push(QueryDict(push.body).dict())
+            except PushRejected as exc:  # changed since it was received: not applied
+                push.status, push.error = CourierPush.Status.REFUSED, str(exc)[:255]
+                continue
+            named = {result.waybill_no for result in parsed.tracking if result.scans}
+            for result in parsed.tracking:
+                scans_by_waybill[result.waybill_no].extend(result.scans)
+            waybills_by_push[push.pk] = named
+        parcels_by_waybill: dict[str, list[int]] = defaultdict(list)
+        if scans_by_waybill:
+            for pk, waybill_no in Parcel.objects.filter(
+                waybill_no__in=list(scans_by_waybill), courier__account=account
+            ).values_list("pk", "waybill_no"):
+                parcels_by_waybill[waybill_no].append(pk)
+        parcels_apply_scans(
+            scans_by_parcel={
+                pk: scans_by_waybill[waybill_no]
+                for waybill_no, pks in parcels_by_waybill.items()
+                for pk in pks
+            },
+            source=account.protocol,
+        )
+        for push in account_pushes:
+            if push.pk in waybills_by_push:
+                push.status = CourierPush.Status.ACCEPTED
+                push.parcels_updated = sum(
+                    len(parcels_by_waybill.get(number, ())) for number in waybills_by_push[push.pk]
+                )
+    CourierPush.objects.bulk_update(
+        pushes, ["status", "error", "parcels_updated"], batch_size=BATCH
+    )
