@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -53,21 +53,39 @@ def backoff_delay(failures: int) -> timedelta:
 def parcels_claim_due(*, limit: int = 1000, now=None) -> dict[int, list[int]]:
     """Lease up to ``limit`` due parcels and return their ids grouped by courier."""
     now = now or timezone.now()
-    with transaction.atomic():
-        rows = list(
-            Parcel.objects.filter(next_poll_at__lte=now)
-            .filter(Q(poll_leased_until__isnull=True) | Q(poll_leased_until__lte=now))
-            .order_by("next_poll_at")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", "courier_id")[:limit]
-        )
-        if not rows:
-            return {}
-        Parcel.objects.filter(pk__in=[pk for pk, _ in rows]).update(poll_leased_until=now + LEASE)
+    if connection.vendor == "postgresql":
+        rows = _claim_postgresql(limit, now)
+    else:
+        with transaction.atomic():
+            rows = list(
+                Parcel.objects.filter(next_poll_at__lte=now)
+                .filter(Q(poll_leased_until__isnull=True) | Q(poll_leased_until__lte=now))
+                .order_by("next_poll_at")
+                .select_for_update()
+                .values_list("pk", "courier_id")[:limit]
+            )
+            Parcel.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                poll_leased_until=now + LEASE
+            )
     grouped: dict[int, list[int]] = defaultdict(list)
     for pk, courier_id in rows:
         grouped[courier_id].append(pk)
     return dict(grouped)
+
+
+def _claim_postgresql(limit: int, now) -> list[tuple[int, int]]:
+    """Pick and lease in one statement: rows another claimer holds are skipped, not waited for."""
+    table = Parcel._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET poll_leased_until = %s WHERE id IN ("
+            f"  SELECT id FROM {table} WHERE next_poll_at <= %s"
+            f"  AND (poll_leased_until IS NULL OR poll_leased_until <= %s)"
+            f"  ORDER BY next_poll_at LIMIT %s FOR UPDATE SKIP LOCKED"
+            f") RETURNING id, courier_id",
+            [now + LEASE, now, now, limit],
+        )
+        return cursor.fetchall()
 
 
 def _back_off(parcel_ids: list[int], now) -> None:
@@ -98,7 +116,7 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
         return {"polled": 0, "failed": len(parcel_ids)}
     account = courier.account
     parcels = list(
-        Parcel.objects.filter(pk__in=parcel_ids, courier_id=courier_id)
+        Parcel.objects.filter(pk__any=parcel_ids, courier_id=courier_id)
         .exclude(stage__in=TERMINAL_STAGES)
         .values_list("pk", "waybill_no", "receiver_phone")
     )

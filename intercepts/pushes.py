@@ -52,9 +52,9 @@ def push_receive(*, account: CourierAccount, body: str, content_type: str):
             account=account, body=body, status=CourierPush.Status.REFUSED, error=str(exc)[:255]
         )
         raise
-    with transaction.atomic():
-        CourierPush.objects.create(account=account, body=body, status=CourierPush.Status.RECEIVED)
-        transaction.on_commit(pushes_wake_drain)
+    # One statement, committed on its own (no transaction around it: two round trips fewer).
+    CourierPush.objects.create(account=account, body=body, status=CourierPush.Status.RECEIVED)
+    transaction.on_commit(pushes_wake_drain)
     return parsed
 
 
@@ -85,7 +85,7 @@ def pushes_apply_received(*, limit: int = BATCH) -> int:
     """Claim up to ``limit`` received pushes and apply them; returns how many were claimed."""
     with transaction.atomic():
         pushes = list(
-            CourierPush.objects.select_for_update(skip_locked=True)
+            CourierPush.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=CourierPush.Status.RECEIVED)
             .select_related("account")
             .order_by("pk")[:limit]
@@ -134,7 +134,7 @@ def _apply(pushes: list[CourierPush]) -> None:
         parcels_by_waybill: dict[str, list[int]] = defaultdict(list)
         if scans_by_waybill:
             for pk, waybill_no in Parcel.objects.filter(
-                waybill_no__in=list(scans_by_waybill), courier__account=account
+                waybill_no__any=list(scans_by_waybill), courier__account=account
             ).values_list("pk", "waybill_no"):
                 parcels_by_waybill[waybill_no].append(pk)
         parcels_apply_scans(
@@ -151,6 +151,11 @@ def _apply(pushes: list[CourierPush]) -> None:
                 push.parcels_updated = sum(
                     len(parcels_by_waybill.get(number, ())) for number in waybills_by_push[push.pk]
                 )
-    CourierPush.objects.bulk_update(
-        pushes, ["status", "error", "parcels_updated"], batch_size=BATCH
-    )
+    # Nearly all pushes end alike (accepted, one parcel): one UPDATE per outcome, not per push.
+    outcomes: dict[tuple, list[int]] = defaultdict(list)
+    for push in pushes:
+        outcomes[(push.status, push.error, push.parcels_updated)].append(push.pk)
+    for (status, error, parcels_updated), pks in outcomes.items():
+        CourierPush.objects.filter(pk__in=pks).update(
+            status=status, error=error, parcels_updated=parcels_updated
+        )

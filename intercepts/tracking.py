@@ -6,7 +6,8 @@ code), and the stage is whatever the stored events give in time order (see
 
 Scans for many parcels are applied together (a poll answers for a chunk of waybills): the rows
 are locked in primary-key order, the known events read in one query, the new ones inserted in
-one statement, and the parcels updated in one ``UPDATE ... FROM (VALUES ...)``. A poll also
+one statement, and the parcels updated in one ``UPDATE ... FROM unnest(...)`` (long lists go
+to PostgreSQL as arrays, see ``intercepts.pgarrays``). A poll also
 passes how to reschedule, so the next poll time rides in that same statement.
 """
 
@@ -20,6 +21,7 @@ from django.utils import timezone
 from couriers.stages import ParcelStage, stage_with_arrivals
 from couriers.types import TrackingScan
 from intercepts.models import Parcel, TrackingEvent
+from intercepts.pgarrays import array_literal
 
 # Given a parcel's stage after the scans, when to ask about it next (None: never again).
 Reschedule = Callable[[str], datetime | None]
@@ -52,7 +54,7 @@ def parcels_apply_scans(
         parcels = {
             pk: (stage, picked_up_at, signed_at)
             for pk, stage, picked_up_at, signed_at in Parcel.objects.select_for_update()
-            .filter(pk__in=ids)
+            .filter(pk__any=ids)
             .order_by("pk")
             .values_list("pk", "stage", "picked_up_at", "signed_at")
         }
@@ -61,7 +63,7 @@ def parcels_apply_scans(
         known: dict[int, set[tuple]] = defaultdict(set)
         if with_scans:
             for parcel_id, occurred_at, raw_code, stage in TrackingEvent.objects.filter(
-                parcel_id__in=with_scans
+                parcel_id__any=with_scans
             ).values_list("parcel_id", "occurred_at", "raw_code", "stage"):
                 history[parcel_id].append((occurred_at, stage))
                 known[parcel_id].add((occurred_at, raw_code))
@@ -131,8 +133,7 @@ def _insert_events(events: list[tuple[int, TrackingScan]], source: str) -> None:
             batch_size=500,
         )
         return
-    # One statement of seven arrays whatever the number of events: far cheaper to build and
-    # to parse than a VALUES list of seven parameters a row.
+    # One statement of six arrays, each one parameter, whatever the number of events.
     table = TrackingEvent._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -145,12 +146,12 @@ def _insert_events(events: list[tuple[int, TrackingScan]], source: str) -> None:
             [
                 source,
                 now,
-                [parcel_id for parcel_id, _scan in events],
-                [scan.occurred_at for _pk, scan in events],
-                [scan.raw_code for _pk, scan in events],
-                [str(scan.stage) for _pk, scan in events],
-                [scan.description[:255] for _pk, scan in events],
-                [scan.location[:100] for _pk, scan in events],
+                array_literal(parcel_id for parcel_id, _scan in events),
+                array_literal(scan.occurred_at for _pk, scan in events),
+                array_literal(scan.raw_code for _pk, scan in events),
+                array_literal(scan.stage for _pk, scan in events),
+                array_literal(scan.description[:255] for _pk, scan in events),
+                array_literal(scan.location[:100] for _pk, scan in events),
             ],
         )
 
@@ -174,17 +175,13 @@ def _update_parcels(rows: dict[int, tuple], *, with_schedule: bool) -> None:
         assignments += (
             ", next_poll_at = v.next_poll_at, poll_failures = 0, poll_leased_until = NULL"
         )
-    placeholders = ", ".join(
-        ["(%s::bigint, %s, %s::timestamptz, %s::timestamptz, %s::timestamptz)"] * len(rows)
-    )
-    params: list = []
-    for parcel_id, values in rows.items():
-        params += [parcel_id, *values]
+    columns = list(zip(*([parcel_id, *values] for parcel_id, values in rows.items()), strict=True))
     table = Parcel._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS p SET {assignments}, updated_at = %s "
-            f"FROM (VALUES {placeholders}) AS v(id, stage, picked_up_at, signed_at, next_poll_at) "
+            f"FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::timestamptz[], "
+            f"%s::timestamptz[]) AS v(id, stage, picked_up_at, signed_at, next_poll_at) "
             f"WHERE p.id = v.id",
-            [now, *params],
+            [now, *map(array_literal, columns)],
         )

@@ -1,0 +1,56 @@
+"""Long lists sent as one array parameter: every value arrives as it was, on either database."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from intercepts.models import Parcel
+from intercepts.pgarrays import array_literal
+from tests.factories import ParcelFactory
+
+needs_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="array literals are read by PostgreSQL"
+)
+
+
+@needs_postgresql
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00")),
+        ),
+        max_size=8,
+    )
+)
+def test_any_text_comes_back_unchanged(values):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT x FROM unnest(%s::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n",
+            [array_literal(values)],
+        )
+        assert [row[0] for row in cursor.fetchall()] == values
+
+
+@needs_postgresql
+@pytest.mark.django_db
+def test_times_come_back_as_the_same_instants():
+    moments = [datetime(2026, 11, 20, 8, 5, 9, 123456, tzinfo=UTC), None]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT unnest(%s::timestamptz[])", [array_literal(moments)])
+        assert [row[0] for row in cursor.fetchall()] == moments
+
+
+@pytest.mark.django_db
+def test_the_any_lookup_finds_what_in_finds():
+    parcels = ParcelFactory.create_batch(4)
+    wanted = [parcels[0].pk, parcels[2].pk, 10**12]
+    assert set(Parcel.objects.filter(pk__any=wanted)) == set(Parcel.objects.filter(pk__in=wanted))
+    numbers = [parcels[1].waybill_no, 'x"y\\z,{}']
+    assert list(Parcel.objects.filter(waybill_no__any=numbers)) == [parcels[1]]
+    assert not Parcel.objects.filter(pk__any=[]).exists()
