@@ -59,6 +59,11 @@ _client_lock = threading.Lock()
 _client: redis.Redis | None = None
 
 
+def redis_client() -> redis.Redis | None:
+    """The process's shared Redis client (``REDIS_URL``), or None when Redis is not set up."""
+    return _redis()
+
+
 def _redis() -> redis.Redis | None:
     global _client
     url = getattr(settings, "REDIS_URL", None)

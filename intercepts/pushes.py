@@ -22,12 +22,13 @@ from django.http import QueryDict
 from couriers.adapters import get_adapter
 from couriers.adapters.base import PushRejected
 from couriers.models import CourierAccount
+from couriers.ratelimit import redis_client
 from intercepts.models import CourierPush, Parcel
 from intercepts.tracking import parcels_apply_scans
 
 logger = logging.getLogger(__name__)
 
-AWAKE_KEY = "pushes:drain-awake"
+AWAKE_KEY = "intercepts:pushes:drain-awake"
 # If a drain dies without clearing its flag, pushes queue a new one after this long at most.
 AWAKE_TIMEOUT_S = 60
 BATCH = 500
@@ -58,10 +59,33 @@ def push_receive(*, account: CourierAccount, body: str, content_type: str):
     return parsed
 
 
+def _flag_raise() -> bool:
+    """Set the awake flag if it was down; True if this call raised it."""
+    client = redis_client()
+    if client is None:  # the embedded defaults: Django's cache
+        return cache.add(AWAKE_KEY, 1, timeout=AWAKE_TIMEOUT_S)
+    # The shared client: Django's Redis cache builds a client for every call, a cost the push
+    # endpoint pays on every push.
+    return bool(client.set(AWAKE_KEY, 1, nx=True, ex=AWAKE_TIMEOUT_S))
+
+
+def flag_lower() -> None:
+    client = redis_client()
+    if client is None:
+        cache.delete(AWAKE_KEY)
+    else:
+        client.delete(AWAKE_KEY)
+
+
+def flag_is_up() -> bool:
+    client = redis_client()
+    return bool(cache.get(AWAKE_KEY) if client is None else client.exists(AWAKE_KEY))
+
+
 def pushes_wake_drain() -> None:
     from intercepts.tasks import tracking_apply_pushes  # the task module imports this one
 
-    if cache.add(AWAKE_KEY, 1, timeout=AWAKE_TIMEOUT_S):
+    if _flag_raise():
         tracking_apply_pushes.delay()
 
 
@@ -73,7 +97,7 @@ def pushes_drain() -> int:
         done += count
         if count:
             continue
-        cache.delete(AWAKE_KEY)
+        flag_lower()
         # A push stored before the flag was cleared is claimed here; a later one wakes a drain.
         count = pushes_apply_received()
         done += count

@@ -65,7 +65,6 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 import redis
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.test.utils import override_settings
@@ -83,7 +82,7 @@ from couriers.stages import ParcelStage
 from intercepts.demo import CITIES, NAMES, demo_waybill
 from intercepts.models import CourierPush, Order, Parcel, Shop, TrackingEvent
 from intercepts.polling import parcels_claim_due, parcels_poll
-from intercepts.pushes import AWAKE_KEY
+from intercepts.pushes import flag_lower
 from intercepts.tasks import POLL_CHUNK
 from tests.benchmarks import _worker, at_least, equals
 
@@ -811,7 +810,7 @@ def _push_phase(first: int, last: int, account: CourierAccount) -> dict:
     push_url_path = reverse("courier-push", args=[account.pk])
     with override_settings(ROOT_URLCONF="tests.benchmarks._tracking_urls"):
         trivial_path = reverse("bench-trivial")
-    cache.delete(AWAKE_KEY)
+    flag_lower()
     with _web_server(WEB_WORKERS) as address, _celery_worker():
         push = _run_workers(
             "post_job",

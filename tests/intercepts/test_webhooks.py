@@ -10,7 +10,7 @@ from couriers import signing
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage
 from intercepts.models import CourierPush
-from intercepts.pushes import AWAKE_KEY, pushes_drain
+from intercepts.pushes import flag_is_up, flag_lower, pushes_drain
 from tests.factories import ParcelFactory
 
 SALT = "push-salt-123"
@@ -19,9 +19,7 @@ FORM = "application/x-www-form-urlencoded"
 
 @pytest.fixture(autouse=True)
 def _drain_asleep():
-    from django.core.cache import cache
-
-    cache.delete(AWAKE_KEY)
+    flag_lower()
 
 
 @pytest.fixture
@@ -193,16 +191,16 @@ def test_a_stored_push_that_no_longer_verifies_is_refused_when_drained(client, a
 def test_while_a_drain_is_awake_pushes_only_queue_up(post, account):
     """The flag says a drain is running: a burst of pushes wakes no other drain; once the drain
     finds nothing left it goes back to sleep, and the next push wakes it again."""
-    from django.core.cache import cache
+    from intercepts.pushes import _flag_raise
 
     first, second = (ParcelFactory(stage=ParcelStage.LABEL_CREATED) for _ in range(2))
     url = reverse("courier-push", args=[account.pk])
-    cache.set(AWAKE_KEY, 1)
+    assert _flag_raise()
     for _ in range(3):
         assert post(url, _push(first)).status_code == 200
     assert CourierPush.objects.filter(status=CourierPush.Status.RECEIVED).count() == 3
     assert pushes_drain() == 3
-    assert cache.get(AWAKE_KEY) is None
+    assert not flag_is_up()
     post(url, _push(second))  # wakes a drain, which runs eagerly here
     second.refresh_from_db()
     assert second.stage == ParcelStage.IN_TRANSIT
@@ -216,3 +214,11 @@ def test_a_push_that_is_not_a_form_is_refused(client, account, parcel):
     assert response.status_code == 400
     push = CourierPush.objects.get()
     assert push.status == CourierPush.Status.REFUSED and "form" in push.error
+
+
+def test_a_deactivated_account_is_refused_at_once_in_this_process(post, account, parcel):
+    url = reverse("courier-push", args=[account.pk])
+    assert post(url, _push(parcel)).status_code == 200
+    account.is_active = False
+    account.save()  # saved here: the endpoint forgets what it had read
+    assert post(url, _push(parcel)).status_code == 404
