@@ -1,0 +1,613 @@
+"""Writes with rules on wallets, the ledger, fee holds, adjustments and payment passwords.
+
+Every posting goes through ``_post``: balanced entries, the wallet's accounts locked in primary
+key order, cached balances moved in one statement, and the shop's money never below zero (checked
+here for a clear message, and by a CHECK constraint in the database as the last word). Ledger
+rows are inserted before the accounts are locked so the lock is held for as short as possible.
+
+Who may call what (the shop owner, platform finance) is decided by the caller, which knows the
+shops' members; the finance-only services also check the actor's platform group themselves.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import (
+    Account,
+    Adjustment,
+    AdjustmentEvent,
+    Hold,
+    HoldEvent,
+    LedgerEntry,
+    LedgerTransaction,
+    PaymentPassword,
+    Wallet,
+)
+from billing.money import format_fen
+
+# The platform's finance group (made by intercepts' data migration; billing only reads the name).
+FINANCE_GROUP = "platform_finance"
+# Adjustments above 10,000 yuan (either way) wait for a second finance user.
+ADJUSTMENT_APPROVAL_ABOVE_FEN = 10_000 * 100
+# Far above any single movement this product makes; a typo of extra zeros is refused.
+MAX_AMOUNT_FEN = 100_000_000 * 100
+PIN_LENGTH = 6
+PIN_MAX_FAILURES = 5
+PIN_LOCK = timedelta(minutes=30)
+
+A = Account.Kind
+DEBIT, CREDIT = LedgerEntry.Side.DEBIT, LedgerEntry.Side.CREDIT
+
+
+class BillingError(Exception):
+    """A billing rule refused the write; the message is for the user (translated).
+
+    The same contract as ``intercepts.services.DomainError``, which billing may not import.
+    """
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: str
+    side: str
+    amount_fen: int
+
+
+# --- Checks ----------------------------------------------------------------------------------
+
+
+def is_finance(user) -> bool:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name=FINANCE_GROUP).exists()
+
+
+def _require_finance(actor) -> None:
+    if not is_finance(actor):
+        raise BillingError(_("Only platform finance may do this."))
+
+
+def _require_positive(amount_fen) -> int:
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool):
+        raise BillingError(_("The amount must be a whole number of fen."))
+    if amount_fen <= 0:
+        raise BillingError(_("The amount must be greater than zero."))
+    if amount_fen > MAX_AMOUNT_FEN:
+        raise BillingError(_("The amount is too large."))
+    return amount_fen
+
+
+def _require_reference(reference: str) -> str:
+    reference = (reference or "").strip()
+    if not reference:
+        raise BillingError(_("A reference is required."))
+    if len(reference) > 100:
+        raise BillingError(_("The reference is too long (at most 100 characters)."))
+    return reference
+
+
+def _is_violation(exc: IntegrityError, constraint: str) -> bool:
+    """True if the database refused the write because of this named constraint."""
+    diag = getattr(getattr(exc, "__cause__", None), "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name == constraint if name else constraint in str(exc)
+
+
+# --- Posting ---------------------------------------------------------------------------------
+
+
+def _not_enough(available_fen: int, needed_fen: int) -> BillingError:
+    return BillingError(
+        _("Not enough balance in the wallet: %(available)s yuan available, %(needed)s yuan needed.")
+        % {"available": format_fen(available_fen), "needed": format_fen(needed_fen)}
+    )
+
+
+def _post(
+    *,
+    wallet_id: int,
+    kind: str,
+    reference: str,
+    legs: list[Leg],
+    actor=None,
+    memo: str = "",
+) -> LedgerTransaction:
+    """Write one balanced transaction and move the cached balances. Call inside atomic()."""
+    debits = sum(leg.amount_fen for leg in legs if leg.side == DEBIT)
+    credits = sum(leg.amount_fen for leg in legs if leg.side == CREDIT)
+    if debits != credits or any(leg.amount_fen <= 0 for leg in legs):
+        raise ValueError(f"unbalanced posting {legs!r}")  # a programming error, not a user's
+    txn = LedgerTransaction.objects.create(
+        wallet_id=wallet_id, kind=kind, reference=reference, memo=memo, created_by=actor
+    )
+    # Lock every account this posting touches, in primary key order: two postings on one wallet
+    # always queue in the same order, so they can wait for each other but never deadlock.
+    kinds = {leg.account for leg in legs}
+    rows = (
+        Account.objects.select_for_update()
+        .filter(wallet_id=wallet_id, kind__in=kinds)
+        .order_by("pk")
+        .values_list("pk", "kind", "balance_fen")
+    )
+    accounts = {row_kind: (pk, balance) for pk, row_kind, balance in rows}
+    if len(accounts) != len(kinds):
+        raise ValueError(f"wallet {wallet_id} lacks accounts {kinds - accounts.keys()}")
+    balances = {row_kind: balance for row_kind, (_pk, balance) in accounts.items()}
+    entries = []
+    now = timezone.now()
+    for leg in legs:
+        balances[leg.account] += leg.amount_fen if leg.side == CREDIT else -leg.amount_fen
+        entries.append(
+            LedgerEntry(
+                transaction=txn,
+                wallet_id=wallet_id,
+                account_id=accounts[leg.account][0],
+                side=leg.side,
+                amount_fen=leg.amount_fen,
+                balance_after_fen=balances[leg.account],
+                created_at=now,
+            )
+        )
+    for shop_kind in Account.SHOP_KINDS:
+        if balances.get(shop_kind, 0) < 0:
+            needed = sum(
+                leg.amount_fen for leg in legs if leg.account == shop_kind and leg.side == DEBIT
+            )
+            raise _not_enough(accounts[shop_kind][1], needed)
+    LedgerEntry.objects.bulk_create(entries)
+    # One statement for every account; the CHECK constraint refuses a negative shop balance
+    # even if the check above were wrong.
+    moves = sorted((accounts[k][0], balance) for k, balance in balances.items())
+    cases = " ".join("WHEN %s THEN %s" for _ in moves)
+    params = [value for move in moves for value in move]
+    ids = [pk for pk, _balance in moves]
+    table = Account._meta.db_table
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET balance_fen = CASE id {cases} END WHERE id IN ({placeholders})",
+            [*params, *ids],
+        )
+    return txn
+
+
+def _atomic_posting(func):
+    """Run a posting service in one transaction; a database refusal of a negative balance
+    becomes the same user message as the service's own check."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            with transaction.atomic():
+                return func(*args, **kwargs)
+        except IntegrityError as exc:
+            if _is_violation(exc, "billing_account_shop_money_not_negative"):
+                raise BillingError(_("Not enough balance in the wallet.")) from exc
+            raise
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+# --- Wallets ---------------------------------------------------------------------------------
+
+
+def wallet_open(*, actor, shop_id: int) -> Wallet:
+    """Open the shop's wallet with its accounts; opening it again returns the same wallet.
+
+    The caller checks that ``actor`` is the shop's owner or platform finance.
+    """
+    existing = Wallet.objects.filter(shop_id=shop_id).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            wallet = Wallet.objects.create(shop_id=shop_id, opened_by=actor)
+            # Created in Kind order, so the primary key order (the lock order) is fixed too.
+            Account.objects.bulk_create(
+                [Account(wallet=wallet, kind=kind) for kind in Account.Kind.values]
+            )
+    except IntegrityError:
+        # Opened by someone else a moment ago.
+        return Wallet.objects.get(shop_id=shop_id)
+    return wallet
+
+
+@_atomic_posting
+def _top_up(*, wallet_id, amount_fen, reference, actor, note):
+    return _post(
+        wallet_id=wallet_id,
+        kind=LedgerTransaction.Kind.TOP_UP,
+        reference=reference,
+        legs=[Leg(A.FUNDING, DEBIT, amount_fen), Leg(A.AVAILABLE, CREDIT, amount_fen)],
+        actor=actor,
+        memo=note,
+    )
+
+
+def wallet_top_up(
+    *, actor, wallet: Wallet, amount_fen: int, external_reference: str, note: str = ""
+) -> LedgerTransaction:
+    """Money received from outside (a bank transfer) is credited to the available balance.
+
+    The external reference (the bank's serial number) applies once: a second top-up with it is
+    refused, not repeated, because it is most likely a second payment filed under the same
+    number, which finance must look at.
+    """
+    _require_finance(actor)
+    amount_fen = _require_positive(amount_fen)
+    reference = _require_reference(external_reference)
+    reused = _("The external reference %(reference)s has already been applied.") % {
+        "reference": reference
+    }
+    if LedgerTransaction.objects.filter(
+        kind=LedgerTransaction.Kind.TOP_UP, reference=reference
+    ).exists():
+        raise BillingError(reused)
+    try:
+        return _top_up(
+            wallet_id=wallet.pk,
+            amount_fen=amount_fen,
+            reference=reference,
+            actor=actor,
+            note=(note or "").strip()[:255],
+        )
+    except IntegrityError as exc:
+        if _is_violation(exc, "billing_transaction_kind_reference"):
+            raise BillingError(reused) from exc
+        raise
+
+
+# --- Adjustments -----------------------------------------------------------------------------
+
+
+def adjustment_set_status(
+    *, adjustment: Adjustment, to_status: str, actor=None, note: str = ""
+) -> bool:
+    """The one way an adjustment changes status. True if this call moved it."""
+    if adjustment.status == to_status:
+        return False
+    if to_status not in Adjustment.TRANSITIONS[adjustment.status]:
+        raise BillingError(
+            _("This adjustment is already %(status)s.")
+            % {"status": Adjustment.Status(adjustment.status).label}
+        )
+    now = timezone.now()
+    changed = Adjustment.objects.filter(pk=adjustment.pk, status=adjustment.status).update(
+        status=to_status,
+        decided_by=actor if to_status != Adjustment.Status.PENDING else None,
+        decided_at=now,
+    )
+    if changed != 1:
+        # Someone else decided it meanwhile (their transaction has committed): judge again.
+        adjustment.status = Adjustment.objects.values_list("status", flat=True).get(
+            pk=adjustment.pk
+        )
+        return adjustment_set_status(
+            adjustment=adjustment, to_status=to_status, actor=actor, note=note
+        )
+    AdjustmentEvent.objects.create(
+        adjustment=adjustment,
+        from_status=adjustment.status,
+        to_status=to_status,
+        actor=actor,
+        note=note[:255],
+    )
+    adjustment.status = to_status
+    adjustment.decided_by = actor
+    adjustment.decided_at = now
+    return True
+
+
+def _adjustment_legs(amount_fen: int) -> list[Leg]:
+    if amount_fen > 0:
+        return [Leg(A.ADJUSTMENT, DEBIT, amount_fen), Leg(A.AVAILABLE, CREDIT, amount_fen)]
+    return [Leg(A.AVAILABLE, DEBIT, -amount_fen), Leg(A.ADJUSTMENT, CREDIT, -amount_fen)]
+
+
+@_atomic_posting
+def _adjustment_apply(*, adjustment: Adjustment, actor, note: str) -> None:
+    if not adjustment_set_status(
+        adjustment=adjustment, to_status=Adjustment.Status.APPLIED, actor=actor, note=note
+    ):
+        return
+    _post(
+        wallet_id=adjustment.wallet_id,
+        kind=LedgerTransaction.Kind.ADJUSTMENT,
+        reference=adjustment.reference,
+        legs=_adjustment_legs(adjustment.amount_fen),
+        actor=actor,
+        memo=adjustment.reason,
+    )
+
+
+def wallet_adjust(*, actor, wallet: Wallet, amount_fen: int, reason: str) -> Adjustment:
+    """A correction by finance, positive or negative, with a reason.
+
+    Up to 10,000 yuan it applies at once; above, it waits as a pending adjustment until a
+    second, different finance user approves it.
+    """
+    _require_finance(actor)
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen == 0:
+        raise BillingError(_("The adjustment must be a non-zero amount."))
+    _require_positive(abs(amount_fen))
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError(_("An adjustment needs a reason."))
+    with transaction.atomic():
+        adjustment = Adjustment.objects.create(
+            wallet=wallet, amount_fen=amount_fen, reason=reason[:255], requested_by=actor
+        )
+        AdjustmentEvent.objects.create(
+            adjustment=adjustment, to_status=Adjustment.Status.PENDING, actor=actor
+        )
+        if abs(amount_fen) <= ADJUSTMENT_APPROVAL_ABOVE_FEN:
+            _adjustment_apply(adjustment=adjustment, actor=actor, note="")
+    return adjustment
+
+
+def adjustment_approve(*, actor, adjustment: Adjustment, note: str = "") -> Adjustment:
+    _require_finance(actor)
+    if actor.pk == adjustment.requested_by_id:
+        raise BillingError(
+            _("A large adjustment must be approved by another finance user than its requester.")
+        )
+    _adjustment_apply(adjustment=adjustment, actor=actor, note=note)
+    return adjustment
+
+
+def adjustment_reject(*, actor, adjustment: Adjustment, note: str = "") -> Adjustment:
+    _require_finance(actor)
+    with transaction.atomic():
+        adjustment_set_status(
+            adjustment=adjustment, to_status=Adjustment.Status.REJECTED, actor=actor, note=note
+        )
+    return adjustment
+
+
+# --- Fee holds -------------------------------------------------------------------------------
+
+
+def hold_set_status(*, hold: Hold, to_status: str, actor=None) -> bool:
+    """The one way a hold changes status. True if this call moved it, False if it already was
+    there (a repeat); an illegal move (capture after release, or the reverse) is refused."""
+    if hold.status == to_status:
+        return False
+    if to_status not in Hold.TRANSITIONS[hold.status]:
+        if hold.status == Hold.Status.RELEASED:
+            message = _("The fee for %(reference)s was released; it can no longer be charged.")
+        else:
+            message = _("The fee for %(reference)s was charged; it can no longer be released.")
+        raise BillingError(message % {"reference": hold.reference})
+    now = timezone.now()
+    # Conditional: of two concurrent calls, the second waits for the first's row lock, then
+    # finds the status moved and changes nothing.
+    changed = Hold.objects.filter(pk=hold.pk, status=hold.status).update(
+        status=to_status, updated_at=now
+    )
+    if changed != 1:
+        hold.status = Hold.objects.values_list("status", flat=True).get(pk=hold.pk)
+        return hold_set_status(hold=hold, to_status=to_status, actor=actor)
+    HoldEvent.objects.create(
+        hold=hold, from_status=hold.status, to_status=to_status, actor=actor, created_at=now
+    )
+    hold.status = to_status
+    hold.updated_at = now
+    return True
+
+
+def _same_hold(hold: Hold, *, wallet_id: int, amount_fen: int, courier_id: int) -> Hold:
+    if (hold.wallet_id, hold.amount_fen, hold.courier_id) != (wallet_id, amount_fen, courier_id):
+        raise BillingError(
+            _("The reference %(reference)s already holds a different fee.")
+            % {"reference": hold.reference}
+        )
+    return hold
+
+
+@_atomic_posting
+def _hold(*, wallet_id, reference, amount_fen, courier_id, actor) -> Hold:
+    now = timezone.now()
+    hold = Hold.objects.create(
+        wallet_id=wallet_id,
+        reference=reference,
+        courier_id=courier_id,
+        amount_fen=amount_fen,
+        created_at=now,
+        updated_at=now,
+    )
+    HoldEvent.objects.create(hold=hold, to_status=Hold.Status.HELD, actor=actor, created_at=now)
+    _post(
+        wallet_id=wallet_id,
+        kind=LedgerTransaction.Kind.HOLD,
+        reference=reference,
+        legs=[Leg(A.AVAILABLE, DEBIT, amount_fen), Leg(A.HELD, CREDIT, amount_fen)],
+        actor=actor,
+    )
+    return hold
+
+
+def wallet_hold(*, shop_id: int, reference: str, amount_fen: int, courier, actor=None) -> Hold:
+    """Set a fee aside from the shop's available balance for what ``reference`` names
+    (``intercept:42``). Repeating it returns the first hold and writes nothing."""
+    reference = _require_reference(reference)
+    amount_fen = _require_positive(amount_fen)
+    courier_id = getattr(courier, "pk", courier)
+    wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
+    if wallet_id is None:
+        raise BillingError(_("The shop has no wallet yet; its owner or finance must open it."))
+    existing = Hold.objects.filter(reference=reference).first()
+    if existing is not None:
+        return _same_hold(
+            existing, wallet_id=wallet_id, amount_fen=amount_fen, courier_id=courier_id
+        )
+    try:
+        return _hold(
+            wallet_id=wallet_id,
+            reference=reference,
+            amount_fen=amount_fen,
+            courier_id=courier_id,
+            actor=actor,
+        )
+    except IntegrityError as exc:
+        if not _is_violation(exc, "billing_hold_reference"):
+            raise
+    # The same reference was held concurrently and that hold committed first.
+    existing = Hold.objects.get(reference=reference)
+    return _same_hold(existing, wallet_id=wallet_id, amount_fen=amount_fen, courier_id=courier_id)
+
+
+def _hold_by_reference(reference: str) -> Hold:
+    hold = Hold.objects.filter(reference=(reference or "").strip()).first()
+    if hold is None:
+        raise BillingError(_("No fee is held for %(reference)s.") % {"reference": reference or "-"})
+    return hold
+
+
+@_atomic_posting
+def _settle(*, reference: str, to_status: str, actor) -> Hold:
+    hold = _hold_by_reference(reference)
+    if not hold_set_status(hold=hold, to_status=to_status, actor=actor):
+        return hold  # settled before: the first result stands, nothing new is written
+    if to_status == Hold.Status.CAPTURED:
+        kind = LedgerTransaction.Kind.CAPTURE
+        legs = [Leg(A.HELD, DEBIT, hold.amount_fen), Leg(A.FEE_REVENUE, CREDIT, hold.amount_fen)]
+    else:
+        kind = LedgerTransaction.Kind.RELEASE
+        legs = [Leg(A.HELD, DEBIT, hold.amount_fen), Leg(A.AVAILABLE, CREDIT, hold.amount_fen)]
+    _post(wallet_id=hold.wallet_id, kind=kind, reference=hold.reference, legs=legs, actor=actor)
+    return hold
+
+
+def wallet_capture(*, reference: str, actor=None) -> Hold:
+    """Charge a held fee: held money becomes platform fee revenue. Safe to repeat."""
+    return _settle(reference=reference, to_status=Hold.Status.CAPTURED, actor=actor)
+
+
+def wallet_release(*, reference: str, actor=None) -> Hold:
+    """Give a held fee back to the available balance. Safe to repeat."""
+    return _settle(reference=reference, to_status=Hold.Status.RELEASED, actor=actor)
+
+
+@_atomic_posting
+def _compensate(*, wallet_id, reference, amount_fen, actor, note):
+    return _post(
+        wallet_id=wallet_id,
+        kind=LedgerTransaction.Kind.COMPENSATION,
+        reference=reference,
+        legs=[Leg(A.COMPENSATION, DEBIT, amount_fen), Leg(A.AVAILABLE, CREDIT, amount_fen)],
+        actor=actor,
+        memo=note,
+    )
+
+
+def wallet_compensate(
+    *, shop_id: int, reference: str, amount_fen: int, actor=None, note: str = ""
+) -> LedgerTransaction:
+    """Pay claim compensation (``claim:7``) into the shop's available balance, once per
+    reference; repeating returns the first payment."""
+    reference = _require_reference(reference)
+    amount_fen = _require_positive(amount_fen)
+    wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
+    if wallet_id is None:
+        raise BillingError(_("The shop has no wallet yet; its owner or finance must open it."))
+    kind = LedgerTransaction.Kind.COMPENSATION
+    try:
+        return _compensate(
+            wallet_id=wallet_id, reference=reference, amount_fen=amount_fen, actor=actor, note=note
+        )
+    except IntegrityError as exc:
+        if not _is_violation(exc, "billing_transaction_kind_reference"):
+            raise
+    return LedgerTransaction.objects.get(kind=kind, reference=reference)
+
+
+# --- Payment password ------------------------------------------------------------------------
+
+
+def _require_pin_format(pin: str) -> str:
+    pin = (pin or "").strip()
+    if len(pin) != PIN_LENGTH or not pin.isascii() or not pin.isdigit():
+        raise BillingError(_("The payment password is exactly 6 digits."))
+    return pin
+
+
+def payment_password_set(*, actor, shop_id: int, pin: str) -> PaymentPassword:
+    """Set the shop's first payment password. The caller checks that ``actor`` owns the shop;
+    changing an existing one needs the owner's login password (``payment_password_reset``)."""
+    pin = _require_pin_format(pin)
+    with transaction.atomic():
+        if PaymentPassword.objects.select_for_update().filter(shop_id=shop_id).exists():
+            raise BillingError(
+                _("The shop already has a payment password; reset it with your login password.")
+            )
+        return PaymentPassword.objects.create(
+            shop_id=shop_id, pin_hash=make_password(pin), set_by=actor
+        )
+
+
+def payment_password_reset(
+    *, actor, shop_id: int, login_password: str, new_pin: str
+) -> PaymentPassword:
+    """The owner replaces the payment password (and lifts a lock) by proving their login
+    password. The caller checks that ``actor`` owns the shop."""
+    new_pin = _require_pin_format(new_pin)
+    if not actor.check_password(login_password or ""):
+        raise BillingError(_("Your login password is not correct."))
+    with transaction.atomic():
+        password, _created = PaymentPassword.objects.select_for_update().get_or_create(
+            shop_id=shop_id, defaults={"pin_hash": make_password(new_pin), "set_by": actor}
+        )
+        password.pin_hash = make_password(new_pin)
+        password.failed_attempts = 0
+        password.locked_until = None
+        password.set_by = actor
+        password.updated_at = timezone.now()
+        password.save()
+    return password
+
+
+def payment_password_check(*, shop_id: int, pin: str) -> None:
+    """Pass quietly if ``pin`` is the shop's payment password, else raise BillingError.
+
+    Five wrong tries in a row lock it for 30 minutes. The count is kept in the row under a row
+    lock and committed before the refusal is raised, so parallel guesses are all counted.
+    """
+    error = None
+    with transaction.atomic():
+        password = PaymentPassword.objects.select_for_update().filter(shop_id=shop_id).first()
+        if password is None:
+            raise BillingError(_("The shop has not set a payment password yet."))
+        now = timezone.now()
+        if password.locked_until and password.locked_until > now:
+            raise BillingError(
+                _("Too many wrong tries: the payment password is locked until %(time)s.")
+                % {"time": timezone.localtime(password.locked_until).strftime("%H:%M")}
+            )
+        if check_password((pin or "").strip(), password.pin_hash):
+            if password.failed_attempts or password.locked_until:
+                PaymentPassword.objects.filter(pk=password.pk).update(
+                    failed_attempts=0, locked_until=None
+                )
+            return
+        # A lock sets the count back to zero, so after it expires counting starts again.
+        failures = password.failed_attempts + 1
+        locked_until = now + PIN_LOCK if failures >= PIN_MAX_FAILURES else None
+        PaymentPassword.objects.filter(pk=password.pk).update(
+            failed_attempts=0 if locked_until else failures, locked_until=locked_until
+        )
+        if locked_until:
+            error = _("Wrong payment password. It is now locked for 30 minutes.")
+        else:
+            error = _("Wrong payment password; %(left)d tries left.") % {
+                "left": PIN_MAX_FAILURES - failures
+            }
+    # Raised after the commit: the counted failure must not roll back with the refusal.
+    raise BillingError(error)
