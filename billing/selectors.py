@@ -3,12 +3,12 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, IntegerField, OuterRef, Q, Subquery, Sum, When
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import Account, FeeRule, LedgerEntry, Wallet
+from billing.models import Account, FeeRule, LedgerEntry, LedgerTransaction, Wallet
 from billing.services import BillingError
 
 
@@ -73,30 +73,50 @@ def wallet_recent_entries(*, wallet: Wallet, limit: int = 20):
     )
 
 
-def ledger_discrepancies() -> dict:
+def ledger_discrepancies(*, wallet_id: int | None = None) -> dict:
     """What would be wrong with the ledger (empty when it is sound): transactions whose debits
-    and credits differ, and accounts whose cached balance is not the sum of their entries."""
+    and credits differ, accounts whose cached balance is not the sum of their entries, and
+    references charged more than once. For one wallet, or for all."""
     signed = Case(
         When(side=LedgerEntry.Side.CREDIT, then="amount_fen"),
         default=-1 * Coalesce("amount_fen", 0),
         output_field=IntegerField(),
     )
+    entries = LedgerEntry.objects.all()
+    accounts = Account.objects.all()
+    transactions = LedgerTransaction.objects.all()
+    if wallet_id is not None:
+        entries = entries.filter(wallet_id=wallet_id)
+        accounts = accounts.filter(wallet_id=wallet_id)
+        transactions = transactions.filter(wallet_id=wallet_id)
     unbalanced = list(
-        LedgerEntry.objects.values("transaction_id")
+        entries.values("transaction_id")
         .annotate(net=Sum(signed))
         .filter(~Q(net=0))
         .values_list("transaction_id", flat=True)
     )
     sums = dict(
-        LedgerEntry.objects.values("account_id")
-        .annotate(net=Sum(signed))
-        .values_list("account_id", "net")
+        entries.values("account_id").annotate(net=Sum(signed)).values_list("account_id", "net")
     )
     drifted = [
         pk
-        for pk, balance in Account.objects.values_list("pk", "balance_fen")
+        for pk, balance in accounts.values_list("pk", "balance_fen")
         if balance != sums.get(pk, 0)
     ]
-    return {
-        key: value for key, value in {"unbalanced": unbalanced, "drifted": drifted}.items() if value
+    charged_twice = list(
+        transactions.filter(kind=LedgerTransaction.Kind.CAPTURE)
+        .values("reference")
+        .annotate(times=Count("id"))
+        .filter(times__gt=1)
+        .values_list("reference", flat=True)
+    )
+    negative = list(
+        accounts.filter(kind__in=Account.SHOP_KINDS, balance_fen__lt=0).values_list("pk", flat=True)
+    )
+    found = {
+        "unbalanced": unbalanced,
+        "drifted": drifted,
+        "charged_twice": charged_twice,
+        "negative": negative,
     }
+    return {key: value for key, value in found.items() if value}

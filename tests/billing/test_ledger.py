@@ -236,9 +236,12 @@ def test_ledger_rows_refuse_update_and_delete_in_python(world, wallet_a, fund):
 def test_ledger_rows_refuse_update_and_delete_in_the_database(world, wallet_a, fund, table):
     fund(wallet_a, 100)
     for sql in (f"UPDATE {table} SET created_at = created_at", f"DELETE FROM {table}"):
-        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
+        with (
+            pytest.raises(IntegrityError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
     assert LedgerEntry.objects.count() == 2
 
 
