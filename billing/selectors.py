@@ -40,7 +40,9 @@ def quote(courier, action: str, at: datetime | None = None) -> int:
 
 def _balance_of(kind: str):
     return Subquery(
-        Account.objects.filter(wallet_id=OuterRef("pk"), kind=kind).values("balance_fen")[:1]
+        Account.objects.filter(wallet_id=OuterRef("pk"), kind=kind)
+        .order_by()
+        .values("balance_fen")[:1]
     )
 
 

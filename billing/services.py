@@ -21,6 +21,7 @@ from billing.models import (
     Account,
     Adjustment,
     AdjustmentEvent,
+    FeeRule,
     Hold,
     HoldEvent,
     LedgerEntry,
@@ -527,6 +528,38 @@ def wallet_compensate(
         if not _is_violation(exc, "billing_transaction_kind_reference"):
             raise
     return LedgerTransaction.objects.get(kind=kind, reference=reference)
+
+
+# --- Fee rules -----------------------------------------------------------------------------
+
+# A rule typed "from now" reaches the server a little later; that is not the past.
+FEE_RULE_START_SLACK = timedelta(minutes=5)
+
+
+def fee_rule_save(*, actor, rule: FeeRule) -> FeeRule:
+    """Add a fee rule, or correct one that has not started yet.
+
+    A rule in force is never rewritten: the fee it quoted must stay explainable. A new fee is a
+    new rule with a later start.
+    """
+    _require_finance(actor)
+    now = timezone.now()
+    if rule.pk is not None:
+        started = FeeRule.objects.filter(pk=rule.pk, valid_from__lte=now).exists()
+        if started:
+            raise BillingError(
+                _(
+                    "A fee rule already in force cannot be changed; add a new rule with a "
+                    "later start instead."
+                )
+            )
+    if rule.valid_from is None or rule.valid_from < now - FEE_RULE_START_SLACK:
+        raise BillingError(_("A new fee rule cannot start in the past."))
+    if rule.pk is None:
+        rule.created_by = actor
+    rule.full_clean()
+    rule.save()
+    return rule
 
 
 # --- Payment password ------------------------------------------------------------------------
