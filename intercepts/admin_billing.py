@@ -37,12 +37,12 @@ from billing.models import (
 from billing.money import YuanFormField, format_fen
 from billing.services import BillingError
 from intercepts.admin_scoping import (
-    LazyChangeList,
     MERCHANT_ALL,
     NOBODY,
     OWNER,
     PLATFORM_ALL,
     PLATFORM_FINANCE,
+    LazyChangeList,
     ScopedTabularInline,
     ShopScopedAdmin,
     StrictLookupsMixin,
