@@ -1,35 +1,36 @@
 """Writes with rules on wallets, the ledger, fee holds, adjustments and payment passwords.
 
-Every posting goes through ``_post``: balanced entries, the wallet's accounts locked in primary
-key order, cached balances moved in one statement, and the shop's money never below zero (checked
-here for a clear message, and by a CHECK constraint in the database as the last word). Ledger
-rows are inserted before the accounts are locked so the lock is held for as short as possible.
+Every movement of money is a posting (``billing.posting``): a transaction with a debit and a
+credit entry, the wallet's accounts locked in primary key order, both cached balances moved with
+it, and the shop's money never below zero (a CHECK constraint in the database; its refusal is
+turned into a message here). Side effects that must happen once are unique in the database:
+``(kind, reference)`` of a transaction, the reference of a hold.
 
 Who may call what (the shop owner, platform finance) is decided by the caller, which knows the
 shops' members; the finance-only services also check the actor's platform group themselves.
 """
 
-from dataclasses import dataclass
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import posting
 from billing.models import (
     Account,
     Adjustment,
     AdjustmentEvent,
     FeeRule,
     Hold,
-    HoldEvent,
-    LedgerEntry,
     LedgerTransaction,
     PaymentPassword,
     Wallet,
 )
 from billing.money import format_fen
+from billing.posting import NotEnough, Transfer
 
 # The platform's finance group (made by intercepts' data migration; billing only reads the name).
 FINANCE_GROUP = "platform_finance"
@@ -42,7 +43,6 @@ PIN_MAX_FAILURES = 5
 PIN_LOCK = timedelta(minutes=30)
 
 A = Account.Kind
-DEBIT, CREDIT = LedgerEntry.Side.DEBIT, LedgerEntry.Side.CREDIT
 
 
 class BillingError(Exception):
@@ -50,13 +50,6 @@ class BillingError(Exception):
 
     The same contract as ``intercepts.services.DomainError``, which billing may not import.
     """
-
-
-@dataclass(frozen=True)
-class Leg:
-    account: str
-    side: str
-    amount_fen: int
 
 
 # --- Checks ----------------------------------------------------------------------------------
@@ -103,6 +96,8 @@ def _is_violation(exc: IntegrityError, constraint: str) -> bool:
 
 # --- Posting ---------------------------------------------------------------------------------
 
+NEGATIVE_BALANCE = "billing_account_shop_money_not_negative"
+
 
 def _not_enough(available_fen: int, needed_fen: int) -> BillingError:
     return BillingError(
@@ -111,90 +106,51 @@ def _not_enough(available_fen: int, needed_fen: int) -> BillingError:
     )
 
 
-def _post(
+def _balance(wallet_id: int, kind: str) -> int:
+    return Account.objects.values_list("balance_fen", flat=True).get(wallet_id=wallet_id, kind=kind)
+
+
+@contextmanager
+def _refusing_overdraft(*, wallet_id, transfer: Transfer, amount_fen: int):
+    """Turn the database's refusal of a negative shop balance (or the ORM path's own check)
+    into the user's message, with the balance there was."""
+    try:
+        yield
+    except NotEnough as exc:
+        raise _not_enough(exc.balance_fen, amount_fen) from exc
+    except IntegrityError as exc:
+        if not _is_violation(exc, NEGATIVE_BALANCE):
+            raise
+        if wallet_id is None:
+            raise BillingError(_("Not enough balance in the wallet.")) from exc
+        raise _not_enough(_balance(wallet_id, transfer.debit), amount_fen) from exc
+
+
+def _transfer(
     *,
     wallet_id: int,
     kind: str,
     reference: str,
-    legs: list[Leg],
-    actor=None,
-    memo: str = "",
-) -> LedgerTransaction:
-    """Write one balanced transaction and move the cached balances. Call inside atomic()."""
-    debits = sum(leg.amount_fen for leg in legs if leg.side == DEBIT)
-    credits = sum(leg.amount_fen for leg in legs if leg.side == CREDIT)
-    if debits != credits or any(leg.amount_fen <= 0 for leg in legs):
-        raise ValueError(f"unbalanced posting {legs!r}")  # a programming error, not a user's
-    txn = LedgerTransaction.objects.create(
-        wallet_id=wallet_id, kind=kind, reference=reference, memo=memo, created_by=actor
-    )
-    # Lock every account this posting touches, in primary key order: two postings on one wallet
-    # always queue in the same order, so they can wait for each other but never deadlock.
-    kinds = {leg.account for leg in legs}
-    rows = (
-        Account.objects.select_for_update()
-        .filter(wallet_id=wallet_id, kind__in=kinds)
-        .order_by("pk")
-        .values_list("pk", "kind", "balance_fen")
-    )
-    accounts = {row_kind: (pk, balance) for pk, row_kind, balance in rows}
-    if len(accounts) != len(kinds):
-        raise ValueError(f"wallet {wallet_id} lacks accounts {kinds - accounts.keys()}")
-    balances = {row_kind: balance for row_kind, (_pk, balance) in accounts.items()}
-    entries = []
-    now = timezone.now()
-    for leg in legs:
-        balances[leg.account] += leg.amount_fen if leg.side == CREDIT else -leg.amount_fen
-        entries.append(
-            LedgerEntry(
-                transaction=txn,
-                wallet_id=wallet_id,
-                account_id=accounts[leg.account][0],
-                side=leg.side,
-                amount_fen=leg.amount_fen,
-                balance_after_fen=balances[leg.account],
-                created_at=now,
-            )
-        )
-    for shop_kind in Account.SHOP_KINDS:
-        if balances.get(shop_kind, 0) < 0:
-            needed = sum(
-                leg.amount_fen for leg in legs if leg.account == shop_kind and leg.side == DEBIT
-            )
-            raise _not_enough(accounts[shop_kind][1], needed)
-    LedgerEntry.objects.bulk_create(entries)
-    # One statement for every account; the CHECK constraint refuses a negative shop balance
-    # even if the check above were wrong.
-    moves = sorted((accounts[k][0], balance) for k, balance in balances.items())
-    cases = " ".join("WHEN %s THEN %s" for _ in moves)
-    params = [value for move in moves for value in move]
-    ids = [pk for pk, _balance in moves]
-    table = Account._meta.db_table
-    placeholders = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET balance_fen = CASE id {cases} END WHERE id IN ({placeholders})",
-            [*params, *ids],
-        )
-    return txn
-
-
-def _atomic_posting(func):
-    """Run a posting service in one transaction; a database refusal of a negative balance
-    becomes the same user message as the service's own check."""
-
-    def wrapper(*args, **kwargs):
-        try:
-            with transaction.atomic():
-                return func(*args, **kwargs)
-        except IntegrityError as exc:
-            if _is_violation(exc, "billing_account_shop_money_not_negative"):
-                raise BillingError(_("Not enough balance in the wallet.")) from exc
-            raise
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+    amount_fen: int,
+    transfer: Transfer,
+    actor,
+    memo="",
+) -> int:
+    """Post one transfer on a wallet; returns the ledger transaction's id."""
+    posting_args = {
+        "wallet_id": wallet_id,
+        "kind": kind,
+        "reference": reference,
+        "amount_fen": amount_fen,
+        "transfer": transfer,
+        "actor": actor,
+        "memo": memo,
+    }
+    with _refusing_overdraft(wallet_id=wallet_id, transfer=transfer, amount_fen=amount_fen):
+        if posting.use_statement():
+            return posting.statement_transfer(**posting_args)
+        with transaction.atomic():
+            return posting.post_orm(**posting_args).pk
 
 
 # --- Wallets ---------------------------------------------------------------------------------
@@ -221,18 +177,6 @@ def wallet_open(*, actor, shop_id: int) -> Wallet:
     return wallet
 
 
-@_atomic_posting
-def _top_up(*, wallet_id, amount_fen, reference, actor, note):
-    return _post(
-        wallet_id=wallet_id,
-        kind=LedgerTransaction.Kind.TOP_UP,
-        reference=reference,
-        legs=[Leg(A.FUNDING, DEBIT, amount_fen), Leg(A.AVAILABLE, CREDIT, amount_fen)],
-        actor=actor,
-        memo=note,
-    )
-
-
 def wallet_top_up(
     *, actor, wallet: Wallet, amount_fen: int, external_reference: str, note: str = ""
 ) -> LedgerTransaction:
@@ -248,22 +192,24 @@ def wallet_top_up(
     reused = _("The external reference %(reference)s has already been applied.") % {
         "reference": reference
     }
-    if LedgerTransaction.objects.filter(
-        kind=LedgerTransaction.Kind.TOP_UP, reference=reference
-    ).exists():
+    kind = LedgerTransaction.Kind.TOP_UP
+    if LedgerTransaction.objects.filter(kind=kind, reference=reference).exists():
         raise BillingError(reused)
     try:
-        return _top_up(
+        txn_id = _transfer(
             wallet_id=wallet.pk,
-            amount_fen=amount_fen,
+            kind=kind,
             reference=reference,
+            amount_fen=amount_fen,
+            transfer=Transfer(debit=A.FUNDING, credit=A.AVAILABLE),
             actor=actor,
-            note=(note or "").strip()[:255],
+            memo=(note or "").strip()[:255],
         )
     except IntegrityError as exc:
         if _is_violation(exc, "billing_transaction_kind_reference"):
-            raise BillingError(reused) from exc
+            raise BillingError(reused) from exc  # applied concurrently a moment ago
         raise
+    return LedgerTransaction.objects.get(pk=txn_id)
 
 
 # --- Adjustments -----------------------------------------------------------------------------
@@ -282,9 +228,7 @@ def adjustment_set_status(
         )
     now = timezone.now()
     changed = Adjustment.objects.filter(pk=adjustment.pk, status=adjustment.status).update(
-        status=to_status,
-        decided_by=actor if to_status != Adjustment.Status.PENDING else None,
-        decided_at=now,
+        status=to_status, decided_by=actor, decided_at=now
     )
     if changed != 1:
         # Someone else decided it meanwhile (their transaction has committed): judge again.
@@ -307,26 +251,25 @@ def adjustment_set_status(
     return True
 
 
-def _adjustment_legs(amount_fen: int) -> list[Leg]:
-    if amount_fen > 0:
-        return [Leg(A.ADJUSTMENT, DEBIT, amount_fen), Leg(A.AVAILABLE, CREDIT, amount_fen)]
-    return [Leg(A.AVAILABLE, DEBIT, -amount_fen), Leg(A.ADJUSTMENT, CREDIT, -amount_fen)]
-
-
-@_atomic_posting
 def _adjustment_apply(*, adjustment: Adjustment, actor, note: str) -> None:
-    if not adjustment_set_status(
-        adjustment=adjustment, to_status=Adjustment.Status.APPLIED, actor=actor, note=note
-    ):
-        return
-    _post(
-        wallet_id=adjustment.wallet_id,
-        kind=LedgerTransaction.Kind.ADJUSTMENT,
-        reference=adjustment.reference,
-        legs=_adjustment_legs(adjustment.amount_fen),
-        actor=actor,
-        memo=adjustment.reason,
-    )
+    if adjustment.amount_fen > 0:
+        transfer = Transfer(debit=A.ADJUSTMENT, credit=A.AVAILABLE)
+    else:
+        transfer = Transfer(debit=A.AVAILABLE, credit=A.ADJUSTMENT)
+    with transaction.atomic():
+        if not adjustment_set_status(
+            adjustment=adjustment, to_status=Adjustment.Status.APPLIED, actor=actor, note=note
+        ):
+            return
+        _transfer(
+            wallet_id=adjustment.wallet_id,
+            kind=LedgerTransaction.Kind.ADJUSTMENT,
+            reference=adjustment.reference,
+            amount_fen=abs(adjustment.amount_fen),
+            transfer=transfer,
+            actor=actor,
+            memo=adjustment.reason,
+        )
 
 
 def wallet_adjust(*, actor, wallet: Wallet, amount_fen: int, reason: str) -> Adjustment:
@@ -375,18 +318,32 @@ def adjustment_reject(*, actor, adjustment: Adjustment, note: str = "") -> Adjus
 
 # --- Fee holds -------------------------------------------------------------------------------
 
+HOLD_TRANSFER = Transfer(debit=A.AVAILABLE, credit=A.HELD)
+SETTLEMENTS = {
+    Hold.Status.CAPTURED: (LedgerTransaction.Kind.CAPTURE, Transfer(A.HELD, A.FEE_REVENUE)),
+    Hold.Status.RELEASED: (LedgerTransaction.Kind.RELEASE, Transfer(A.HELD, A.AVAILABLE)),
+}
 
-def hold_set_status(*, hold: Hold, to_status: str, actor=None) -> bool:
-    """The one way a hold changes status. True if this call moved it, False if it already was
-    there (a repeat); an illegal move (capture after release, or the reverse) is refused."""
+
+def _hold_move_allowed(hold: Hold, to_status: str) -> bool:
+    """False if the hold is already there (a repeat); refuses an illegal move (capture after
+    release, or the reverse) with the user's message."""
     if hold.status == to_status:
         return False
-    if to_status not in Hold.TRANSITIONS[hold.status]:
-        if hold.status == Hold.Status.RELEASED:
-            message = _("The fee for %(reference)s was released; it can no longer be charged.")
-        else:
-            message = _("The fee for %(reference)s was charged; it can no longer be released.")
-        raise BillingError(message % {"reference": hold.reference})
+    if to_status in Hold.TRANSITIONS[hold.status]:
+        return True
+    if hold.status == Hold.Status.RELEASED:
+        message = _("The fee for %(reference)s was released; it can no longer be charged.")
+    else:
+        message = _("The fee for %(reference)s was charged; it can no longer be released.")
+    raise BillingError(message % {"reference": hold.reference})
+
+
+def hold_set_status(*, hold: Hold, to_status: str, actor=None) -> bool:
+    """The one way a hold changes status (through the ORM; ``posting.statement_settle`` is the
+    same guarded update as SQL). True if this call moved it, False if it already was there."""
+    if not _hold_move_allowed(hold, to_status):
+        return False
     now = timezone.now()
     # Conditional: of two concurrent calls, the second waits for the first's row lock, then
     # finds the status moved and changes nothing.
@@ -396,15 +353,14 @@ def hold_set_status(*, hold: Hold, to_status: str, actor=None) -> bool:
     if changed != 1:
         hold.status = Hold.objects.values_list("status", flat=True).get(pk=hold.pk)
         return hold_set_status(hold=hold, to_status=to_status, actor=actor)
-    HoldEvent.objects.create(
-        hold=hold, from_status=hold.status, to_status=to_status, actor=actor, created_at=now
-    )
-    hold.status = to_status
-    hold.updated_at = now
+    from_status = hold.status
+    hold.status, hold.updated_at = to_status, now
+    posting.hold_event(hold=hold, from_status=from_status, to_status=to_status, actor=actor)
     return True
 
 
-def _same_hold(hold: Hold, *, wallet_id: int, amount_fen: int, courier_id: int) -> Hold:
+def _same_hold(hold: Hold, *, shop_id: int, amount_fen: int, courier_id: int) -> Hold:
+    wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
     if (hold.wallet_id, hold.amount_fen, hold.courier_id) != (wallet_id, amount_fen, courier_id):
         raise BillingError(
             _("The reference %(reference)s already holds a different fee.")
@@ -413,25 +369,35 @@ def _same_hold(hold: Hold, *, wallet_id: int, amount_fen: int, courier_id: int) 
     return hold
 
 
-@_atomic_posting
-def _hold(*, wallet_id, reference, amount_fen, courier_id, actor) -> Hold:
-    now = timezone.now()
-    hold = Hold.objects.create(
-        wallet_id=wallet_id,
-        reference=reference,
-        courier_id=courier_id,
-        amount_fen=amount_fen,
-        created_at=now,
-        updated_at=now,
-    )
-    HoldEvent.objects.create(hold=hold, to_status=Hold.Status.HELD, actor=actor, created_at=now)
-    _post(
-        wallet_id=wallet_id,
-        kind=LedgerTransaction.Kind.HOLD,
-        reference=reference,
-        legs=[Leg(A.AVAILABLE, DEBIT, amount_fen), Leg(A.HELD, CREDIT, amount_fen)],
-        actor=actor,
-    )
+def _hold_orm(*, shop_id, reference, amount_fen, courier_id, actor) -> Hold | None:
+    wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
+    if wallet_id is None or Hold.objects.filter(reference=reference).exists():
+        return None
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            hold = Hold.objects.create(
+                wallet_id=wallet_id,
+                reference=reference,
+                courier_id=courier_id,
+                amount_fen=amount_fen,
+                created_at=now,
+                updated_at=now,
+            )
+            posting.hold_event(hold=hold, from_status="", to_status=hold.status, actor=actor)
+            posting.post_orm(
+                wallet_id=wallet_id,
+                kind=LedgerTransaction.Kind.HOLD,
+                reference=reference,
+                amount_fen=amount_fen,
+                transfer=HOLD_TRANSFER,
+                actor=actor,
+                memo="",
+            )
+    except IntegrityError as exc:
+        if _is_violation(exc, "billing_hold_reference"):
+            return None  # held concurrently a moment ago
+        raise
     return hold
 
 
@@ -441,49 +407,72 @@ def wallet_hold(*, shop_id: int, reference: str, amount_fen: int, courier, actor
     reference = _require_reference(reference)
     amount_fen = _require_positive(amount_fen)
     courier_id = getattr(courier, "pk", courier)
-    wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
-    if wallet_id is None:
-        raise BillingError(_("The shop has no wallet yet; its owner or finance must open it."))
+    args = {
+        "shop_id": shop_id,
+        "reference": reference,
+        "amount_fen": amount_fen,
+        "courier_id": courier_id,
+        "actor": actor,
+    }
+    try:
+        if posting.use_statement():
+            hold = posting.statement_hold(transfer=HOLD_TRANSFER, **args)
+        else:
+            hold = _hold_orm(**args)
+    except (NotEnough, IntegrityError) as exc:
+        wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
+        with _refusing_overdraft(
+            wallet_id=wallet_id, transfer=HOLD_TRANSFER, amount_fen=amount_fen
+        ):
+            raise exc
+    if hold is not None:
+        return hold
+    # Nothing was written: the reference was held before, or the shop has no wallet.
     existing = Hold.objects.filter(reference=reference).first()
     if existing is not None:
-        return _same_hold(
-            existing, wallet_id=wallet_id, amount_fen=amount_fen, courier_id=courier_id
-        )
-    try:
-        return _hold(
-            wallet_id=wallet_id,
-            reference=reference,
-            amount_fen=amount_fen,
-            courier_id=courier_id,
-            actor=actor,
-        )
-    except IntegrityError as exc:
-        if not _is_violation(exc, "billing_hold_reference"):
-            raise
-    # The same reference was held concurrently and that hold committed first.
-    existing = Hold.objects.get(reference=reference)
-    return _same_hold(existing, wallet_id=wallet_id, amount_fen=amount_fen, courier_id=courier_id)
+        return _same_hold(existing, shop_id=shop_id, amount_fen=amount_fen, courier_id=courier_id)
+    raise BillingError(_("The shop has no wallet yet; its owner or finance must open it."))
 
 
 def _hold_by_reference(reference: str) -> Hold:
-    hold = Hold.objects.filter(reference=(reference or "").strip()).first()
+    hold = Hold.objects.filter(reference=reference).first()
     if hold is None:
         raise BillingError(_("No fee is held for %(reference)s.") % {"reference": reference or "-"})
     return hold
 
 
-@_atomic_posting
 def _settle(*, reference: str, to_status: str, actor) -> Hold:
-    hold = _hold_by_reference(reference)
-    if not hold_set_status(hold=hold, to_status=to_status, actor=actor):
-        return hold  # settled before: the first result stands, nothing new is written
-    if to_status == Hold.Status.CAPTURED:
-        kind = LedgerTransaction.Kind.CAPTURE
-        legs = [Leg(A.HELD, DEBIT, hold.amount_fen), Leg(A.FEE_REVENUE, CREDIT, hold.amount_fen)]
-    else:
-        kind = LedgerTransaction.Kind.RELEASE
-        legs = [Leg(A.HELD, DEBIT, hold.amount_fen), Leg(A.AVAILABLE, CREDIT, hold.amount_fen)]
-    _post(wallet_id=hold.wallet_id, kind=kind, reference=hold.reference, legs=legs, actor=actor)
+    reference = (reference or "").strip()
+    kind, transfer = SETTLEMENTS[to_status]
+    if posting.use_statement():
+        hold = posting.statement_settle(
+            reference=reference,
+            from_status=Hold.Status.HELD,
+            to_status=to_status,
+            kind=kind,
+            transfer=transfer,
+            actor=actor,
+        )
+        if hold is not None:
+            return hold
+        # It was not held: settled before (return that first result) or never held.
+        hold = _hold_by_reference(reference)
+        if _hold_move_allowed(hold, to_status):
+            # Held again only if it was created after the statement looked: ask to retry.
+            raise BillingError(_("The fee changed meanwhile; please try again."))
+        return hold
+    with transaction.atomic():
+        hold = _hold_by_reference(reference)
+        if hold_set_status(hold=hold, to_status=to_status, actor=actor):
+            posting.post_orm(
+                wallet_id=hold.wallet_id,
+                kind=kind,
+                reference=hold.reference,
+                amount_fen=hold.amount_fen,
+                transfer=transfer,
+                actor=actor,
+                memo="",
+            )
     return hold
 
 
@@ -495,18 +484,6 @@ def wallet_capture(*, reference: str, actor=None) -> Hold:
 def wallet_release(*, reference: str, actor=None) -> Hold:
     """Give a held fee back to the available balance. Safe to repeat."""
     return _settle(reference=reference, to_status=Hold.Status.RELEASED, actor=actor)
-
-
-@_atomic_posting
-def _compensate(*, wallet_id, reference, amount_fen, actor, note):
-    return _post(
-        wallet_id=wallet_id,
-        kind=LedgerTransaction.Kind.COMPENSATION,
-        reference=reference,
-        legs=[Leg(A.COMPENSATION, DEBIT, amount_fen), Leg(A.AVAILABLE, CREDIT, amount_fen)],
-        actor=actor,
-        memo=note,
-    )
 
 
 def wallet_compensate(
@@ -521,13 +498,20 @@ def wallet_compensate(
         raise BillingError(_("The shop has no wallet yet; its owner or finance must open it."))
     kind = LedgerTransaction.Kind.COMPENSATION
     try:
-        return _compensate(
-            wallet_id=wallet_id, reference=reference, amount_fen=amount_fen, actor=actor, note=note
+        txn_id = _transfer(
+            wallet_id=wallet_id,
+            kind=kind,
+            reference=reference,
+            amount_fen=amount_fen,
+            transfer=Transfer(debit=A.COMPENSATION, credit=A.AVAILABLE),
+            actor=actor,
+            memo=(note or "").strip()[:255],
         )
     except IntegrityError as exc:
         if not _is_violation(exc, "billing_transaction_kind_reference"):
             raise
-    return LedgerTransaction.objects.get(kind=kind, reference=reference)
+        return LedgerTransaction.objects.get(kind=kind, reference=reference)
+    return LedgerTransaction.objects.get(pk=txn_id)
 
 
 # --- Fee rules -----------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from billing import selectors, services
 from billing.models import Account, Hold, HoldEvent, LedgerEntry, LedgerTransaction
 from billing.services import BillingError
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("posting_path"),
+]
 
 
 def run_together(count: int, work) -> tuple[list, list]:

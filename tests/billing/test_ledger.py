@@ -19,6 +19,8 @@ from billing.models import (
 from billing.services import BillingError
 from tests.factories import UserFactory
 
+pytestmark = pytest.mark.usefixtures("posting_path")
+
 
 def snapshot():
     """Everything the ledger holds, to show that a refusal wrote nothing."""
