@@ -131,7 +131,11 @@ class LedgerTransaction(AppendOnlyModel):
         COMPENSATION = "compensation", _("Claim compensation")
 
     wallet = models.ForeignKey(
-        Wallet, on_delete=models.PROTECT, related_name="transactions", verbose_name=_("wallet")
+        Wallet,
+        on_delete=models.PROTECT,
+        db_index=False,  # looked up by (kind, reference); wallets are never deleted
+        related_name="transactions",
+        verbose_name=_("wallet"),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     reference = models.CharField(_("reference"), max_length=100)
@@ -141,6 +145,7 @@ class LedgerTransaction(AppendOnlyModel):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,  # users are deactivated, not deleted
         related_name="+",
         verbose_name=_("by"),
     )
@@ -165,15 +170,26 @@ class LedgerEntry(AppendOnlyModel):
         DEBIT = "debit", _("Debit")
         CREDIT = "credit", _("Credit")
 
+    # Entries are read by wallet or account, rarely by transaction, and a transaction is never
+    # deleted: an index here would only slow every posting down.
     transaction = models.ForeignKey(
         LedgerTransaction,
         on_delete=models.PROTECT,
+        db_index=False,
         related_name="entries",
         verbose_name=_("transaction"),
     )
-    # The wallet again, so that a shop's entries are listed from one index.
+    # The account's wallet again, so that a shop's entries are listed from one index. A copy,
+    # written by the posting from the account itself, so no foreign key of its own: its check
+    # would lock the wallet row for every entry of every posting, the busiest row of a shop
+    # (``selectors.ledger_discrepancies`` checks the copy instead).
     wallet = models.ForeignKey(
-        Wallet, on_delete=models.PROTECT, related_name="entries", verbose_name=_("wallet")
+        Wallet,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the (wallet, -id) index below serves it
+        related_name="entries",
+        verbose_name=_("wallet"),
     )
     account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account")
@@ -216,11 +232,20 @@ class Hold(models.Model):
     }
 
     wallet = models.ForeignKey(
-        Wallet, on_delete=models.PROTECT, related_name="holds", verbose_name=_("wallet")
+        Wallet,
+        on_delete=models.PROTECT,
+        db_index=False,  # the (wallet, -id) index below serves it
+        related_name="holds",
+        verbose_name=_("wallet"),
     )
     reference = models.CharField(_("reference"), max_length=100)
+    # Couriers are never deleted; an index only for that check would cost every hold.
     courier = models.ForeignKey(
-        Courier, on_delete=models.PROTECT, related_name="+", verbose_name=_("courier")
+        Courier,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("courier"),
     )
     amount_fen = MoneyField(_("amount (fen)"))
     status = models.CharField(
@@ -258,6 +283,7 @@ class HoldEvent(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,  # users are deactivated, not deleted
         related_name="+",
         verbose_name=_("by"),
     )

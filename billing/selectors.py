@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Count, IntegerField, OuterRef, Q, Subquery, Sum, When
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -115,7 +115,10 @@ def ledger_discrepancies(*, wallet_id: int | None = None) -> dict:
     negative = list(
         accounts.filter(kind__in=Account.SHOP_KINDS, balance_fen__lt=0).values_list("pk", flat=True)
     )
+    # The entry's copy of its account's wallet (it has no foreign key of its own).
+    misfiled = list(entries.exclude(wallet_id=F("account__wallet_id")).values_list("pk", flat=True))
     found = {
+        "misfiled": misfiled,
         "unbalanced": unbalanced,
         "drifted": drifted,
         "charged_twice": charged_twice,
