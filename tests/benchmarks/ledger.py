@@ -233,4 +233,10 @@ def run() -> dict:
         "client_cpu_ms_per_pair": round(1000 * pairs["cpu_s"] / pairs["pairs"], 3),
         "machine_cpu_ms_per_pair": round(1000 * pairs["machine_cpu_s"] / pairs["pairs"], 3),
         "machine_busy_pct": round(100 * pairs["machine_cpu_s"] / (pairs_s * os.cpu_count()), 1),
+        "machine_cpu_ms_per_bare_update": round(
+            1000
+            * (bare_before["machine_cpu_s"] + bare_after["machine_cpu_s"])
+            / (bare_before["updates"] + bare_after["updates"]),
+            3,
+        ),
     }
