@@ -6,7 +6,8 @@ parallelism. The yardstick is the rate of a bare single-row UPDATE of that walle
 account (one statement, autocommit) from 8 clients on the same database in the same run, which
 is what any design that keeps a balance on a row is bounded by. ``ratio_to_limit`` is pairs per
 second over bare updates per second; the bare rate is measured before and after the pairs and
-the higher one is used, so background load lowers the ratio rather than flattering it.
+the higher one is used, so background load lowers the ratio rather than flattering it. For
+comparison, the same clients then run pairs each on a wallet of its own (no row lock shared).
 
 Clients are processes (``_worker.py``), as web workers and Celery workers are, each with its own
 connection. The machine's load average is recorded with the figures, since another engineer may
@@ -160,13 +161,13 @@ def _receive(queue, processes, *, timeout: float):
                 raise
 
 
-def _prepare() -> tuple[Shop, int, int]:
-    """The benchmark's shop with an open, well-funded wallet; returns it, the available
+def _prepare(code: str = SHOP_CODE) -> tuple[Shop, int, int]:
+    """A benchmark shop with an open, well-funded wallet; returns it, the available
     account's id and a courier id."""
     finance, _ = User.objects.get_or_create(
         username="bench-ledger-finance", defaults={"is_staff": True, "is_superuser": True}
     )
-    shop, _ = Shop.objects.get_or_create(code=SHOP_CODE, defaults={"name": "基准测试店铺"})
+    shop, _ = Shop.objects.get_or_create(code=code, defaults={"name": f"基准测试店铺 {code}"})
     wallet = services.wallet_open(actor=finance, shop_id=shop.pk)
     balances = selectors.wallet_balances(shop_id=shop.pk)
     if balances.available_fen < FUNDING_FEN // 2:
@@ -204,6 +205,19 @@ def run() -> dict:
     bare_after, bare_after_s = _run_workers("bare_update_job", bare_shares, BARE_BUDGET_S)
     load_after = os.getloadavg()[0]
 
+    # For comparison only: the same clients, each on a wallet of its own, so that nothing is
+    # queued on a row lock; what is left is the machine's capacity for this work.
+    own_shares = [
+        {
+            "shop_id": _prepare(f"{SHOP_CODE}-own-{i}")[0].pk,
+            "courier_id": courier_id,
+            "prefix": f"bench:{run_id}:own:{i}",
+        }
+        for i in range(CLIENTS)
+    ]
+    connection.close()
+    own, own_s = _run_workers("pairs_job", own_shares, BARE_BUDGET_S)
+
     bare_rates = (bare_before["updates"] / bare_before_s, bare_after["updates"] / bare_after_s)
     pairs_per_s = pairs["pairs"] / pairs_s
     captures = (
@@ -233,6 +247,8 @@ def run() -> dict:
         "client_cpu_ms_per_pair": round(1000 * pairs["cpu_s"] / pairs["pairs"], 3),
         "machine_cpu_ms_per_pair": round(1000 * pairs["machine_cpu_s"] / pairs["pairs"], 3),
         "machine_busy_pct": round(100 * pairs["machine_cpu_s"] / (pairs_s * os.cpu_count()), 1),
+        "own_wallets_pairs_per_s": round(own["pairs"] / own_s, 1),
+        "own_wallets_machine_cpu_ms_per_pair": round(1000 * own["machine_cpu_s"] / own["pairs"], 3),
         "machine_cpu_ms_per_bare_update": round(
             1000
             * (bare_before["machine_cpu_s"] + bare_after["machine_cpu_s"])
