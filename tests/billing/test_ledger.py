@@ -341,3 +341,43 @@ def test_finance_group_name_matches_the_platform_group():
     from intercepts.models import PLATFORM_FINANCE
 
     assert services.FINANCE_GROUP == PLATFORM_FINANCE
+
+
+def test_refusal_inside_a_callers_transaction_leaves_it_usable(world, wallet_a, fund, zto):
+    # An intercept service will hold the fee inside its own transaction and may carry on after
+    # a refusal (to record why the intercept could not start).
+    fund(wallet_a, 100)
+    with transaction.atomic():
+        with pytest.raises(BillingError):
+            services.wallet_hold(
+                shop_id=world.shop_a.pk, reference="intercept:7", amount_fen=300, courier=zto
+            )
+        hold = services.wallet_hold(
+            shop_id=world.shop_a.pk, reference="intercept:8", amount_fen=100, courier=zto
+        )
+        assert Hold.objects.filter(pk=hold.pk).exists()
+    assert balances(wallet_a) == (0, 100)
+    assert not selectors.ledger_discrepancies()
+
+
+def test_a_hold_written_by_the_statement_reads_back_the_same(world, wallet_a, fund, zto):
+    fund(wallet_a, 1_000)
+    hold = services.wallet_hold(
+        shop_id=world.shop_a.pk, reference="intercept:11", amount_fen=300, courier=zto
+    )
+    stored = Hold.objects.get(pk=hold.pk)
+    fields = ("wallet_id", "reference", "courier_id", "amount_fen", "status", "created_at")
+    assert [getattr(hold, f) for f in fields] == [getattr(stored, f) for f in fields]
+
+
+def test_self_check_finds_an_entry_filed_under_another_wallet(world, wallet_a, wallet_b, fund):
+    fund(wallet_a, 100)
+    entry = LedgerEntry.objects.filter(wallet=wallet_a).first()
+    # Only raw SQL with triggers switched off could do this (the trigger refuses UPDATE).
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE billing_ledgerentry SET wallet_id = %s WHERE id = %s", [wallet_b.pk, entry.pk]
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")
+    assert selectors.ledger_discrepancies()["misfiled"] == [entry.pk]
