@@ -460,3 +460,130 @@ class PaymentPassword(models.Model):
 
     def __str__(self) -> str:
         return str(self.shop)
+
+
+class InvoiceRequest(models.Model):
+    """A shop's request for an invoice over captured fees, reviewed and issued by finance.
+
+    Its lines are a snapshot of the fees (reference, courier, amount) at request time. A fee is
+    on at most one live (requested or issued) invoice, which the database enforces on the lines.
+    """
+
+    class Type(models.TextChoices):
+        PAPER_NORMAL = "paper_normal", _("General VAT invoice (paper)")
+        PAPER_SPECIAL = "paper_special", _("Special VAT invoice (paper)")
+        DIGITAL_NORMAL = "digital_normal", _("Fully digital general invoice")
+        DIGITAL_SPECIAL = "digital_special", _("Fully digital special invoice")
+
+    SPECIAL_TYPES = (Type.PAPER_SPECIAL, Type.DIGITAL_SPECIAL)
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Awaiting review")
+        ISSUED = "issued", _("Issued")
+        REJECTED = "rejected", _("Rejected")
+        REVERSED = "reversed", _("Reversed (red-letter)")
+
+    LIVE = (Status.REQUESTED, Status.ISSUED)
+    TRANSITIONS = {
+        Status.REQUESTED: {Status.ISSUED, Status.REJECTED},
+        Status.ISSUED: {Status.REVERSED},
+        Status.REJECTED: set(),
+        Status.REVERSED: set(),
+    }
+
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="invoices", verbose_name=_("wallet")
+    )
+    invoice_type = models.CharField(_("invoice type"), max_length=16, choices=Type.choices)
+    title = models.CharField(_("invoice title"), max_length=100)
+    taxpayer_id = models.CharField(_("unified social credit code"), max_length=18)
+    address_phone = models.CharField(_("address and phone"), max_length=200, blank=True)
+    bank_account = models.CharField(_("bank and account number"), max_length=200, blank=True)
+    amount_fen = MoneyField(_("amount (fen)"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.REQUESTED
+    )
+    invoice_number = models.CharField(_("invoice number"), max_length=32, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("invoice request")
+        verbose_name_plural = _("invoice requests")
+        ordering = ("-id",)
+        indexes = [models.Index(fields=("wallet", "-id"), name="billing_invoice_wallet_id")]
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.get_invoice_type_display()}"
+
+
+class InvoiceLine(models.Model):
+    """One captured fee on an invoice, as it was when the invoice was requested."""
+
+    invoice = models.ForeignKey(
+        InvoiceRequest, on_delete=models.CASCADE, related_name="lines", verbose_name=_("invoice")
+    )
+    capture = models.ForeignKey(
+        LedgerTransaction,
+        on_delete=models.PROTECT,
+        related_name="invoice_lines",
+        verbose_name=_("fee charged"),
+    )
+    reference = models.CharField(_("reference"), max_length=100)
+    courier_name = models.CharField(_("courier"), max_length=64)
+    amount_fen = MoneyField(_("amount (fen)"))
+    charged_at = models.DateTimeField(_("charged at"))
+    # True while the invoice is requested or issued; a rejected or reversed invoice frees its
+    # fees for another one.
+    live = models.BooleanField(_("live"), default=True)
+
+    class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
+        ordering = ("invoice", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("capture",),
+                condition=Q(live=True),
+                name="billing_invoiceline_one_live_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class InvoiceEvent(models.Model):
+    """Append-only history of an invoice request's status."""
+
+    invoice = models.ForeignKey(
+        InvoiceRequest, on_delete=models.CASCADE, related_name="events", verbose_name=_("invoice")
+    )
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=InvoiceRequest.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=InvoiceRequest.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("invoice event")
+        verbose_name_plural = _("invoice events")
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} → {self.to_status}"

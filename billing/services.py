@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,12 +26,16 @@ from billing.models import (
     AdjustmentEvent,
     FeeRule,
     Hold,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceRequest,
     LedgerTransaction,
     PaymentPassword,
     Wallet,
 )
 from billing.money import format_fen
 from billing.posting import NotEnough, Transfer
+from billing.validators import normalise_uscc, validate_uscc
 
 # The platform's finance group (made by intercepts' data migration; billing only reads the name).
 FINANCE_GROUP = "platform_finance"
@@ -628,3 +633,190 @@ def payment_password_check(*, shop_id: int, pin: str) -> None:
             }
     # Raised after the commit: the counted failure must not roll back with the refusal.
     raise BillingError(error)
+
+
+# --- Invoices --------------------------------------------------------------------------------
+
+ONE_LIVE_INVOICE = "billing_invoiceline_one_live_invoice"
+
+
+def _fees_taken_error(references) -> BillingError:
+    return BillingError(
+        _("These fees are already on an invoice under review or issued: %(references)s.")
+        % {"references": "、".join(sorted(references)[:5])}
+    )
+
+
+def invoice_request(
+    *,
+    actor,
+    wallet: Wallet,
+    invoice_type: str,
+    title: str,
+    taxpayer_id: str,
+    address_phone: str = "",
+    bank_account: str = "",
+    capture_ids: list[int] | None = None,
+    charged_from=None,
+    charged_until=None,
+) -> InvoiceRequest:
+    """Ask for an invoice over the wallet's charged fees that are on no live invoice yet: the
+    ones named, or all charged in the period. The lines keep a snapshot of each fee.
+
+    The caller checks that ``actor`` may act for the wallet's shop.
+    """
+    if invoice_type not in InvoiceRequest.Type.values:
+        raise BillingError(_("Choose an invoice type."))
+    title = (title or "").strip()
+    if not title:
+        raise BillingError(_("The invoice needs a title (the company's name)."))
+    taxpayer_id = normalise_uscc(taxpayer_id)
+    try:
+        validate_uscc(taxpayer_id)
+    except ValidationError as exc:
+        raise BillingError(exc.messages[0]) from exc
+    address_phone, bank_account = (address_phone or "").strip(), (bank_account or "").strip()
+    if invoice_type in InvoiceRequest.SPECIAL_TYPES and not (address_phone and bank_account):
+        raise BillingError(
+            _("A special VAT invoice needs the company's address and phone, bank and account.")
+        )
+    captures = LedgerTransaction.objects.filter(wallet=wallet, kind=LedgerTransaction.Kind.CAPTURE)
+    if capture_ids is not None:
+        captures = captures.filter(pk__in=capture_ids)
+        if captures.count() != len(set(capture_ids)):
+            raise BillingError(_("Only this wallet's charged fees can be invoiced."))
+        taken = captures.filter(invoice_lines__live=True).values_list("reference", flat=True)
+        if taken:
+            raise _fees_taken_error(taken)
+    if charged_from is not None:
+        captures = captures.filter(created_at__gte=charged_from)
+    if charged_until is not None:
+        captures = captures.filter(created_at__lt=charged_until)
+    fees = list(
+        captures.exclude(invoice_lines__live=True)
+        .order_by("pk")
+        .values_list("pk", "reference", "created_at")
+    )
+    if not fees:
+        raise BillingError(_("There are no charged fees to invoice."))
+    holds = {
+        hold.reference: hold
+        for hold in Hold.objects.filter(
+            wallet=wallet, reference__in=[reference for _pk, reference, _at in fees]
+        ).select_related("courier")
+    }
+    try:
+        with transaction.atomic():
+            invoice = InvoiceRequest.objects.create(
+                wallet=wallet,
+                invoice_type=invoice_type,
+                title=title[:100],
+                taxpayer_id=taxpayer_id,
+                address_phone=address_phone[:200],
+                bank_account=bank_account[:200],
+                amount_fen=sum(holds[reference].amount_fen for _pk, reference, _at in fees),
+                requested_by=actor,
+            )
+            InvoiceLine.objects.bulk_create(
+                [
+                    InvoiceLine(
+                        invoice=invoice,
+                        capture_id=pk,
+                        reference=reference,
+                        courier_name=holds[reference].courier.name_zh,
+                        amount_fen=holds[reference].amount_fen,
+                        charged_at=charged_at,
+                    )
+                    for pk, reference, charged_at in fees
+                ]
+            )
+            InvoiceEvent.objects.create(
+                invoice=invoice, to_status=InvoiceRequest.Status.REQUESTED, actor=actor
+            )
+    except IntegrityError as exc:
+        if _is_violation(exc, ONE_LIVE_INVOICE):
+            # Another request took some of these fees a moment ago.
+            raise _fees_taken_error([reference for _pk, reference, _at in fees]) from exc
+        raise
+    return invoice
+
+
+def invoice_set_status(
+    *, invoice: InvoiceRequest, to_status: str, actor=None, note: str = "", **fields
+) -> bool:
+    """The one way an invoice request changes status, with its history row. A rejected or
+    reversed invoice frees its fees. True if this call moved it."""
+    if invoice.status == to_status:
+        return False
+    if to_status not in InvoiceRequest.TRANSITIONS[invoice.status]:
+        raise BillingError(
+            _("An invoice cannot go from “%(from)s” to “%(to)s”.")
+            % {
+                "from": InvoiceRequest.Status(invoice.status).label,
+                "to": InvoiceRequest.Status(to_status).label,
+            }
+        )
+    with transaction.atomic():
+        changed = InvoiceRequest.objects.filter(pk=invoice.pk, status=invoice.status).update(
+            status=to_status, updated_at=timezone.now(), **fields
+        )
+        if changed != 1:
+            invoice.status = InvoiceRequest.objects.values_list("status", flat=True).get(
+                pk=invoice.pk
+            )
+            return invoice_set_status(
+                invoice=invoice, to_status=to_status, actor=actor, note=note, **fields
+            )
+        if to_status not in InvoiceRequest.LIVE:
+            InvoiceLine.objects.filter(invoice=invoice).update(live=False)
+        InvoiceEvent.objects.create(
+            invoice=invoice,
+            from_status=invoice.status,
+            to_status=to_status,
+            actor=actor,
+            note=note[:255],
+        )
+    invoice.status = to_status
+    for name, value in fields.items():
+        setattr(invoice, name, value)
+    return True
+
+
+def _required_note(note: str, message) -> str:
+    note = (note or "").strip()
+    if not note:
+        raise BillingError(message)
+    return note
+
+
+def invoice_issue(*, actor, invoice: InvoiceRequest, invoice_number: str) -> InvoiceRequest:
+    _require_finance(actor)
+    number = "".join((invoice_number or "").split())
+    if not number or len(number) > 32:
+        raise BillingError(_("Enter the number of the invoice issued."))
+    invoice_set_status(
+        invoice=invoice,
+        to_status=InvoiceRequest.Status.ISSUED,
+        actor=actor,
+        invoice_number=number,
+    )
+    return invoice
+
+
+def invoice_reject(*, actor, invoice: InvoiceRequest, reason: str) -> InvoiceRequest:
+    _require_finance(actor)
+    reason = _required_note(reason, _("Say why the invoice request is rejected."))
+    invoice_set_status(
+        invoice=invoice, to_status=InvoiceRequest.Status.REJECTED, actor=actor, note=reason
+    )
+    return invoice
+
+
+def invoice_reverse(*, actor, invoice: InvoiceRequest, reason: str) -> InvoiceRequest:
+    """Red-letter reversal (红冲) of an issued invoice: its fees can be invoiced again."""
+    _require_finance(actor)
+    reason = _required_note(reason, _("Say why the invoice is reversed."))
+    invoice_set_status(
+        invoice=invoice, to_status=InvoiceRequest.Status.REVERSED, actor=actor, note=reason
+    )
+    return invoice
