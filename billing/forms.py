@@ -1,12 +1,17 @@
-"""Forms of the wallet pages: top-up, adjustment and the payment password. They only clean
-input; the services decide."""
+"""Forms of the wallet and invoice pages: top-up, adjustment, payment password, invoice request
+and finance's decision. They only clean input; the services decide."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from unfold.widgets import UnfoldAdminPasswordWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import (
+    UnfoldAdminPasswordWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from billing.money import YuanFormField
 from billing.services import MAX_AMOUNT_FEN, PIN_LENGTH
+from billing.validators import validate_uscc
 
 
 def _yuan_widget():
@@ -79,3 +84,58 @@ class PinResetForm(PinSetForm):
     )
 
     field_order = ("login_password", "pin", "pin_again")
+
+
+class InvoiceRequestForm(forms.Form):
+    invoice_type = forms.ChoiceField(
+        label=_("Invoice type"), choices=(), widget=UnfoldAdminSelectWidget
+    )
+    title = forms.CharField(
+        label=_("Invoice title"), max_length=100, widget=UnfoldAdminTextInputWidget
+    )
+    taxpayer_id = forms.CharField(
+        label=_("Unified social credit code"),
+        max_length=40,
+        validators=[validate_uscc],
+        widget=UnfoldAdminTextInputWidget,
+    )
+    address_phone = forms.CharField(
+        label=_("Address and phone (special invoices)"),
+        max_length=200,
+        required=False,
+        widget=UnfoldAdminTextInputWidget,
+    )
+    bank_account = forms.CharField(
+        label=_("Bank and account number (special invoices)"),
+        max_length=200,
+        required=False,
+        widget=UnfoldAdminTextInputWidget,
+    )
+
+    def __init__(self, *args, **kwargs):
+        from billing.models import InvoiceRequest
+
+        super().__init__(*args, **kwargs)
+        self.fields["invoice_type"].choices = InvoiceRequest.Type.choices
+
+
+class InvoiceDecisionForm(forms.Form):
+    ISSUE, REJECT, REVERSE = "issue", "reject", "reverse"
+
+    decision = forms.ChoiceField(label=_("Decision"), choices=(), widget=UnfoldAdminSelectWidget)
+    invoice_number = forms.CharField(
+        label=_("Invoice number (when issuing)"),
+        max_length=32,
+        required=False,
+        widget=UnfoldAdminTextInputWidget,
+    )
+    note = forms.CharField(
+        label=_("Reason (when rejecting or reversing)"),
+        max_length=255,
+        required=False,
+        widget=UnfoldAdminTextInputWidget,
+    )
+
+    def __init__(self, *args, choices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["decision"].choices = choices

@@ -283,6 +283,12 @@ UNFOLD = {
                         "permission": "intercepts.navigation.holds",
                     },
                     {
+                        "title": _("Invoices"),
+                        "icon": "request_quote",
+                        "link": reverse_lazy("admin:billing_invoicerequest_changelist"),
+                        "permission": "intercepts.navigation.invoices",
+                    },
+                    {
                         "title": _("Adjustments"),
                         "icon": "tune",
                         "link": reverse_lazy("admin:billing_adjustment_changelist"),

@@ -22,7 +22,14 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
 from billing import selectors, services
-from billing.forms import AdjustmentForm, PinResetForm, PinSetForm, TopUpForm
+from billing.forms import (
+    AdjustmentForm,
+    InvoiceDecisionForm,
+    InvoiceRequestForm,
+    PinResetForm,
+    PinSetForm,
+    TopUpForm,
+)
 from billing.models import (
     Account,
     Adjustment,
@@ -30,6 +37,9 @@ from billing.models import (
     FeeRule,
     Hold,
     HoldEvent,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceRequest,
     LedgerEntry,
     PaymentPassword,
     Wallet,
@@ -38,6 +48,7 @@ from billing.money import YuanFormField, format_fen
 from billing.services import BillingError
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
+    MERCHANT_WRITE,
     NOBODY,
     OWNER,
     PLATFORM_ALL,
@@ -60,6 +71,10 @@ def _is_finance(request) -> bool:
 
 def _is_owner(request, shop_id: int) -> bool:
     return request.user.is_active and OWNER in access_for(request.user).roles(shop_id)
+
+
+def _can_request_invoice(request, shop_id: int) -> bool:
+    return request.user.is_active and bool(access_for(request.user).roles(shop_id) & MERCHANT_WRITE)
 
 
 def _yuan(amount_fen: int | None) -> str:
@@ -234,6 +249,7 @@ class WalletAdmin(ShopScopedAdmin):
             **(extra_context or {}),
             "can_top_up": _is_finance(request),
             "can_set_pin": _is_owner(request, wallet.shop_id),
+            "can_request_invoice": _can_request_invoice(request, wallet.shop_id),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -249,6 +265,7 @@ class WalletAdmin(ShopScopedAdmin):
             view("top-up", self.top_up_view),
             view("adjust", self.adjust_view),
             view("payment-password", self.payment_password_view),
+            view("invoice", self.request_invoice_view),
             *super().get_urls(),
         ]
 
@@ -370,6 +387,37 @@ class WalletAdmin(ShopScopedAdmin):
                 "workbench. Five wrong tries lock it for 30 minutes."
             ),
             submit=_("Save"),
+        )
+
+    def request_invoice_view(self, request, object_id):
+        wallet = self.get_object(request, unquote(object_id))
+        if not _can_request_invoice(request, wallet.shop_id):
+            raise PermissionDenied
+        form = InvoiceRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                invoice = services.invoice_request(
+                    actor=request.user, wallet=wallet, **form.cleaned_data
+                )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    _("Invoice requested for %(yuan)s yuan of charged fees.")
+                    % {"yuan": format_fen(invoice.amount_fen)},
+                )
+                return redirect("admin:billing_invoicerequest_change", invoice.pk)
+        return self._form_page(
+            request,
+            wallet,
+            form,
+            title=_("Request an invoice"),
+            intro=_(
+                "The invoice covers every charged intercept fee of this wallet that is not on "
+                "another invoice yet. Finance reviews and issues it."
+            ),
+            submit=_("Request the invoice"),
         )
 
 
@@ -669,3 +717,141 @@ class FeeRuleAdmin(StrictLookupsMixin, ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         services.fee_rule_save(actor=request.user, rule=obj)
+
+
+# --- Invoices --------------------------------------------------------------------------------
+
+
+class InvoiceLineInline(ScopedTabularInline):
+    model = InvoiceLine
+    parent_shop_path = "wallet__shop"
+    fields = ("reference", "courier_name", "amount", "charged_at")
+    readonly_fields = fields
+    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: InvoiceLine) -> str:
+        return format_fen(obj.amount_fen)
+
+
+class InvoiceEventInline(ScopedTabularInline):
+    model = InvoiceEvent
+    parent_shop_path = "wallet__shop"
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(InvoiceRequest)
+class InvoiceRequestAdmin(ShopScopedAdmin):
+    shop_path = "wallet__shop"
+    role_permissions = READ_ONLY
+    list_display = (
+        "created_at",
+        "shop",
+        "invoice_type",
+        "title",
+        "amount",
+        "status",
+        "invoice_number",
+    )
+    list_select_related = ("wallet__shop",)
+    list_filter = ("status", "invoice_type", WalletFilter)
+    ordering = ("-id",)
+    fields = (
+        "shop",
+        "invoice_type",
+        "title",
+        "taxpayer_id",
+        "address_phone",
+        "bank_account",
+        "amount",
+        "status",
+        "invoice_number",
+        "requested_by",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = (InvoiceLineInline, InvoiceEventInline)
+    change_form_before_template = "admin/billing/invoicerequest/actions.html"
+
+    DECISIONS = {
+        InvoiceRequest.Status.REQUESTED: (
+            (InvoiceDecisionForm.ISSUE, _("Issue")),
+            (InvoiceDecisionForm.REJECT, _("Reject")),
+        ),
+        InvoiceRequest.Status.ISSUED: ((InvoiceDecisionForm.REVERSE, _("Reverse (red-letter)")),),
+    }
+
+    def get_list_display(self, request):
+        if access_for(request.user).sees_all_shops:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "shop")
+
+    @display(description=_("shop"))
+    def shop(self, obj: InvoiceRequest) -> str:
+        return str(obj.wallet.shop)
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: InvoiceRequest) -> str:
+        return format_fen(obj.amount_fen)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "can_decide": _is_finance(request) and invoice.status in self.DECISIONS,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="billing_invoicerequest_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, object_id):
+        invoice = self.get_object(request, unquote(object_id))
+        if not _is_finance(request):
+            raise PermissionDenied
+        choices = self.DECISIONS.get(invoice.status, ())
+        form = InvoiceDecisionForm(request.POST or None, choices=choices)
+        if request.method == "POST" and form.is_valid():
+            decision, data = form.cleaned_data["decision"], form.cleaned_data
+            try:
+                if decision == InvoiceDecisionForm.ISSUE:
+                    services.invoice_issue(
+                        actor=request.user, invoice=invoice, invoice_number=data["invoice_number"]
+                    )
+                elif decision == InvoiceDecisionForm.REJECT:
+                    services.invoice_reject(
+                        actor=request.user, invoice=invoice, reason=data["note"]
+                    )
+                else:
+                    services.invoice_reverse(
+                        actor=request.user, invoice=invoice, reason=data["note"]
+                    )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, _("The invoice request was updated."))
+                return redirect("admin:billing_invoicerequest_change", invoice.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": invoice,
+            "title": _("Review the invoice request"),
+            "intro": _("Issue it with the number of the invoice made, or say why it is refused."),
+            "form": form,
+            "submit_label": _("Save"),
+            "back_url": reverse("admin:billing_invoicerequest_change", args=[invoice.pk]),
+            "back_label": _("Back to the invoice request"),
+        }
+        return TemplateResponse(request, "admin/billing/form_page.html", context)

@@ -9,7 +9,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import selectors, services
-from billing.models import Adjustment, FeeRule, Hold, LedgerEntry, PaymentPassword, Wallet
+from billing.models import (
+    Adjustment,
+    FeeRule,
+    Hold,
+    InvoiceRequest,
+    LedgerEntry,
+    PaymentPassword,
+    Wallet,
+)
 from tests.factories import UserFactory
 
 CAST = ("owner", "agent", "viewer", "other", "cs", "finance", "anonymous")
@@ -35,6 +43,7 @@ MATRIX = [
     ("admin:billing_wallet_top_up", "wallet_a", FINANCE_A),
     ("admin:billing_wallet_adjust", "wallet_a", FINANCE_A),
     ("admin:billing_wallet_payment_password", "wallet_a", row(200, 403, 403, 404, 403, 403)),
+    ("admin:billing_wallet_invoice", "wallet_a", row(200, 200, 403, 404, 403, 403)),
     # Ledger entries
     ("admin:billing_ledgerentry_changelist", None, ALL),
     ("admin:billing_ledgerentry_add", None, NOBODY),
@@ -49,6 +58,12 @@ MATRIX = [
     ("admin:billing_adjustment_changelist", None, row(403, 403, 403, 403, 403, 200)),
     ("admin:billing_adjustment_add", None, NOBODY),
     ("admin:billing_adjustment_change", "adjustment_a", FINANCE_A),
+    # Invoice requests: merchants read their own, finance reviews
+    ("admin:billing_invoicerequest_changelist", None, ALL),
+    ("admin:billing_invoicerequest_add", None, NOBODY),
+    ("admin:billing_invoicerequest_change", "invoice_a", SHOP_A),
+    ("admin:billing_invoicerequest_delete", "invoice_a", NOBODY_A),
+    ("admin:billing_invoicerequest_decide", "invoice_a", FINANCE_A),
     # Fee rules: platform staff read, finance adds
     ("admin:billing_feerule_changelist", None, row(403, 403, 403, 403, 200, 200)),
     ("admin:billing_feerule_add", None, row(403, 403, 403, 403, 403, 200)),
@@ -63,8 +78,19 @@ def billing_world(world, wallet_a, fund, zto):
     services.wallet_hold(
         shop_id=world.shop_a.pk, reference="intercept:1", amount_fen=300, courier=zto
     )
+    services.wallet_hold(
+        shop_id=world.shop_a.pk, reference="intercept:2", amount_fen=300, courier=zto
+    )
+    services.wallet_capture(reference="intercept:2")
     services.wallet_adjust(
         actor=world.finance, wallet=wallet_a, amount_fen=2_000_000, reason="大额返还"
+    )
+    world.invoice_a = services.invoice_request(
+        actor=world.owner,
+        wallet=wallet_a,
+        invoice_type=InvoiceRequest.Type.DIGITAL_NORMAL,
+        title="甲店贸易有限公司",
+        taxpayer_id="91330100716105852F",
     )
     world.wallet_a = wallet_a
     world.entry_a = LedgerEntry.objects.filter(wallet=wallet_a, account__kind="available").first()
@@ -126,8 +152,8 @@ def test_merchant_sees_only_shop_accounts_in_entries(billing_world, login):
 def test_wallet_page_shows_balances_and_entries(billing_world, login):
     url = reverse("admin:billing_wallet_change", args=[billing_world.wallet_a.pk])
     text = login(billing_world.viewer).get(url).content.decode()
-    # 100.00 topped up, 3.00 held, 20,000.00 pending adjustment not yet applied.
-    assert "97.00" in text and "3.00" in text
+    # 100.00 topped up, 3.00 held, 3.00 charged, 20,000.00 pending adjustment not yet applied.
+    assert "94.00" in text and "3.00" in text
     assert "intercept:1" in text and "冻结" in text
     assert "20,000.00" not in text
     assert reverse("admin:billing_wallet_top_up", args=[billing_world.wallet_a.pk]) not in text
@@ -139,12 +165,12 @@ def test_finance_tops_up_through_the_form(billing_world, login):
     url = reverse("admin:billing_wallet_top_up", args=[wallet.pk])
     response = client.post(url, {"amount_fen": "12.34", "external_reference": "BANK-900"})
     assert response.status_code == 302
-    assert selectors.wallet_balances(shop_id=wallet.shop_id).available_fen == 9_700 + 1_234
+    assert selectors.wallet_balances(shop_id=wallet.shop_id).available_fen == 9_400 + 1_234
     # The same reference again: the form shows the refusal in Chinese, nothing moves.
     response = client.post(url, {"amount_fen": "12.34", "external_reference": "BANK-900"})
     assert response.status_code == 200
     assert "已入账" in response.content.decode()
-    assert selectors.wallet_balances(shop_id=wallet.shop_id).available_fen == 9_700 + 1_234
+    assert selectors.wallet_balances(shop_id=wallet.shop_id).available_fen == 9_400 + 1_234
 
 
 def test_top_up_form_refuses_zero_and_fractions_of_fen(billing_world, login):
@@ -153,7 +179,7 @@ def test_top_up_form_refuses_zero_and_fractions_of_fen(billing_world, login):
     for amount in ("0", "-5", "1.001", "abc"):
         response = client.post(url, {"amount_fen": amount, "external_reference": f"R{amount}"})
         assert response.status_code == 200, amount
-    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 9_700
+    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 9_400
 
 
 def test_large_adjustment_is_approved_by_a_second_finance_user(billing_world, login):
@@ -169,14 +195,14 @@ def test_large_adjustment_is_approved_by_a_second_finance_user(billing_world, lo
     login(second).post(url, {"decision": "approve"})
     adjustment.refresh_from_db()
     assert adjustment.status == Adjustment.Status.APPLIED
-    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 2_009_700
+    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 2_009_400
 
 
 def test_adjust_form_applies_small_adjustments(billing_world, login):
     url = reverse("admin:billing_wallet_adjust", args=[billing_world.wallet_a.pk])
     response = login(billing_world.finance).post(url, {"amount_fen": "-7.00", "reason": "冲正"})
     assert response.status_code == 302
-    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 9_000
+    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 8_700
 
 
 def test_owner_sets_and_resets_the_payment_password(billing_world, login):
@@ -270,6 +296,8 @@ CHANGELISTS = [
     (Hold, "admin:billing_hold_changelist", "finance"),
     (Adjustment, "admin:billing_adjustment_changelist", "finance"),
     (FeeRule, "admin:billing_feerule_changelist", "cs"),
+    (InvoiceRequest, "admin:billing_invoicerequest_changelist", "owner"),
+    (InvoiceRequest, "admin:billing_invoicerequest_changelist", "finance"),
 ]
 MAX_QUERIES = 10
 
@@ -287,6 +315,14 @@ def busy_billing(billing_world, fund, zto):
         )
         services.wallet_adjust(
             actor=billing_world.finance, wallet=wallet, amount_fen=-100, reason="冲正"
+        )
+        services.wallet_capture(reference=f"intercept:b{i}")
+        services.invoice_request(
+            actor=billing_world.finance,
+            wallet=wallet,
+            invoice_type=InvoiceRequest.Type.DIGITAL_NORMAL,
+            title=f"公司{i}",
+            taxpayer_id="91330100716105852F",
         )
     for i in range(30):
         services.wallet_hold(
@@ -329,3 +365,41 @@ def test_wallet_page_stays_cheap(busy_billing, login):
     url = reverse("admin:billing_wallet_change", args=[busy_billing.wallet_a.pk])
     count, _ = _count(login(busy_billing.owner), url)
     assert count <= 10
+
+
+def test_owner_requests_an_invoice_and_finance_issues_it(billing_world, login):
+    wallet = billing_world.wallet_a
+    services.invoice_reject(
+        actor=billing_world.finance, invoice=billing_world.invoice_a, reason="重开"
+    )
+    url = reverse("admin:billing_wallet_invoice", args=[wallet.pk])
+    client = login(billing_world.agent)
+    form = {"invoice_type": "digital_normal", "title": "甲店贸易有限公司"}
+    response = client.post(url, {**form, "taxpayer_id": "91330100716105852G"})
+    assert response.status_code == 200
+    assert "校验位" in response.content.decode()
+    response = client.post(url, {**form, "taxpayer_id": "91330100716105852F"})
+    assert response.status_code == 302
+    invoice = InvoiceRequest.objects.get(status="requested")
+    assert invoice.amount_fen == 300
+    # Nothing left to invoice now.
+    response = client.post(url, {**form, "taxpayer_id": "91330100716105852F"})
+    assert "没有可开票" in response.content.decode()
+
+    decide = reverse("admin:billing_invoicerequest_decide", args=[invoice.pk])
+    assert login(billing_world.agent).post(decide, {"decision": "issue"}).status_code == 403
+    finance = login(billing_world.finance)
+    response = finance.post(decide, {"decision": "issue", "invoice_number": ""})
+    assert "发票号码" in response.content.decode()
+    finance.post(decide, {"decision": "issue", "invoice_number": "24332000000012345678"})
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.invoice_number) == ("issued", "24332000000012345678")
+    body = login(billing_world.owner).get(
+        reverse("admin:billing_invoicerequest_change", args=[invoice.pk])
+    )
+    assert "已开具" in body.content.decode() and "intercept:2" in body.content.decode()
+
+
+def test_other_shop_never_sees_shop_as_invoices(two_wallets, login):
+    body = login(two_wallets.other).get(reverse("admin:billing_invoicerequest_changelist"))
+    assert "甲店贸易有限公司" not in body.content.decode()
