@@ -78,3 +78,23 @@ def test_other_shop_owner_gets_404(world, funded_wallet, browser_page):
     login_in_browser(page, "other", "pw-for-tests-123")
     response = page.goto(f"{page.live_server_url}/admin/billing/wallet/{funded_wallet.pk}/change/")
     assert response.status == 404
+
+
+def test_owner_requests_an_invoice_in_the_browser(world, funded_wallet, browser_page):
+    page = browser_page
+    login_in_browser(page, "owner", "pw-for-tests-123")
+    page.goto(f"{page.live_server_url}/admin/billing/wallet/{funded_wallet.pk}/change/")
+    page.get_by_role("link", name="申请开票").click()
+    page.select_option("#id_invoice_type", "digital_special")
+    page.fill("#id_title", "甲店贸易有限公司")
+    page.fill("#id_taxpayer_id", "91330100716105852G")  # a wrong check character
+    page.get_by_role("button", name="提交开票申请").click()
+    page.get_by_text("校验位不正确").first.wait_for()
+    page.fill("#id_taxpayer_id", "91330100716105852F")
+    page.fill("#id_address_phone", "杭州市余杭区文一西路1号 0571-88888888")
+    page.fill("#id_bank_account", "招商银行杭州分行 571900000000001")
+    page.get_by_role("button", name="提交开票申请").click()
+    page.get_by_text("已申请开票，金额 3.00 元").wait_for()
+    screenshot(page, "owner_invoice_requested")
+    assert "intercept:41" in page.content()
+    assert "数电专票" in page.content() and "待审核" in page.content()
