@@ -262,6 +262,47 @@ UNFOLD = {
                 ],
             },
             {
+                "title": _("Billing"),
+                "items": [
+                    {
+                        "title": _("Wallets"),
+                        "icon": "account_balance_wallet",
+                        "link": reverse_lazy("admin:billing_wallet_changelist"),
+                        "permission": "intercepts.navigation.wallets",
+                    },
+                    {
+                        "title": _("Ledger entries"),
+                        "icon": "receipt",
+                        "link": reverse_lazy("admin:billing_ledgerentry_changelist"),
+                        "permission": "intercepts.navigation.ledger_entries",
+                    },
+                    {
+                        "title": _("Fee holds"),
+                        "icon": "lock_clock",
+                        "link": reverse_lazy("admin:billing_hold_changelist"),
+                        "permission": "intercepts.navigation.holds",
+                    },
+                    {
+                        "title": _("Invoices"),
+                        "icon": "request_quote",
+                        "link": reverse_lazy("admin:billing_invoicerequest_changelist"),
+                        "permission": "intercepts.navigation.invoices",
+                    },
+                    {
+                        "title": _("Adjustments"),
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:billing_adjustment_changelist"),
+                        "permission": "intercepts.navigation.adjustments",
+                    },
+                    {
+                        "title": _("Fee rules"),
+                        "icon": "sell",
+                        "link": reverse_lazy("admin:billing_feerule_changelist"),
+                        "permission": "intercepts.navigation.fee_rules",
+                    },
+                ],
+            },
+            {
                 "title": _("Platform"),
                 "items": [
                     {

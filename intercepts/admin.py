@@ -726,3 +726,7 @@ class UserAdmin(SuperuserOnlyMixin, BaseUserAdmin, ModelAdmin):
 @admin.register(Group)
 class GroupAdmin(SuperuserOnlyMixin, BaseGroupAdmin, ModelAdmin):
     pass
+
+
+# Billing's pages need the tenant scoping above; billing itself may not import intercepts.
+from intercepts import admin_billing  # noqa: E402, F401

@@ -1,0 +1,857 @@
+"""Billing's workbench pages: wallets with their entries and holds, adjustments, fee rules.
+
+They are registered here, in the intercepts app, because they need its tenant scoping
+(``ShopScopedAdmin``) and billing may not import intercepts: the same documented departure as
+the courier admins. Every button calls a billing service and reports its refusal in Chinese.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
+
+from billing import selectors, services
+from billing.forms import (
+    AdjustmentForm,
+    InvoiceDecisionForm,
+    InvoiceRequestForm,
+    PinResetForm,
+    PinSetForm,
+    TopUpForm,
+)
+from billing.models import (
+    Account,
+    Adjustment,
+    AdjustmentEvent,
+    FeeRule,
+    Hold,
+    HoldEvent,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceRequest,
+    LedgerEntry,
+    PaymentPassword,
+    Wallet,
+)
+from billing.money import YuanFormField, format_fen
+from billing.services import BillingError
+from intercepts.admin_scoping import (
+    MERCHANT_ALL,
+    MERCHANT_WRITE,
+    NOBODY,
+    OWNER,
+    PLATFORM_ALL,
+    PLATFORM_FINANCE,
+    LazyChangeList,
+    ScopedTabularInline,
+    ShopScopedAdmin,
+    StrictLookupsMixin,
+)
+from intercepts.tenancy import access_for
+
+FINANCE = frozenset({PLATFORM_FINANCE})
+READ_ONLY = {"view": MERCHANT_ALL | PLATFORM_ALL, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
+
+
+def _is_finance(request) -> bool:
+    access = access_for(request.user)
+    return request.user.is_active and (access.is_superuser or PLATFORM_FINANCE in access.roles())
+
+
+def _is_owner(request, shop_id: int) -> bool:
+    return request.user.is_active and OWNER in access_for(request.user).roles(shop_id)
+
+
+def _can_request_invoice(request, shop_id: int) -> bool:
+    return request.user.is_active and bool(access_for(request.user).roles(shop_id) & MERCHANT_WRITE)
+
+
+def _yuan(amount_fen: int | None) -> str:
+    return format_fen(amount_fen) if amount_fen is not None else "-"
+
+
+def _signed_yuan(entry: LedgerEntry) -> str:
+    sign = "+" if entry.side == LedgerEntry.Side.CREDIT else "−"
+    return f"{sign}{format_fen(entry.amount_fen)}"
+
+
+class WalletFilter(admin.SimpleListFilter):
+    """Entries or holds of one wallet (the wallet page links here); offers no choices itself,
+    and the list's own scoping decides whether the wallet is visible at all."""
+
+    title = _("wallet")
+    parameter_name = "wallet"
+
+    def lookups(self, request, model_admin):
+        return ()
+
+    def has_output(self):
+        return False
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(wallet_id=int(value))
+        return queryset
+
+
+# --- Wallets ---------------------------------------------------------------------------------
+
+
+class WalletAddForm(forms.ModelForm):
+    class Meta:
+        model = Wallet
+        fields = ("shop",)
+
+
+@admin.register(Wallet)
+class WalletAdmin(ShopScopedAdmin):
+    form = WalletAddForm
+    role_permissions = {
+        "view": MERCHANT_ALL | PLATFORM_ALL,
+        # The shop owner or platform finance opens a wallet; nobody edits one: money moves
+        # only through the top-up, adjustment and fee services.
+        "add": frozenset({OWNER, PLATFORM_FINANCE}),
+        "change": NOBODY,
+        "delete": NOBODY,
+    }
+    list_display = ("shop", "available", "held", "opened_at")
+    list_select_related = ("shop",)
+    search_fields = ("shop__name", "shop__code")
+    search_help_text = _("Shop name or shop code")
+    ordering = ("-id",)
+    change_form_before_template = "admin/billing/wallet/actions.html"
+    readonly_fields = (
+        "shop",
+        "available",
+        "held",
+        "opened_by",
+        "opened_at",
+        "payment_password_state",
+        "recent_entries",
+    )
+
+    def get_queryset(self, request):
+        return selectors.with_balances(super().get_queryset(request))
+
+    def get_fields(self, request, obj=None):
+        return ("shop",) if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "shop":
+            field.queryset = field.queryset.filter(wallet__isnull=True)
+        return field
+
+    def save_checked(self, request, obj, form, change):
+        wallet = services.wallet_open(actor=request.user, shop_id=obj.shop_id)
+        obj.pk = wallet.pk
+        obj._state.adding = False
+
+    @display(description=_("available (yuan)"))
+    def available(self, obj: Wallet) -> str:
+        return _yuan(obj.available_fen)
+
+    @display(description=_("held (yuan)"))
+    def held(self, obj: Wallet) -> str:
+        return _yuan(obj.held_fen)
+
+    @display(description=_("payment password"))
+    def payment_password_state(self, obj: Wallet) -> str:
+        # Unfold asks a read-only field for its value several times per page.
+        if not hasattr(obj, "_payment_password"):
+            obj._payment_password = PaymentPassword.objects.filter(shop_id=obj.shop_id).first()
+        password = obj._payment_password
+        if password is None:
+            return _("Not set")
+        if password.locked_until and password.locked_until > timezone.now():
+            return _("Locked until %(time)s") % {
+                "time": date_format(timezone.localtime(password.locked_until), "H:i")
+            }
+        return _("Set")
+
+    @display(description=_("latest entries"))
+    def recent_entries(self, obj: Wallet) -> str:
+        if not hasattr(obj, "_recent_entries"):
+            obj._recent_entries = list(selectors.wallet_recent_entries(wallet=obj, limit=20))
+        entries = obj._recent_entries
+        if not entries:
+            return _("No entries yet.")
+        header = format_html(
+            "<tr>{}</tr>",
+            format_html_join(
+                "",
+                '<th class="px-2 py-1 text-left font-semibold">{}</th>',
+                (
+                    (label,)
+                    for label in (
+                        _("time"),
+                        _("kind"),
+                        _("reference"),
+                        _("account"),
+                        _("amount (yuan)"),
+                        _("balance after (yuan)"),
+                        _("note"),
+                    )
+                ),
+            ),
+        )
+        rows = format_html_join(
+            "",
+            '<tr class="border-t border-base-200 dark:border-base-800">'
+            '<td class="px-2 py-1 whitespace-nowrap">{}</td><td class="px-2 py-1">{}</td>'
+            '<td class="px-2 py-1 font-mono">{}</td><td class="px-2 py-1">{}</td>'
+            '<td class="px-2 py-1 text-right font-mono">{}</td>'
+            '<td class="px-2 py-1 text-right font-mono">{}</td><td class="px-2 py-1">{}</td></tr>',
+            (
+                (
+                    date_format(timezone.localtime(e.created_at), "SHORT_DATETIME_FORMAT"),
+                    e.transaction.get_kind_display(),
+                    e.transaction.reference,
+                    e.account.get_kind_display(),
+                    _signed_yuan(e),
+                    format_fen(e.balance_after_fen),
+                    e.transaction.memo,
+                )
+                for e in entries
+            ),
+        )
+        link = reverse("admin:billing_ledgerentry_changelist") + f"?wallet={obj.pk}"
+        return format_html(
+            '<table class="w-full text-sm" id="wallet-entries"><thead>{}</thead>'
+            '<tbody>{}</tbody></table><p class="mt-2"><a class="text-primary-600" href="{}">{}'
+            "</a></p>",
+            header,
+            rows,
+            link,
+            _("All entries of this wallet"),
+        )
+
+    # --- Buttons and their pages ---
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        wallet = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "can_top_up": _is_finance(request),
+            "can_set_pin": _is_owner(request, wallet.shop_id),
+            "can_request_invoice": _can_request_invoice(request, wallet.shop_id),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        def view(name, func):
+            return path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(func),
+                name=f"billing_wallet_{name.replace('-', '_')}",
+            )
+
+        return [
+            view("top-up", self.top_up_view),
+            view("adjust", self.adjust_view),
+            view("payment-password", self.payment_password_view),
+            view("invoice", self.request_invoice_view),
+            *super().get_urls(),
+        ]
+
+    def _form_page(self, request, wallet, form, *, title, intro, submit):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": wallet,
+            "title": title,
+            "subtitle": str(wallet),
+            "intro": intro,
+            "form": form,
+            "submit_label": submit,
+            "back_url": reverse("admin:billing_wallet_change", args=[wallet.pk]),
+            "balances": selectors.wallet_balances(shop_id=wallet.shop_id),
+        }
+        return TemplateResponse(request, "admin/billing/form_page.html", context)
+
+    def _finance_wallet(self, request, object_id) -> Wallet:
+        wallet = self.get_object(request, unquote(object_id))  # 404 outside the user's shops
+        if not _is_finance(request):
+            raise PermissionDenied
+        return wallet
+
+    def top_up_view(self, request, object_id):
+        wallet = self._finance_wallet(request, object_id)
+        form = TopUpForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.wallet_top_up(
+                    actor=request.user,
+                    wallet=wallet,
+                    amount_fen=form.cleaned_data["amount_fen"],
+                    external_reference=form.cleaned_data["external_reference"],
+                    note=form.cleaned_data["note"],
+                )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    _("Topped up %(yuan)s yuan.")
+                    % {"yuan": format_fen(form.cleaned_data["amount_fen"])},
+                )
+                return redirect("admin:billing_wallet_change", wallet.pk)
+        return self._form_page(
+            request,
+            wallet,
+            form,
+            title=_("Top up the wallet"),
+            intro=_("Credit money received from outside to the shop's available balance."),
+            submit=_("Top up"),
+        )
+
+    def adjust_view(self, request, object_id):
+        wallet = self._finance_wallet(request, object_id)
+        form = AdjustmentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                adjustment = services.wallet_adjust(
+                    actor=request.user,
+                    wallet=wallet,
+                    amount_fen=form.cleaned_data["amount_fen"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                if adjustment.status == Adjustment.Status.PENDING:
+                    self.message_user(
+                        request,
+                        _("The adjustment waits for another finance user's approval."),
+                        level=messages.WARNING,
+                    )
+                else:
+                    self.message_user(request, _("The adjustment was applied."))
+                return redirect("admin:billing_wallet_change", wallet.pk)
+        return self._form_page(
+            request,
+            wallet,
+            form,
+            title=_("Adjust the wallet"),
+            intro=_("A correction with a reason; it is kept in the ledger for good."),
+            submit=_("Adjust"),
+        )
+
+    def payment_password_view(self, request, object_id):
+        wallet = self.get_object(request, unquote(object_id))
+        if not _is_owner(request, wallet.shop_id):
+            raise PermissionDenied
+        has_pin = PaymentPassword.objects.filter(shop_id=wallet.shop_id).exists()
+        form_class = PinResetForm if has_pin else PinSetForm
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if has_pin:
+                    services.payment_password_reset(
+                        actor=request.user,
+                        shop_id=wallet.shop_id,
+                        login_password=form.cleaned_data["login_password"],
+                        new_pin=form.cleaned_data["pin"],
+                    )
+                else:
+                    services.payment_password_set(
+                        actor=request.user, shop_id=wallet.shop_id, pin=form.cleaned_data["pin"]
+                    )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, _("The payment password was saved."))
+                return redirect("admin:billing_wallet_change", wallet.pk)
+        return self._form_page(
+            request,
+            wallet,
+            form,
+            title=_("Reset the payment password") if has_pin else _("Set the payment password"),
+            intro=_(
+                "The payment password confirms intercept fees paid from the wallet in the "
+                "workbench. Five wrong tries lock it for 30 minutes."
+            ),
+            submit=_("Save"),
+        )
+
+    def request_invoice_view(self, request, object_id):
+        wallet = self.get_object(request, unquote(object_id))
+        if not _can_request_invoice(request, wallet.shop_id):
+            raise PermissionDenied
+        form = InvoiceRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                invoice = services.invoice_request(
+                    actor=request.user, wallet=wallet, **form.cleaned_data
+                )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request,
+                    _("Invoice requested for %(yuan)s yuan of charged fees.")
+                    % {"yuan": format_fen(invoice.amount_fen)},
+                )
+                return redirect("admin:billing_invoicerequest_change", invoice.pk)
+        return self._form_page(
+            request,
+            wallet,
+            form,
+            title=_("Request an invoice"),
+            intro=_(
+                "The invoice covers every charged intercept fee of this wallet that is not on "
+                "another invoice yet. Finance reviews and issues it."
+            ),
+            submit=_("Request the invoice"),
+        )
+
+
+# --- Ledger entries and holds ----------------------------------------------------------------
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ShopScopedAdmin):
+    shop_path = "wallet__shop"
+    role_permissions = READ_ONLY
+    list_display = (
+        "created_at",
+        "shop",
+        "kind",
+        "reference",
+        "account_kind",
+        "amount",
+        "balance_after",
+        "memo",
+    )
+    list_select_related = ("transaction", "account", "wallet__shop")
+    list_filter = (WalletFilter, "transaction__kind")
+    ordering = ("-id",)
+    fields = (
+        "created_at",
+        "shop",
+        "kind",
+        "reference",
+        "account_kind",
+        "amount",
+        "balance_after",
+        "memo",
+        "created_by",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if not access_for(request.user).sees_all_shops:
+            # Merchants read their own money; the platform's counterpart accounts are ours.
+            queryset = queryset.filter(account__kind__in=Account.SHOP_KINDS)
+        return queryset
+
+    def get_list_display(self, request):
+        if access_for(request.user).sees_all_shops:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "shop")
+
+    @display(description=_("shop"))
+    def shop(self, obj: LedgerEntry) -> str:
+        return str(obj.wallet.shop)
+
+    @display(description=_("kind"))
+    def kind(self, obj: LedgerEntry) -> str:
+        return obj.transaction.get_kind_display()
+
+    @display(description=_("reference"))
+    def reference(self, obj: LedgerEntry) -> str:
+        return obj.transaction.reference
+
+    @display(description=_("account"))
+    def account_kind(self, obj: LedgerEntry) -> str:
+        return obj.account.get_kind_display()
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: LedgerEntry) -> str:
+        return _signed_yuan(obj)
+
+    @display(description=_("balance after (yuan)"))
+    def balance_after(self, obj: LedgerEntry) -> str:
+        return format_fen(obj.balance_after_fen)
+
+    @display(description=_("note"))
+    def memo(self, obj: LedgerEntry) -> str:
+        return obj.transaction.memo
+
+    @display(description=_("by"))
+    def created_by(self, obj: LedgerEntry) -> str:
+        return str(obj.transaction.created_by or "-")
+
+
+class HoldEventInline(ScopedTabularInline):
+    model = HoldEvent
+    parent_shop_path = "wallet__shop"
+    fields = ("created_at", "from_status", "to_status", "actor")
+    readonly_fields = fields
+    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Hold)
+class HoldAdmin(ShopScopedAdmin):
+    shop_path = "wallet__shop"
+    role_permissions = READ_ONLY
+    list_display = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
+    list_select_related = ("wallet__shop", "courier")
+    list_filter = ("status", WalletFilter)
+    search_fields = ("reference",)
+    search_help_text = _("A whole reference, for example intercept:42")
+    ordering = ("-id",)
+    fields = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
+    readonly_fields = fields
+    inlines = (HoldEventInline,)
+
+    def get_list_display(self, request):
+        if access_for(request.user).sees_all_shops:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "shop")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(reference=term), False
+
+    @display(description=_("shop"))
+    def shop(self, obj: Hold) -> str:
+        return str(obj.wallet.shop)
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: Hold) -> str:
+        return format_fen(obj.amount_fen)
+
+
+# --- Adjustments (platform finance) ----------------------------------------------------------
+
+
+class AdjustmentEventInline(ScopedTabularInline):
+    model = AdjustmentEvent
+    parent_shop_path = "wallet__shop"
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    role_permissions = {"view": FINANCE}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(ShopScopedAdmin):
+    shop_path = "wallet__shop"
+    role_permissions = {"view": FINANCE, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
+    list_display = (
+        "created_at",
+        "shop",
+        "amount",
+        "reason",
+        "status",
+        "requested_by",
+        "decided_by",
+    )
+    list_select_related = ("wallet__shop", "requested_by", "decided_by")
+    list_filter = ("status", WalletFilter)
+    ordering = ("-id",)
+    fields = (
+        "shop",
+        "amount",
+        "reason",
+        "status",
+        "requested_by",
+        "created_at",
+        "decided_by",
+        "decided_at",
+    )
+    readonly_fields = fields
+    inlines = (AdjustmentEventInline,)
+    change_form_before_template = "admin/billing/adjustment/decide.html"
+
+    @display(description=_("shop"))
+    def shop(self, obj: Adjustment) -> str:
+        return str(obj.wallet.shop)
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: Adjustment) -> str:
+        return format_fen(obj.amount_fen)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="billing_adjustment_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        adjustment = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "can_decide": adjustment.status == Adjustment.Status.PENDING
+            and _is_finance(request)
+            and adjustment.requested_by_id != request.user.pk,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def decide_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        adjustment = self.get_object(request, unquote(object_id))
+        if not _is_finance(request):
+            raise PermissionDenied
+        approve = request.POST.get("decision") == "approve"
+        decide = services.adjustment_approve if approve else services.adjustment_reject
+        try:
+            decide(actor=request.user, adjustment=adjustment)
+        except BillingError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                _("The adjustment was approved and applied.")
+                if approve
+                else _("The adjustment was rejected."),
+            )
+        return redirect("admin:billing_adjustment_change", adjustment.pk)
+
+
+# --- Fee rules (platform) --------------------------------------------------------------------
+
+
+class FeeRuleForm(forms.ModelForm):
+    amount_fen = YuanFormField(label=_("Fee (yuan)"), min_fen=0, max_fen=100_000)
+
+    class Meta:
+        model = FeeRule
+        fields = ("courier", "action", "valid_from", "amount_fen")
+
+    def clean(self):
+        cleaned = super().clean()
+        valid_from = cleaned.get("valid_from")
+        if valid_from and valid_from < timezone.now() - services.FEE_RULE_START_SLACK:
+            self.add_error("valid_from", _("A new fee rule cannot start in the past."))
+        return cleaned
+
+
+@admin.register(FeeRule)
+class FeeRuleAdmin(StrictLookupsMixin, ModelAdmin):
+    """Platform staff read the fees; finance adds rules and corrects those not yet in force."""
+
+    form = FeeRuleForm
+    list_display = ("courier", "action", "fee", "valid_from", "state", "created_by")
+    list_select_related = ("courier", "created_by")
+    list_filter = ("courier", "action")
+    ordering = ("courier__sort_order", "action", "-valid_from")
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_changelist(self, request, **kwargs):
+        return LazyChangeList
+
+    def _platform(self, request) -> bool:
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and access_for(request.user).is_platform
+        )
+
+    def has_module_permission(self, request):
+        return self._platform(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def has_add_permission(self, request):
+        return request.user.is_staff and _is_finance(request)
+
+    def has_change_permission(self, request, obj=None):
+        if not (request.user.is_staff and _is_finance(request)):
+            return False
+        return obj is None or obj.valid_from > timezone.now()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @display(description=_("fee (yuan)"))
+    def fee(self, obj: FeeRule) -> str:
+        return format_fen(obj.amount_fen)
+
+    def get_queryset(self, request):
+        # Superseded: a later rule for the same courier and action has started since.
+        later = FeeRule.objects.filter(
+            courier_id=OuterRef("courier_id"),
+            action=OuterRef("action"),
+            valid_from__gt=OuterRef("valid_from"),
+            valid_from__lte=timezone.now(),
+        )
+        return super().get_queryset(request).annotate(superseded=Exists(later))
+
+    @display(description=_("state"))
+    def state(self, obj: FeeRule) -> str:
+        if obj.valid_from > timezone.now():
+            return _("Scheduled")
+        return _("Superseded") if obj.superseded else _("In force")
+
+    def save_model(self, request, obj, form, change):
+        services.fee_rule_save(actor=request.user, rule=obj)
+
+
+# --- Invoices --------------------------------------------------------------------------------
+
+
+class InvoiceLineInline(ScopedTabularInline):
+    model = InvoiceLine
+    parent_shop_path = "wallet__shop"
+    fields = ("reference", "courier_name", "amount", "charged_at")
+    readonly_fields = fields
+    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: InvoiceLine) -> str:
+        return format_fen(obj.amount_fen)
+
+
+class InvoiceEventInline(ScopedTabularInline):
+    model = InvoiceEvent
+    parent_shop_path = "wallet__shop"
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(InvoiceRequest)
+class InvoiceRequestAdmin(ShopScopedAdmin):
+    shop_path = "wallet__shop"
+    role_permissions = READ_ONLY
+    list_display = (
+        "created_at",
+        "shop",
+        "invoice_type",
+        "title",
+        "amount",
+        "status",
+        "invoice_number",
+    )
+    list_select_related = ("wallet__shop",)
+    list_filter = ("status", "invoice_type", WalletFilter)
+    ordering = ("-id",)
+    fields = (
+        "shop",
+        "invoice_type",
+        "title",
+        "taxpayer_id",
+        "address_phone",
+        "bank_account",
+        "amount",
+        "status",
+        "invoice_number",
+        "requested_by",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = (InvoiceLineInline, InvoiceEventInline)
+    change_form_before_template = "admin/billing/invoicerequest/actions.html"
+
+    DECISIONS = {
+        InvoiceRequest.Status.REQUESTED: (
+            (InvoiceDecisionForm.ISSUE, _("Issue")),
+            (InvoiceDecisionForm.REJECT, _("Reject")),
+        ),
+        InvoiceRequest.Status.ISSUED: ((InvoiceDecisionForm.REVERSE, _("Reverse (red-letter)")),),
+    }
+
+    def get_list_display(self, request):
+        if access_for(request.user).sees_all_shops:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "shop")
+
+    @display(description=_("shop"))
+    def shop(self, obj: InvoiceRequest) -> str:
+        return str(obj.wallet.shop)
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: InvoiceRequest) -> str:
+        return format_fen(obj.amount_fen)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "can_decide": _is_finance(request) and invoice.status in self.DECISIONS,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="billing_invoicerequest_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, object_id):
+        invoice = self.get_object(request, unquote(object_id))
+        if not _is_finance(request):
+            raise PermissionDenied
+        choices = self.DECISIONS.get(invoice.status, ())
+        form = InvoiceDecisionForm(request.POST or None, choices=choices)
+        if request.method == "POST" and form.is_valid():
+            decision, data = form.cleaned_data["decision"], form.cleaned_data
+            try:
+                if decision == InvoiceDecisionForm.ISSUE:
+                    services.invoice_issue(
+                        actor=request.user, invoice=invoice, invoice_number=data["invoice_number"]
+                    )
+                elif decision == InvoiceDecisionForm.REJECT:
+                    services.invoice_reject(
+                        actor=request.user, invoice=invoice, reason=data["note"]
+                    )
+                else:
+                    services.invoice_reverse(
+                        actor=request.user, invoice=invoice, reason=data["note"]
+                    )
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, _("The invoice request was updated."))
+                return redirect("admin:billing_invoicerequest_change", invoice.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": invoice,
+            "title": _("Review the invoice request"),
+            "intro": _("Issue it with the number of the invoice made, or say why it is refused."),
+            "form": form,
+            "submit_label": _("Save"),
+            "back_url": reverse("admin:billing_invoicerequest_change", args=[invoice.pk]),
+            "back_label": _("Back to the invoice request"),
+        }
+        return TemplateResponse(request, "admin/billing/form_page.html", context)

@@ -1,0 +1,143 @@
+"""Holds and captures from many threads at once, each on its own database connection.
+
+The threads meet at a barrier so they start together. Django's connection pool (at most
+DATABASE_POOL_MAX connections, 10 by default) decides how many are inside PostgreSQL at the same
+moment; the rest wait for a connection and then race the same rows.
+"""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from billing import selectors, services
+from billing.models import Account, Hold, HoldEvent, LedgerEntry, LedgerTransaction
+from billing.services import BillingError
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("posting_path"),
+]
+
+
+def run_together(count: int, work) -> tuple[list, list]:
+    """Run ``work(i)`` in ``count`` threads released together; return results and errors."""
+    barrier = threading.Barrier(count)
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def target(i):
+        try:
+            barrier.wait(timeout=30)
+            outcome = work(i)
+            with lock:
+                results.append(outcome)
+        except Exception as exc:  # collected and asserted on by the test
+            with lock:
+                errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return results, errors
+
+
+def test_fifty_simultaneous_holds_on_a_wallet_that_affords_ten(world, wallet_a, fund, zto):
+    fund(wallet_a, 10 * 300)
+    shop_id = world.shop_a.pk
+
+    def hold(i):
+        return services.wallet_hold(
+            shop_id=shop_id, reference=f"intercept:{i}", amount_fen=300, courier=zto
+        )
+
+    results, errors = run_together(50, hold)
+
+    assert len(results) == 10
+    assert len(errors) == 40
+    assert all(isinstance(e, BillingError) for e in errors), errors
+    assert Hold.objects.count() == 10
+    balances = selectors.wallet_balances(shop_id=shop_id)
+    assert (balances.available_fen, balances.held_fen) == (0, 3000)
+    # Every balance the available account ever had is on its entries: none below zero.
+    available = wallet_a.accounts.get(kind=Account.Kind.AVAILABLE)
+    history = LedgerEntry.objects.filter(account=available).values_list(
+        "balance_after_fen", flat=True
+    )
+    assert min(history) == 0
+    assert not selectors.ledger_discrepancies()
+
+
+def test_twenty_simultaneous_captures_of_one_hold_write_one_capture(world, wallet_a, fund, zto):
+    fund(wallet_a, 1_000)
+    services.wallet_hold(
+        shop_id=world.shop_a.pk, reference="intercept:1", amount_fen=300, courier=zto
+    )
+
+    results, errors = run_together(20, lambda i: services.wallet_capture(reference="intercept:1"))
+
+    assert not errors, errors
+    assert len(results) == 20
+    assert {hold.status for hold in results} == {Hold.Status.CAPTURED}
+    captures = LedgerTransaction.objects.filter(kind="capture", reference="intercept:1")
+    assert captures.count() == 1
+    assert LedgerEntry.objects.filter(transaction__in=captures).count() == 2
+    assert HoldEvent.objects.filter(to_status=Hold.Status.CAPTURED).count() == 1
+    assert wallet_a.accounts.get(kind=Account.Kind.FEE_REVENUE).balance_fen == 300
+    assert not selectors.ledger_discrepancies()
+
+
+def test_simultaneous_capture_and_release_one_wins(world, wallet_a, fund, zto):
+    fund(wallet_a, 1_000)
+    services.wallet_hold(
+        shop_id=world.shop_a.pk, reference="intercept:2", amount_fen=300, courier=zto
+    )
+
+    def settle(i):
+        settle = services.wallet_capture if i % 2 else services.wallet_release
+        return settle(reference="intercept:2")
+
+    results, errors = run_together(10, settle)
+
+    final = Hold.objects.get(reference="intercept:2").status
+    assert {hold.status for hold in results} == {final}
+    assert len(errors) == 10 - len(results)
+    assert all(isinstance(e, BillingError) for e in errors)
+    assert (
+        LedgerTransaction.objects.filter(reference="intercept:2").exclude(kind="hold").count() == 1
+    )
+    assert not selectors.ledger_discrepancies()
+
+
+def test_simultaneous_holds_of_one_reference_hold_once(world, wallet_a, fund, zto):
+    fund(wallet_a, 1_000)
+    shop_id = world.shop_a.pk
+
+    results, errors = run_together(
+        20,
+        lambda i: services.wallet_hold(
+            shop_id=shop_id, reference="intercept:3", amount_fen=300, courier=zto
+        ),
+    )
+
+    assert not errors, errors
+    assert len({hold.pk for hold in results}) == 1
+    assert LedgerTransaction.objects.filter(kind="hold", reference="intercept:3").count() == 1
+    assert selectors.wallet_balances(shop_id=shop_id).available_fen == 700
+
+
+def test_simultaneous_top_ups_with_one_reference_apply_once(world, wallet_a):
+    results, errors = run_together(
+        10,
+        lambda i: services.wallet_top_up(
+            actor=world.finance, wallet=wallet_a, amount_fen=500, external_reference="BANK-1"
+        ),
+    )
+    assert len(results) == 1
+    assert len(errors) == 9 and all(isinstance(e, BillingError) for e in errors)
+    assert selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen == 500
