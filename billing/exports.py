@@ -10,7 +10,7 @@ Two forms of the same rows:
 * Excel, built by a worker with openpyxl's write-only mode (``export_build``), its progress kept
   on the ``Export`` record, downloaded when ready.
 
-The rows come from one queryset per kind (``_rows``), with the labels (transaction kinds,
+The rows come from one queryset per kind (``export_rows``), with the labels (transaction kinds,
 accounts, debit or credit) already in the language of whoever asked.
 """
 
@@ -133,7 +133,7 @@ COLUMNS = {
 }
 
 
-def _rows(spec: ExportSpec) -> QuerySet:
+def export_rows(spec: ExportSpec) -> QuerySet:
     """The export's rows as a ``values()`` queryset of COLUMNS' aliases, oldest first."""
     start, end = spec.bounds()
     if spec.kind == Export.Kind.FEES:
@@ -234,7 +234,7 @@ def csv_chunks_python(spec: ExportSpec) -> Iterator[bytes]:
     columns = COLUMNS[spec.kind]
     buffer = io.StringIO()
     writer = _writer(buffer)
-    for row in _rows(spec).iterator(chunk_size=2000):
+    for row in export_rows(spec).iterator(chunk_size=2000):
         writer.writerow([_text(row[alias], form) for alias, form in columns])
         if buffer.tell() >= CHUNK_BYTES:
             yield buffer.getvalue().encode()
@@ -246,7 +246,7 @@ def csv_chunks_python(spec: ExportSpec) -> Iterator[bytes]:
 
 def copy_statement(spec: ExportSpec) -> tuple[str, list]:
     """``COPY (the export's rows, formatted) TO STDOUT`` and its parameters (PostgreSQL)."""
-    inner, params = _rows(spec).query.sql_with_params()
+    inner, params = export_rows(spec).query.sql_with_params()
     outer = []
     for alias, form in COLUMNS[spec.kind]:
         if form == "time":
@@ -361,7 +361,7 @@ def export_build(*, export_id: int) -> bool:
     try:
         # Headings and labels in the language of whoever asked for it.
         with override(export.language):
-            rows = _rows(spec)
+            rows = export_rows(spec)
             Export.objects.filter(pk=export.pk).update(rows_total=rows.count())
             workbook = Workbook(write_only=True)
             columns = COLUMNS[spec.kind]
