@@ -13,7 +13,7 @@ came in. Summed over every account of the ledger the balances are always zero.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -583,6 +583,103 @@ class InvoiceEvent(models.Model):
     class Meta:
         verbose_name = _("invoice event")
         verbose_name_plural = _("invoice events")
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} → {self.to_status}"
+
+
+class Export(models.Model):
+    """A finance export built by a worker as an Excel workbook, with its progress.
+
+    CSV needs no record: it is streamed while the request runs. A workbook of a million rows
+    takes minutes, so it is queued, built in the background and downloaded when done.
+    """
+
+    class Kind(models.TextChoices):
+        FEES = "fees", _("Charged fees")
+        ENTRIES = "entries", _("Ledger entries")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Being built")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.RUNNING, Status.FAILED},
+        # Running again: the worker building it died and the task was delivered again.
+        Status.RUNNING: {Status.DONE, Status.FAILED, Status.RUNNING},
+        Status.DONE: set(),
+        Status.FAILED: set(),
+    }
+
+    kind = models.CharField(_("content"), max_length=16, choices=Kind.choices)
+    date_from = models.DateField(_("from"))
+    date_to = models.DateField(_("to"))
+    shop = models.ForeignKey(
+        "intercepts.Shop",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("shop"),
+    )
+    courier = models.ForeignKey(
+        Courier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("courier"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    language = models.CharField(_("language"), max_length=16, default=settings.LANGUAGE_CODE)
+    rows_total = models.PositiveIntegerField(_("rows in all"), null=True, blank=True)
+    rows_done = models.PositiveIntegerField(_("rows written"), default=0)
+    file = models.FileField(_("file"), upload_to="exports/", blank=True)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("finance export")
+        verbose_name_plural = _("finance exports")
+        ordering = ("-id",)
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(date_to__gte=F("date_from")), name="billing_export_period_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.date_from}–{self.date_to}"
+
+
+class ExportEvent(models.Model):
+    """Append-only history of an export's status."""
+
+    export = models.ForeignKey(
+        Export, on_delete=models.CASCADE, related_name="events", verbose_name=_("finance export")
+    )
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=Export.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=Export.Status.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("finance export event")
+        verbose_name_plural = _("finance export events")
         ordering = ("created_at", "id")
 
     def __str__(self) -> str:

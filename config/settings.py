@@ -300,6 +300,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:billing_feerule_changelist"),
                         "permission": "intercepts.navigation.fee_rules",
                     },
+                    {
+                        "title": _("Finance exports"),
+                        "icon": "download",
+                        "link": reverse_lazy("admin:billing_export_changelist"),
+                        "permission": "intercepts.navigation.finance_exports",
+                    },
                 ],
             },
             {
