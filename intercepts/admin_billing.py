@@ -10,13 +10,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
-from django.http import HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -46,6 +47,7 @@ from billing.models import (
 )
 from billing.money import YuanFormField, format_fen
 from billing.services import BillingError
+from billing.statements import statement_filename, statement_pdf
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
@@ -814,8 +816,24 @@ class InvoiceRequestAdmin(ShopScopedAdmin):
                 self.admin_site.admin_view(self.decide_view),
                 name="billing_invoicerequest_decide",
             ),
+            path(
+                "<path:object_id>/statement/",
+                self.admin_site.admin_view(self.statement_view),
+                name="billing_invoicerequest_statement",
+            ),
             *super().get_urls(),
         ]
+
+    def statement_view(self, request, object_id):
+        """The request's fee statement as a PDF, for whoever may read the request."""
+        invoice = self.get_object(request, unquote(object_id))
+        if invoice is None or not self.has_view_permission(request, invoice):
+            raise Http404
+        response = HttpResponse(statement_pdf(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = content_disposition_header(
+            False, statement_filename(invoice)
+        )
+        return response
 
     def decide_view(self, request, object_id):
         invoice = self.get_object(request, unquote(object_id))
