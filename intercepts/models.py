@@ -440,6 +440,162 @@ class AfterSaleEvent(models.Model):
         return f"{self.from_status or '-'} → {self.to_status}"
 
 
+class InterceptRequest(models.Model):
+    """A request to a courier to stop a parcel: send it back, or deliver it to a new address.
+
+    Its status moves only through ``intercepts.services.intercept_set_status``; the fee is held
+    from the shop's wallet when it is created (billing reference ``intercept:<id>``), charged
+    when it succeeds and released when it is rejected, fails or is withdrawn.
+    """
+
+    class Action(models.TextChoices):
+        RETURN = "return", _("Return to sender")
+        REDIRECT = "redirect", _("Deliver to a new address")
+
+    class Channel(models.TextChoices):
+        WORKBENCH = "workbench", _("Workbench")
+        PLATFORM_CS = "platform_cs", _("Platform customer service")
+        API = "api", _("API")
+        AUTOMATIC = "automatic", _("Automatic")
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Created")
+        SUBMITTED = "submitted", _("Sent to the courier")
+        ACCEPTED = "accepted", _("Accepted by the courier")
+        SUCCEEDED = "succeeded", _("Intercepted")
+        COMPLETED = "completed", _("Completed")
+        REJECTED = "rejected", _("Refused by the courier")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Withdrawn")
+
+    # At most one of these per parcel at a time (a partial unique index).
+    OPEN = (Status.CREATED, Status.SUBMITTED, Status.ACCEPTED)
+    # A result can overtake the courier's acknowledgement (a push before the answer is
+    # recorded), so a submitted request may also succeed or fail directly.
+    TRANSITIONS = {
+        Status.CREATED: {Status.SUBMITTED, Status.REJECTED, Status.CANCELLED},
+        Status.SUBMITTED: {
+            Status.ACCEPTED,
+            Status.REJECTED,
+            Status.SUCCEEDED,
+            Status.FAILED,
+            Status.CANCELLED,
+        },
+        Status.ACCEPTED: {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED},
+        Status.SUCCEEDED: {Status.COMPLETED},
+        Status.COMPLETED: set(),
+        Status.REJECTED: set(),
+        Status.FAILED: set(),
+        Status.CANCELLED: set(),
+    }
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="+", verbose_name=_("shop"), db_index=False
+    )
+    parcel = models.ForeignKey(
+        Parcel,
+        on_delete=models.PROTECT,
+        related_name="intercepts",
+        verbose_name=_("parcel"),
+        db_index=False,
+    )
+    after_sale = models.ForeignKey(
+        AfterSale,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="intercepts",
+        verbose_name=_("after-sale"),
+    )
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    new_address = models.JSONField(_("new address"), default=dict, blank=True)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.CREATED
+    )
+    fee_fen = MoneyField(_("fee (yuan)"))
+    courier_reference = models.CharField(_("courier reference"), max_length=64, blank=True)
+    failure_code = models.CharField(_("failure reason code"), max_length=32, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
+    reason = models.CharField(_("reason given"), max_length=255, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("intercept request")
+        verbose_name_plural = _("intercept requests")
+        ordering = ("-id",)
+        indexes = [
+            models.Index(fields=("shop", "-id"), name="intercept_shop_idx"),
+            models.Index(fields=("status", "-id"), name="intercept_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=("parcel",),
+                condition=Q(status__in=["created", "submitted", "accepted"]),
+                name="intercept_one_open_per_parcel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.parcel_id} ({self.get_status_display()})"
+
+    @property
+    def hold_reference(self) -> str:
+        """What the fee is held under in billing: one hold, one charge, whatever the retries."""
+        return f"intercept:{self.pk}"
+
+
+class InterceptEvent(models.Model):
+    """Append-only history of an intercept request: who or what moved it, and what came with it."""
+
+    class Source(models.TextChoices):
+        USER = "user", _("User")
+        COURIER_ANSWER = "answer", _("Courier's answer")
+        PUSH = "push", _("Courier push")
+        POLL = "poll", _("Tracking poll")
+        RECONCILER = "reconciler", _("Reconciler")
+
+    intercept = models.ForeignKey(
+        InterceptRequest,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("intercept request"),
+    )
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=InterceptRequest.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=InterceptRequest.Status.choices)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    payload = models.JSONField(_("courier payload"), null=True, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("intercept event")
+        verbose_name_plural = _("intercept events")
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} → {self.to_status}"
+
+
 class CourierPush(models.Model):
     """Every push a courier gateway sent us, as received, and what became of it."""
 

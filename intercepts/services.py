@@ -1,12 +1,23 @@
 """Writes with rules on shops, parcels and after-sales. Views and admin actions call these."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing import selectors as billing_selectors
+from billing import services as billing_services
+from billing.services import BillingError
 from couriers.stages import TERMINAL_STAGES
-from intercepts.models import AfterSale, AfterSaleEvent, OrderLine, Parcel, Shop
+from intercepts.models import (
+    AfterSale,
+    AfterSaleEvent,
+    InterceptEvent,
+    InterceptRequest,
+    OrderLine,
+    Parcel,
+    Shop,
+)
 
 
 class DomainError(Exception):
@@ -95,3 +106,123 @@ def after_sale_set_status(
         )
         current.status = to_status
     return current
+
+
+# --- Intercept requests -----------------------------------------------------------------------
+
+
+def _billing_refusal(exc: BillingError) -> DomainError:
+    return DomainError(str(exc))
+
+
+def intercept_create(
+    *,
+    actor,
+    parcel: Parcel,
+    action: str,
+    channel: str,
+    after_sale: AfterSale | None = None,
+    new_address: dict | None = None,
+    reason: str = "",
+) -> InterceptRequest:
+    """Open an intercept request on a parcel and hold its fee from the shop's wallet.
+
+    The request and the hold are written together or not at all. A parcel has at most one
+    open request (the database refuses a second). Eligibility and the merchant's confirmation
+    are checked before this is called; the courier is asked after it commits.
+    """
+    if action not in InterceptRequest.Action.values:
+        raise DomainError(_("Choose return to sender or delivery to a new address."))
+    if action == InterceptRequest.Action.REDIRECT and not new_address:
+        raise DomainError(_("A change of address needs the new address."))
+    try:
+        fee_fen = billing_selectors.quote(parcel.courier_id, action)
+        with transaction.atomic():
+            intercept = InterceptRequest.objects.create(
+                shop_id=parcel.shop_id,
+                parcel=parcel,
+                after_sale=after_sale,
+                action=action,
+                new_address=new_address or {},
+                channel=channel,
+                fee_fen=fee_fen,
+                reason=reason[:255],
+                requested_by=actor,
+            )
+            InterceptEvent.objects.create(
+                intercept=intercept,
+                to_status=InterceptRequest.Status.CREATED,
+                source=InterceptEvent.Source.USER,
+                actor=actor,
+                note=reason[:255],
+            )
+            billing_services.wallet_hold(
+                shop_id=parcel.shop_id,
+                reference=intercept.hold_reference,
+                amount_fen=fee_fen,
+                courier=parcel.courier_id,
+                actor=actor,
+            )
+    except BillingError as exc:
+        raise _billing_refusal(exc) from exc
+    except IntegrityError as exc:
+        # The partial unique index: another request on this parcel is open (SQLite's message
+        # does not name the constraint, so ask rather than parse).
+        if InterceptRequest.objects.filter(
+            parcel_id=parcel.pk, status__in=InterceptRequest.OPEN
+        ).exists():
+            raise DomainError(_("This parcel already has an intercept in progress.")) from exc
+        raise
+    return intercept
+
+
+def intercept_set_status(
+    *,
+    intercept: InterceptRequest,
+    to_status: str,
+    source: str,
+    actor=None,
+    note: str = "",
+    payload: dict | None = None,
+    **fields,
+) -> bool:
+    """The one way an intercept request changes status, with its history row and its money.
+
+    Succeeded charges the held fee; rejected, failed and withdrawn release it; both in the same
+    transaction as the move, and billing applies each at most once per request. Returns False,
+    changing nothing, when the request is already in ``to_status`` (a repeated push or answer);
+    any move the lifecycle does not allow is refused.
+    """
+    Status = InterceptRequest.Status
+    with transaction.atomic():
+        current = InterceptRequest.objects.select_for_update().get(pk=intercept.pk)
+        if current.status == to_status:
+            return False
+        if to_status not in InterceptRequest.TRANSITIONS[current.status]:
+            raise DomainError(
+                _("An intercept cannot go from “%(from)s” to “%(to)s”.")
+                % {"from": Status(current.status).label, "to": Status(to_status).label}
+            )
+        changed = InterceptRequest.objects.filter(pk=current.pk, status=current.status).update(
+            status=to_status, updated_at=timezone.now(), **fields
+        )
+        if changed != 1:  # pragma: no cover - the row lock above makes this unreachable
+            raise DomainError(_("The intercept changed meanwhile; please try again."))
+        InterceptEvent.objects.create(
+            intercept=current,
+            from_status=current.status,
+            to_status=to_status,
+            source=source,
+            actor=actor,
+            note=note[:255],
+            payload=payload,
+        )
+        try:
+            if to_status == Status.SUCCEEDED:
+                billing_services.wallet_capture(reference=current.hold_reference, actor=actor)
+            elif to_status in (Status.REJECTED, Status.FAILED, Status.CANCELLED):
+                billing_services.wallet_release(reference=current.hold_reference, actor=actor)
+        except BillingError as exc:
+            raise _billing_refusal(exc) from exc
+    intercept.refresh_from_db()
+    return True
