@@ -242,6 +242,12 @@ UNFOLD = {
                         "permission": "intercepts.navigation.after_sales",
                     },
                     {
+                        "title": _("Intercept records"),
+                        "icon": "block",
+                        "link": reverse_lazy("admin:intercepts_interceptrequest_changelist"),
+                        "permission": "intercepts.navigation.intercept_records",
+                    },
+                    {
                         "title": _("Orders"),
                         "icon": "receipt_long",
                         "link": reverse_lazy("admin:intercepts_order_changelist"),

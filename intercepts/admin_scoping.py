@@ -139,8 +139,11 @@ class StrictLookupsMixin:
         for item in self.get_list_filter(request):
             if isinstance(item, type) and issubclass(item, SimpleListFilter):
                 allowed.add(item.parameter_name)
+            elif isinstance(item, list | tuple):
+                # A field with its own filter class: range filters send "<field>_from/_to".
+                allowed.update({item[0], f"{item[0]}_from", f"{item[0]}_to"})
             else:
-                allowed.add(item[0] if isinstance(item, list | tuple) else item)
+                allowed.add(item)
         if lookup in allowed:
             return True
         field, _, suffix = lookup.partition("__")

@@ -17,6 +17,7 @@ def _can_view(app_label: str, model_name: str):
 
 
 after_sales = _can_view("intercepts", "AfterSale")
+intercept_records = _can_view("intercepts", "InterceptRequest")
 orders = _can_view("intercepts", "Order")
 parcels = _can_view("intercepts", "Parcel")
 shops = _can_view("intercepts", "Shop")

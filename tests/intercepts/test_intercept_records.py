@@ -1,0 +1,137 @@
+"""The intercept records list: each shop's staff see their own shop's intercepts only, platform
+staff see all; filters, search by number, and a query count that does not grow with the page."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from billing import services as billing_services
+from couriers.models import Courier
+from intercepts.models import InterceptEvent, InterceptRequest
+from intercepts.services import intercept_create, intercept_set_status
+from tests.conftest import make_after_sale
+
+LIST = "admin:intercepts_interceptrequest_changelist"
+S = InterceptRequest.Status
+
+
+def _fund(world, shop, owner):
+    wallet = billing_services.wallet_open(actor=owner, shop_id=shop.pk)
+    billing_services.wallet_top_up(
+        actor=world.finance,
+        wallet=wallet,
+        amount_fen=100_000,
+        external_reference=f"BANK-R-{shop.pk}",
+    )
+
+
+def _intercept(world, shop, actor) -> InterceptRequest:
+    after_sale, parcel = make_after_sale(shop, courier=Courier.objects.get(code="ZTO"))
+    return intercept_create(
+        actor=actor,
+        parcel=parcel,
+        action=InterceptRequest.Action.RETURN,
+        channel=InterceptRequest.Channel.WORKBENCH,
+        after_sale=after_sale,
+    )
+
+
+@pytest.fixture
+def records(world):
+    _fund(world, world.shop_a, world.owner)
+    _fund(world, world.shop_b, world.other)
+    a_open = _intercept(world, world.shop_a, world.owner)
+    a_done = _intercept(world, world.shop_a, world.agent)
+    for status in (S.SUBMITTED, S.ACCEPTED, S.SUCCEEDED):
+        intercept_set_status(
+            intercept=a_done, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
+        )
+    b_open = _intercept(world, world.shop_b, world.other)
+    return {"a_open": a_open, "a_done": a_done, "b_open": b_open}
+
+
+def _order_no(intercept) -> str:
+    return intercept.parcel.order.order_no
+
+
+@pytest.mark.parametrize(
+    ("who", "sees_a", "sees_b"),
+    [
+        ("owner", True, False),
+        ("agent", True, False),
+        ("viewer", True, False),
+        ("other", False, True),
+        ("cs", True, True),
+        ("finance", True, True),
+    ],
+)
+def test_each_sees_only_what_they_may(world, login, records, who, sees_a, sees_b):
+    page = login(world.user(who)).get(reverse(LIST))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert (_order_no(records["a_open"]) in html) is sees_a
+    assert (_order_no(records["a_done"]) in html) is sees_a
+    assert (_order_no(records["b_open"]) in html) is sees_b
+
+
+@pytest.mark.parametrize(
+    ("who", "change", "add", "delete"),
+    [
+        ("owner", 200, 403, 403),
+        ("agent", 200, 403, 403),
+        ("viewer", 200, 403, 403),
+        ("other", 404, 403, 404),
+        ("cs", 200, 403, 403),
+        ("finance", 200, 403, 403),
+        ("anonymous", 302, 302, 302),
+    ],
+)
+def test_pages_of_one_record(world, login, records, who, change, add, delete):
+    client = login(world.user(who))
+    pk = records["a_done"].pk
+    page = client.get(reverse("admin:intercepts_interceptrequest_change", args=[pk]))
+    assert page.status_code == change
+    if change == 200:
+        assert "已拦截" in page.content.decode()  # its history, in Chinese
+    assert client.get(reverse("admin:intercepts_interceptrequest_add")).status_code == add
+    assert (
+        client.get(reverse("admin:intercepts_interceptrequest_delete", args=[pk])).status_code
+        == delete
+    )
+    if who != "anonymous":
+        # Nobody changes a record by posting to it: only the services move it.
+        client.post(reverse("admin:intercepts_interceptrequest_change", args=[pk]), {})
+        assert InterceptRequest.objects.get(pk=pk).status == S.SUCCEEDED
+
+
+def test_filters_and_search(world, login, records):
+    client = login(world.cs)
+    html = client.get(reverse(LIST), {"status": S.SUCCEEDED}).content.decode()
+    assert _order_no(records["a_done"]) in html and _order_no(records["a_open"]) not in html
+    waybill = records["a_open"].parcel.waybill_no
+    html = client.get(reverse(LIST), {"q": waybill}).content.decode()
+    assert _order_no(records["a_open"]) in html and _order_no(records["b_open"]) not in html
+    today = timezone.localdate().isoformat()
+    html = client.get(
+        reverse(LIST), {"created_at_from": today, "created_at_to": today, "shop": world.shop_b.pk}
+    ).content.decode()
+    assert _order_no(records["b_open"]) in html and _order_no(records["a_open"]) not in html
+    # A merchant's search never reaches another shop's parcel.
+    html = login(world.owner).get(reverse(LIST), {"q": records["b_open"].parcel.waybill_no})
+    assert _order_no(records["b_open"]) not in html.content.decode()
+
+
+def test_the_list_costs_the_same_queries_with_more_rows(world, login, records):
+    client = login(world.owner)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert client.get(reverse(LIST)).status_code == 200
+        return len(context.captured_queries)
+
+    few = queries()
+    for _ in range(6):
+        _intercept(world, world.shop_a, world.owner)
+    assert queries() == few <= 10
