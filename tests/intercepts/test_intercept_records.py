@@ -135,3 +135,46 @@ def test_the_list_costs_the_same_queries_with_more_rows(world, login, records):
     for _ in range(6):
         _intercept(world, world.shop_a, world.owner)
     assert queries() == few <= 10
+
+
+EXPORT = "admin:intercepts_interceptrequest_export"
+
+
+def _csv(response) -> list[list[str]]:
+    import csv
+    import io
+
+    data = b"".join(response.streaming_content)
+    assert data.startswith("\ufeff".encode())
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+@pytest.mark.parametrize(
+    ("who", "sees_a", "sees_b"),
+    [("owner", True, False), ("viewer", True, False), ("other", False, True), ("cs", True, True)],
+)
+def test_export_holds_what_the_list_shows(world, login, records, who, sees_a, sees_b):
+    response = login(world.user(who)).get(reverse(EXPORT))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = _csv(response)
+    assert rows[0][:3] == ["创建时间", "店铺", "订单号"]
+    orders = {row[2] for row in rows[1:]}
+    assert (_order_no(records["a_open"]) in orders) is sees_a
+    assert (_order_no(records["b_open"]) in orders) is sees_b
+
+
+def test_export_follows_the_lists_filters_and_search(world, login, records):
+    client = login(world.cs)
+    rows = _csv(client.get(reverse(EXPORT), {"status": S.SUCCEEDED}))
+    assert [row[2] for row in rows[1:]] == [_order_no(records["a_done"])]
+    assert rows[1][7] == "已拦截" and rows[1][8] == "3.00"
+    waybill = records["b_open"].parcel.waybill_no
+    rows = _csv(client.get(reverse(EXPORT), {"q": waybill}))
+    assert [row[4] for row in rows[1:]] == [waybill]
+    # The list page links to the export with its current filters.
+    page = client.get(reverse(LIST), {"status": S.SUCCEEDED}).content.decode()
+    assert f"{reverse(EXPORT)}?status={S.SUCCEEDED}" in page
+
+
+def test_anonymous_visitors_cannot_export(client, records):
+    assert client.get(reverse(EXPORT)).status_code == 302
