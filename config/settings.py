@@ -318,6 +318,12 @@ UNFOLD = {
                 "title": _("Platform"),
                 "items": [
                     {
+                        "title": _("Intercept policy"),
+                        "icon": "rule",
+                        "link": reverse_lazy("admin:intercepts_interceptpolicy_changelist"),
+                        "permission": "intercepts.navigation.intercept_policy",
+                    },
+                    {
                         "title": _("Couriers"),
                         "icon": "local_shipping",
                         "link": reverse_lazy("admin:couriers_courier_changelist"),

@@ -29,10 +29,10 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from unfold.utils import parse_date_str
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
-from billing.money import format_fen
+from billing.money import YuanFormField, format_fen
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage, stage_label
-from intercepts import polling, selectors, services
+from intercepts import eligibility, polling, selectors, services
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
@@ -49,7 +49,9 @@ from intercepts.models import (
     AfterSale,
     AfterSaleEvent,
     CourierPush,
+    GoodsCategory,
     InterceptEvent,
+    InterceptPolicy,
     InterceptRequest,
     Order,
     OrderLine,
@@ -691,6 +693,84 @@ class CourierPushAdmin(PlatformReadOnlyMixin, ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class InterceptPolicyForm(forms.ModelForm):
+    rules = forms.MultipleChoiceField(
+        label=_("rules that apply"),
+        choices=[(code, title) for code, (title, _check) in eligibility.RULES.items()],
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+    )
+    excluded_categories = forms.MultipleChoiceField(
+        label=_("goods categories that cannot be intercepted"),
+        choices=GoodsCategory.choices,
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+    )
+    return_stages = forms.MultipleChoiceField(
+        label=_("stages that allow a return to sender"),
+        choices=ParcelStage.choices,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+    )
+    redirect_stages = forms.MultipleChoiceField(
+        label=_("stages that allow a change of address"),
+        choices=ParcelStage.choices,
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+    )
+    value_cap_fen = YuanFormField(label=_("highest parcel value (yuan)"), min_fen=0)
+
+    class Meta:
+        model = InterceptPolicy
+        fields = (
+            "rules",
+            "excluded_categories",
+            "value_cap_fen",
+            "return_stages",
+            "redirect_stages",
+            "allow_one_parcel_of_many",
+            "agreement_version",
+        )
+
+
+@admin.register(InterceptPolicy)
+class InterceptPolicyAdmin(StrictLookupsMixin, ModelAdmin):
+    """One policy for the platform: platform staff read and edit it, merchants never see it."""
+
+    form = InterceptPolicyForm
+
+    def _platform(self, request) -> bool:
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and access_for(request.user).is_platform
+        )
+
+    def has_module_permission(self, request):
+        return self._platform(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # There is one policy: its list is its page.
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        policy = InterceptPolicy.current()
+        return redirect("admin:intercepts_interceptpolicy_change", policy.pk)
+
+    def save_model(self, request, obj, form, change):
+        services.intercept_policy_save(actor=request.user, policy=obj)
 
 
 class SuperuserOnlyMixin:

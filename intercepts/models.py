@@ -440,6 +440,85 @@ class AfterSaleEvent(models.Model):
         return f"{self.from_status or '-'} → {self.to_status}"
 
 
+def _default_excluded_categories() -> list[str]:
+    # Douyin: fresh, virtual and customised goods; JD also jewellery, antiques, second-hand
+    # goods, tea and large appliances.
+    return [
+        GoodsCategory.FRESH,
+        GoodsCategory.VIRTUAL,
+        GoodsCategory.CUSTOMISED,
+        GoodsCategory.JEWELLERY,
+        GoodsCategory.ANTIQUE,
+        GoodsCategory.SECOND_HAND,
+        GoodsCategory.TEA,
+        GoodsCategory.LARGE_APPLIANCE,
+    ]
+
+
+def _default_return_stages() -> list[str]:
+    # Between pickup and delivery, while the parcel still passes a scan that can catch it.
+    return [
+        ParcelStage.PICKED_UP,
+        ParcelStage.IN_TRANSIT,
+        ParcelStage.AT_DESTINATION_CITY,
+        ParcelStage.AT_DELIVERY_STATION,
+        ParcelStage.AWAITING_COLLECTION,
+        ParcelStage.DELIVERY_FAILED,
+    ]
+
+
+def _default_redirect_stages() -> list[str]:
+    # A new address needs time to be sorted to: not once the parcel is at its delivery station.
+    return [ParcelStage.PICKED_UP, ParcelStage.IN_TRANSIT, ParcelStage.AT_DESTINATION_CITY]
+
+
+def _all_rule_codes() -> list[str]:
+    from intercepts.eligibility import RULE_CODES  # the rules live beside their checks
+
+    return list(RULE_CODES)
+
+
+class InterceptPolicy(models.Model):
+    """The platform's intercept rules: which apply, and their settings. One row, edited by
+    platform staff in the workbench (``InterceptPolicy.current()``)."""
+
+    rules = models.JSONField(_("rules that apply"), default=_all_rule_codes, blank=True)
+    excluded_categories = models.JSONField(
+        _("goods categories that cannot be intercepted"),
+        default=_default_excluded_categories,
+        blank=True,
+    )
+    value_cap_fen = MoneyField(_("highest parcel value (yuan)"), default=100_000)
+    return_stages = models.JSONField(
+        _("stages that allow a return to sender"), default=_default_return_stages, blank=True
+    )
+    redirect_stages = models.JSONField(
+        _("stages that allow a change of address"), default=_default_redirect_stages, blank=True
+    )
+    allow_one_parcel_of_many = models.BooleanField(
+        _("allow intercepting one parcel of a multi-parcel order"), default=False
+    )
+    agreement_version = models.CharField(
+        _("current intercept agreement version"), max_length=16, default="2026-01"
+    )
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("intercept policy")
+        verbose_name_plural = _("intercept policy")
+
+    def __str__(self) -> str:
+        return str(_("Intercept policy"))
+
+    @classmethod
+    def current(cls) -> "InterceptPolicy":
+        policy, _created = cls.objects.get_or_create(pk=1)
+        return policy
+
+    def stages_for(self, action: str) -> list[str]:
+        return self.redirect_stages if action == "redirect" else self.return_stages
+
+
 class InterceptRequest(models.Model):
     """A request to a courier to stop a parcel: send it back, or deliver it to a new address.
 

@@ -13,6 +13,7 @@ from intercepts.models import (
     AfterSale,
     AfterSaleEvent,
     InterceptEvent,
+    InterceptPolicy,
     InterceptRequest,
     OrderLine,
     Parcel,
@@ -226,3 +227,16 @@ def intercept_set_status(
             raise _billing_refusal(exc) from exc
     intercept.refresh_from_db()
     return True
+
+
+def intercept_policy_save(*, actor, policy: InterceptPolicy) -> InterceptPolicy:
+    """Save the platform's intercept policy (platform staff only), keeping one row."""
+    from intercepts.tenancy import access_for
+
+    if not access_for(actor).is_platform:
+        raise DomainError(_("Only platform staff may change the intercept policy."))
+    policy.pk = 1
+    policy.updated_at = timezone.now()
+    policy.full_clean()
+    policy.save()
+    return policy
