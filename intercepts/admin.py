@@ -12,9 +12,10 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Prefetch
-from django.http import HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect
-from django.urls import path
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape, format_html
@@ -164,8 +165,16 @@ class MembershipInline(ScopedTabularInline):
         return super().get_queryset(request).select_related("user")
 
 
+class AgreementForm(forms.Form):
+    agree = forms.BooleanField(
+        label=_("I have read the agreement and sign it for the shop"),
+        error_messages={"required": _("Tick the box to sign the agreement.")},
+    )
+
+
 @admin.register(Shop)
 class ShopAdmin(ShopScopedAdmin):
+    change_form_before_template = "admin/intercepts/shop/agreement_link.html"
     shop_path = "pk"
     role_permissions = {
         "view": MERCHANT_ALL | PLATFORM_ALL,
@@ -233,6 +242,50 @@ class ShopAdmin(ShopScopedAdmin):
     @display(description=_("agreement signed"), boolean=True)
     def agreement_signed(self, obj: Shop) -> bool:
         return obj.intercept_agreement_signed_at is not None
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/agreement/",
+                self.admin_site.admin_view(self.agreement_view),
+                name="intercepts_shop_agreement",
+            ),
+            *super().get_urls(),
+        ]
+
+    def agreement_view(self, request, object_id):
+        """The intercept service agreement: everyone who may see the shop reads it; its owner
+        signs it (before the shop's first intercept, and again for each new version)."""
+        shop = self.get_object(request, unquote(object_id))
+        if shop is None:
+            raise Http404
+        can_sign = ShopMembership.Role.OWNER in access_for(request.user).roles(shop.pk)
+        form = AgreementForm(request.POST or None)
+        if request.method == "POST":
+            if not can_sign:
+                raise PermissionDenied
+            if form.is_valid():
+                try:
+                    services.shop_sign_agreement(
+                        actor=request.user, shop=shop, version=request.POST.get("version", "")
+                    )
+                except services.DomainError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    self.message_user(request, _("The intercept service agreement is signed."))
+                    return redirect("admin:intercepts_shop_change", shop.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": shop,
+            "shop": shop,
+            "title": _("Intercept service agreement"),
+            "version": InterceptPolicy.current().agreement_version,
+            "can_sign": can_sign,
+            "form": form,
+            "back_url": reverse("admin:intercepts_shop_change", args=[shop.pk]),
+        }
+        return TemplateResponse(request, "admin/intercepts/shop/agreement.html", context)
 
     def save_checked(self, request, obj, form, change):
         services.shop_save_settings(actor=request.user, shop=obj)

@@ -240,3 +240,23 @@ def intercept_policy_save(*, actor, policy: InterceptPolicy) -> InterceptPolicy:
     policy.full_clean()
     policy.save()
     return policy
+
+
+def shop_sign_agreement(*, actor, shop: Shop, version: str) -> Shop:
+    """The shop's owner signs the current intercept service agreement; who and when are kept."""
+    from intercepts.models import ShopMembership
+    from intercepts.tenancy import access_for
+
+    if ShopMembership.Role.OWNER not in access_for(actor).roles(shop.pk):
+        raise DomainError(_("Only the shop's owner may sign the intercept service agreement."))
+    current = InterceptPolicy.current().agreement_version
+    if version != current:
+        raise DomainError(_("This is not the current version of the agreement; reload the page."))
+    with transaction.atomic():
+        Shop.objects.filter(pk=shop.pk).update(
+            intercept_agreement_version=version,
+            intercept_agreement_signed_at=timezone.now(),
+            intercept_agreement_signed_by=actor,
+        )
+    shop.refresh_from_db()
+    return shop
