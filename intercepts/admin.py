@@ -963,6 +963,7 @@ class InterceptRequestAdmin(ShopScopedAdmin):
         "parcel_label",
         "after_sale",
         "action",
+        "stage_at_request",
         "new_address_text",
         "channel",
         "state",

@@ -587,6 +587,10 @@ class InterceptRequest(models.Model):
         verbose_name=_("after-sale"),
     )
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    # Where the parcel was when the merchant asked: what the chance of success is learnt from.
+    stage_at_request = models.CharField(
+        _("stage when requested"), max_length=24, choices=ParcelStage.choices, blank=True
+    )
     new_address = models.JSONField(_("new address"), default=dict, blank=True)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     status = models.CharField(
@@ -615,6 +619,7 @@ class InterceptRequest(models.Model):
         indexes = [
             models.Index(fields=("shop", "-id"), name="intercept_shop_idx"),
             models.Index(fields=("status", "-id"), name="intercept_status_idx"),
+            models.Index(fields=("stage_at_request", "status"), name="intercept_stage_outcome_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -1,6 +1,11 @@
 """Reads reused across the workbench."""
 
-from intercepts.models import Order, Parcel
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+
+from couriers.stages import ParcelStage
+from intercepts.models import InterceptRequest, Order, Parcel
 from intercepts.services import normalise_waybill
 
 # A whole number matches a handful of rows; the cap keeps a pathological term cheap.
@@ -42,3 +47,38 @@ def parcel_ids_for_number(term: str, *, shop_ids: list[int] | None) -> list[int]
         by_waybill = by_waybill.filter(shop_id__in=shop_ids)
         by_order = by_order.filter(shop_id__in=shop_ids)
     return list(by_waybill.union(by_order).order_by()[:_MAX_MATCHES])
+
+
+# The chance an intercept succeeds, by the parcel's stage when it is asked for, until the
+# platform has outcomes of its own (reference §7.4: design assumptions, not statistics).
+DEFAULT_SUCCESS_CHANCE = {
+    ParcelStage.PICKED_UP: 0.92,
+    ParcelStage.IN_TRANSIT: 0.88,
+    ParcelStage.AT_DESTINATION_CITY: 0.75,
+    ParcelStage.AT_DELIVERY_STATION: 0.55,
+    ParcelStage.DELIVERY_FAILED: 0.65,
+    ParcelStage.AWAITING_COLLECTION: 0.40,
+    ParcelStage.OUT_FOR_DELIVERY: 0.20,
+}
+# Own outcomes replace the default once there are this many for the courier and stage.
+MIN_OWN_OUTCOMES = 30
+
+
+@dataclass(frozen=True)
+class SuccessChance:
+    probability: float
+    from_own_outcomes: bool  # False: the default table
+    outcomes: int  # finished intercepts of this courier at this stage (withdrawn ones left out)
+
+
+def intercept_success_chance(*, courier_id: int, stage: str) -> SuccessChance:
+    """How likely an intercept with this courier at this stage is to succeed, and on what basis."""
+    won = (InterceptRequest.Status.SUCCEEDED, InterceptRequest.Status.COMPLETED)
+    lost = (InterceptRequest.Status.REJECTED, InterceptRequest.Status.FAILED)
+    counts = InterceptRequest.objects.filter(
+        parcel__courier_id=courier_id, stage_at_request=stage, status__in=won + lost
+    ).aggregate(total=Count("pk"), succeeded=Count("pk", filter=Q(status__in=won)))
+    total = counts["total"]
+    if total >= MIN_OWN_OUTCOMES:
+        return SuccessChance(counts["succeeded"] / total, True, total)
+    return SuccessChance(DEFAULT_SUCCESS_CHANCE.get(stage, 0.0), False, total)

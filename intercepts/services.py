@@ -144,6 +144,7 @@ def intercept_create(
                 parcel=parcel,
                 after_sale=after_sale,
                 action=action,
+                stage_at_request=parcel.stage,
                 new_address=new_address or {},
                 channel=channel,
                 fee_fen=fee_fen,

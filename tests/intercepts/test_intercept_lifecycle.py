@@ -66,6 +66,7 @@ def test_creating_holds_the_quoted_fee_with_the_request(world, funded):
         world.shop_a.pk,
     )
     assert _balances(world).available_fen == 700 and _balances(world).held_fen == 300
+    assert intercept.stage_at_request == world.parcel_a.stage  # what the chance is learnt from
     hold = Hold.objects.get(reference=intercept.hold_reference)
     assert (hold.amount_fen, hold.status) == (300, Hold.Status.HELD)
     [event] = intercept.events.all()
