@@ -514,6 +514,25 @@ class AfterSaleEventInline(ScopedTabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class AfterSaleInterceptInline(ScopedTabularInline):
+    """The after-sale's intercepts, each linking to its record and history."""
+
+    model = InterceptRequest
+    fk_name = "after_sale"
+    fields = ("created_at", "parcel", "action", "channel", "status", "fee", "failure_reason")
+    readonly_fields = fields
+    show_change_link = True
+    hide_title = False  # the row's title carries the link to the record
+    verbose_name_plural = _("intercepts")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("parcel__courier")
+
+    @display(description=_("fee (yuan)"))
+    def fee(self, obj: InterceptRequest) -> str:
+        return format_fen(obj.fee_fen)
+
+
 @admin.register(AfterSale)
 class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
     role_permissions = {
@@ -553,7 +572,7 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
         "created_at",
     )
     fields = readonly_fields
-    inlines = (AfterSaleEventInline,)
+    inlines = (AfterSaleInterceptInline, AfterSaleEventInline)
 
     def get_list_display(self, request):
         if access_for(request.user).sees_all_shops:

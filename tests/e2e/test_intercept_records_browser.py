@@ -39,3 +39,20 @@ def test_owner_reads_the_intercept_records(world, browser_page):
     page.locator("#result_list a").first.click()
     page.wait_for_selector("text=拦截记录")
     screenshot(page, "owner_intercept_record")
+
+
+def test_the_after_sale_page_shows_its_intercepts(world, browser_page):
+    from django.urls import reverse
+
+    _fund(world, world.shop_a, world.owner)
+    intercept = _intercept(world, world.shop_a, world.owner)
+    page = browser_page
+    login_in_browser(page, "owner", "pw-for-tests-123")
+    url = reverse("admin:intercepts_aftersale_change", args=[intercept.after_sale_id])
+    page.goto(page.live_server_url + url)
+    page.wait_for_selector("#intercepts-group")
+    assert "退回寄件人" in page.locator("#intercepts-group").inner_text()
+    screenshot(page, "owner_after_sale_intercepts")
+    link = page.locator("#intercepts-group a[href*='/interceptrequest/']").first
+    page.goto(page.live_server_url + link.get_attribute("href"))
+    page.wait_for_selector("text=已创建")

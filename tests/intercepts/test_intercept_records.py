@@ -178,3 +178,21 @@ def test_export_follows_the_lists_filters_and_search(world, login, records):
 
 def test_anonymous_visitors_cannot_export(client, records):
     assert client.get(reverse(EXPORT)).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("owner", 200), ("viewer", 200), ("other", 404), ("cs", 200)]
+)
+def test_the_after_sale_page_lists_its_intercepts(world, login, records, who, status):
+    after_sale = records["a_done"].after_sale
+    url = reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
+    response = login(world.user(who)).get(url)
+    assert response.status_code == status
+    if status == 200:
+        page = response.content.decode()
+        record = reverse("admin:intercepts_interceptrequest_change", args=[records["a_done"].pk])
+        assert record in page and "已拦截" in page
+        assert (
+            reverse("admin:intercepts_interceptrequest_change", args=[records["b_open"].pk])
+            not in page
+        )
