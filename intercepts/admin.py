@@ -45,6 +45,7 @@ from intercepts.admin_scoping import (
     ScopedTabularInline,
     ShopScopedAdmin,
     StrictLookupsMixin,
+    is_platform_staff,
 )
 from intercepts.models import (
     AfterSale,
@@ -626,11 +627,7 @@ class PlatformReadOnlyMixin(StrictLookupsMixin):
     """Platform staff read these; only superusers change them."""
 
     def _platform(self, request) -> bool:
-        return (
-            request.user.is_active
-            and request.user.is_staff
-            and access_for(request.user).is_platform
-        )
+        return is_platform_staff(request)
 
     def has_module_permission(self, request):
         return self._platform(request)
@@ -813,11 +810,7 @@ class InterceptPolicyAdmin(StrictLookupsMixin, ModelAdmin):
     form = InterceptPolicyForm
 
     def _platform(self, request) -> bool:
-        return (
-            request.user.is_active
-            and request.user.is_staff
-            and access_for(request.user).is_platform
-        )
+        return is_platform_staff(request)
 
     def has_module_permission(self, request):
         return self._platform(request)
@@ -891,12 +884,8 @@ class GroupAdmin(SuperuserOnlyMixin, BaseGroupAdmin, ModelAdmin):
 # --- Intercept records -----------------------------------------------------------------------
 
 
-class InterceptCourierFilter(admin.SimpleListFilter):
-    title = _("courier")
-    parameter_name = "courier"
-
-    def lookups(self, request, model_admin):
-        return [(str(c.pk), c.display_name) for c in Courier.objects.all()]
+class InterceptCourierFilter(CourierFilter):
+    """The same choices as the after-sales' courier filter; an intercept names its parcel."""
 
     def queryset(self, request, queryset):
         if not self.value():

@@ -59,6 +59,7 @@ from intercepts.admin_scoping import (
     ScopedTabularInline,
     ShopScopedAdmin,
     StrictLookupsMixin,
+    is_platform_staff,
 )
 from intercepts.tenancy import access_for
 
@@ -674,11 +675,7 @@ class FeeRuleAdmin(StrictLookupsMixin, ModelAdmin):
         return LazyChangeList
 
     def _platform(self, request) -> bool:
-        return (
-            request.user.is_active
-            and request.user.is_staff
-            and access_for(request.user).is_platform
-        )
+        return is_platform_staff(request)
 
     def has_module_permission(self, request):
         return self._platform(request)

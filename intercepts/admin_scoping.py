@@ -71,6 +71,12 @@ class LazyChangeList(ChangeList):
         self.paginator = InfinitePaginator(self.queryset, per_page)
 
 
+def is_platform_staff(request) -> bool:
+    """An active staff user in a platform group (or a superuser): the pages for the platform."""
+    user = request.user
+    return user.is_active and user.is_staff and access_for(user).is_platform
+
+
 def _shop_id_of(obj, shop_path: str) -> int | None:
     parts = shop_path.split("__")
     target = obj
