@@ -13,7 +13,6 @@ shops' members; the finance-only services also check the actor's platform group 
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -34,6 +33,7 @@ from billing.models import (
     Wallet,
 )
 from billing.money import format_fen
+from billing.pins import pin_hash, pin_matches
 from billing.posting import NotEnough, Transfer
 from billing.validators import normalise_uscc, validate_uscc
 
@@ -570,9 +570,7 @@ def payment_password_set(*, actor, shop_id: int, pin: str) -> PaymentPassword:
             raise BillingError(
                 _("The shop already has a payment password; reset it with your login password.")
             )
-        return PaymentPassword.objects.create(
-            shop_id=shop_id, pin_hash=make_password(pin), set_by=actor
-        )
+        return PaymentPassword.objects.create(shop_id=shop_id, pin_hash=pin_hash(pin), set_by=actor)
 
 
 def payment_password_reset(
@@ -585,9 +583,9 @@ def payment_password_reset(
         raise BillingError(_("Your login password is not correct."))
     with transaction.atomic():
         password, _created = PaymentPassword.objects.select_for_update().get_or_create(
-            shop_id=shop_id, defaults={"pin_hash": make_password(new_pin), "set_by": actor}
+            shop_id=shop_id, defaults={"pin_hash": pin_hash(new_pin), "set_by": actor}
         )
-        password.pin_hash = make_password(new_pin)
+        password.pin_hash = pin_hash(new_pin)
         password.failed_attempts = 0
         password.locked_until = None
         password.set_by = actor
@@ -613,11 +611,15 @@ def payment_password_check(*, shop_id: int, pin: str) -> None:
                 _("Too many wrong tries: the payment password is locked until %(time)s.")
                 % {"time": timezone.localtime(password.locked_until).strftime("%H:%M")}
             )
-        if check_password((pin or "").strip(), password.pin_hash):
+        matches, rehash = pin_matches((pin or "").strip(), password.pin_hash)
+        if matches:
+            changes = {}
             if password.failed_attempts or password.locked_until:
-                PaymentPassword.objects.filter(pk=password.pk).update(
-                    failed_attempts=0, locked_until=None
-                )
+                changes.update(failed_attempts=0, locked_until=None)
+            if rehash:
+                changes["pin_hash"] = pin_hash((pin or "").strip())
+            if changes:
+                PaymentPassword.objects.filter(pk=password.pk).update(**changes)
             return
         # A lock sets the count back to zero, so after it expires counting starts again.
         failures = password.failed_attempts + 1

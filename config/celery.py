@@ -27,6 +27,8 @@ app.conf.update(
         "tracking-poll-due": {"task": "tracking.poll_due", "schedule": 30.0},
         # Pushes are drained as they come; this catches any left by a worker that died.
         "tracking-apply-pushes": {"task": "tracking.apply_pushes", "schedule": 60.0},
+        # Intercepts left unanswered (a timeout, a worker that died) are asked about again.
+        "intercepts-reconcile": {"task": "intercepts.reconcile", "schedule": 60.0},
         "sessions-clear-expired": {
             "task": "intercepts.sessions_clear_expired",
             "schedule": crontab(hour=4, minute=17),

@@ -45,7 +45,9 @@ Faults, for the whole run (``FaultOptions``) or per request with the header
 ``latency=<ms>`` adds a delay; ``error``, ``reset``, ``malformed``, ``ratelimit`` take an optional
 ``=<probability>`` (default 1) and answer HTTP 500, reset the connection, cut the JSON body in
 half, or give the protocol's own rate-limit answer; ``timeout`` (or ``timeout=<seconds>``) hangs
-without an answer for ``hang_s`` seconds (default 30), past any sane client timeout.
+without an answer for ``hang_s`` seconds (default 30), past any sane client timeout; ``lose``
+(optional probability) carries the request out and then hangs the same way, so the courier has
+acted on a request whose answer never arrives.
 
 For tests and tools: ``GET /sandbox/parcels/<waybill>`` gives the sandbox's truth about a parcel
 (404 if never seen), ``GET /sandbox/requests`` the recent gateway requests, and
@@ -471,6 +473,7 @@ class FaultOptions:
     reset_rate: float = 0.0
     malformed_rate: float = 0.0
     ratelimit_rate: float = 0.0
+    lose_rate: float = 0.0
     hang_s: float = 30.0
 
     _RATES = {
@@ -479,6 +482,7 @@ class FaultOptions:
         "reset": "reset_rate",
         "malformed": "malformed_rate",
         "ratelimit": "ratelimit_rate",
+        "lose": "lose_rate",
     }
 
     def merged_with(self, header: str) -> "FaultOptions":
@@ -1373,6 +1377,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, Gateways.rate_limited(path, form))
             return
         answer = getattr(self.sandbox.gateways, operation)(form)
+        if self.sandbox.roll(faults.lose_rate):
+            # Done, but the answer never leaves: the caller sees a timeout.
+            self.sandbox.stopping.wait(faults.hang_s)
+            self.close_connection = True
+            return
         payload = compact_json(answer).encode()
         if self.sandbox.roll(faults.malformed_rate):
             payload = payload[: len(payload) // 2]

@@ -33,7 +33,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 from billing.money import YuanFormField, format_fen
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage, stage_label
-from intercepts import eligibility, polling, selectors, services
+from intercepts import eligibility, polling, selectors, services, workbench
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
@@ -260,7 +260,12 @@ class ShopAdmin(ShopScopedAdmin):
         shop = self.get_object(request, unquote(object_id))
         if shop is None:
             raise Http404
-        can_sign = ShopMembership.Role.OWNER in access_for(request.user).roles(shop.pk)
+        can_sign = bool(
+            access_for(request.user).roles(shop.pk)
+            & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT}
+        )
+        back_url = reverse("admin:intercepts_shop_change", args=[shop.pk])
+        next_url = workbench.safe_next(request, "")
         form = AgreementForm(request.POST or None)
         if request.method == "POST":
             if not can_sign:
@@ -274,7 +279,7 @@ class ShopAdmin(ShopScopedAdmin):
                     form.add_error(None, str(exc))
                 else:
                     self.message_user(request, _("The intercept service agreement is signed."))
-                    return redirect("admin:intercepts_shop_change", shop.pk)
+                    return redirect(next_url or back_url)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -284,7 +289,8 @@ class ShopAdmin(ShopScopedAdmin):
             "version": InterceptPolicy.current().agreement_version,
             "can_sign": can_sign,
             "form": form,
-            "back_url": reverse("admin:intercepts_shop_change", args=[shop.pk]),
+            "back_url": back_url,
+            "next_url": next_url,
         }
         return TemplateResponse(request, "admin/intercepts/shop/agreement.html", context)
 
@@ -574,6 +580,32 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
     )
     fields = readonly_fields
     inlines = (AfterSaleInterceptInline, AfterSaleEventInline)
+    change_form_before_template = "admin/intercepts/aftersale/actions.html"
+
+    def get_urls(self):
+        def view(function, suffix):
+            return path(
+                f"<path:object_id>/{suffix}/",
+                self.admin_site.admin_view(
+                    lambda request, object_id: function(self, request, unquote(object_id))
+                ),
+                name=f"intercepts_aftersale_{suffix.replace('-', '_')}",
+            )
+
+        return [
+            view(workbench.intercept_view, "intercept"),
+            view(workbench.approve_refund_view, "approve-refund"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        after_sale = self.get_object(request, unquote(object_id))
+        if after_sale is not None:
+            extra_context = {
+                **(extra_context or {}),
+                **workbench.after_sale_page_context(request, after_sale),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_list_display(self, request):
         if access_for(request.user).sees_all_shops:
@@ -1000,15 +1032,37 @@ class InterceptRequestAdmin(ShopScopedAdmin):
         )
         return queryset.filter(parcel_id__in=parcel_ids), False
 
+    change_form_before_template = "admin/intercepts/interceptrequest/live_status.html"
+
     def get_urls(self):
+        def view(function, suffix):
+            return path(
+                f"<path:object_id>/{suffix}/",
+                self.admin_site.admin_view(
+                    lambda request, object_id: function(self, request, unquote(object_id))
+                ),
+                name=f"intercepts_interceptrequest_{suffix}",
+            )
+
         return [
             path(
                 "export/",
                 self.admin_site.admin_view(self.export_view),
                 name="intercepts_interceptrequest_export",
             ),
+            view(workbench.panel_view, "panel"),
+            view(workbench.withdraw_view, "withdraw"),
             *super().get_urls(),
         ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        intercept = self.get_object(request, unquote(object_id))
+        if intercept is not None:
+            extra_context = {
+                **(extra_context or {}),
+                **workbench.panel_context(request, intercept),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     EXPORT_COLUMNS = (
         (_("Created at"), lambda o: timezone.localtime(o.created_at).strftime("%Y-%m-%d %H:%M:%S")),

@@ -108,7 +108,7 @@ def _after_sale_state(case: Case) -> str | None:
     after_sale = case.after_sale
     if after_sale is None:
         return _("An intercept needs an after-sale.")
-    if after_sale.arbitration in ("requested", "in_progress", "for_buyer"):
+    if after_sale.arbitration in after_sale.ARBITRATION_OPEN:
         return None
     if after_sale.kind == "refund_only" and after_sale.status in ("pending", "approved"):
         return None

@@ -363,6 +363,9 @@ class AfterSale(models.Model):
         FOR_BUYER = "for_buyer", _("Decided for the buyer")
         FOR_MERCHANT = "for_merchant", _("Decided for the merchant")
 
+    # Under arbitration: platform CS may intercept the parcel for the merchant.
+    ARBITRATION_OPEN = (Arbitration.REQUESTED, Arbitration.IN_PROGRESS, Arbitration.FOR_BUYER)
+
     shop = models.ForeignKey(
         Shop, on_delete=models.PROTECT, related_name="after_sales", verbose_name=_("shop")
     )
@@ -609,6 +612,17 @@ class InterceptRequest(models.Model):
         related_name="+",
         verbose_name=_("requested by"),
     )
+    # The confirming form's one-time token (or an API client's Idempotency-Key): a repeated
+    # confirmation finds the request it already made instead of making another.
+    idempotency_key = models.CharField(
+        _("idempotency key"), max_length=64, blank=True, editable=False
+    )
+    # Sending to the courier: how often, and when last (the reconciler's clock).
+    send_attempts = models.PositiveSmallIntegerField(_("times sent"), default=0, editable=False)
+    last_sent_at = models.DateTimeField(_("last sent at"), null=True, blank=True, editable=False)
+    withdraw_requested_at = models.DateTimeField(
+        _("withdrawal asked at"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
@@ -620,8 +634,21 @@ class InterceptRequest(models.Model):
             models.Index(fields=("shop", "-id"), name="intercept_shop_idx"),
             models.Index(fields=("status", "-id"), name="intercept_status_idx"),
             models.Index(fields=("stage_at_request", "status"), name="intercept_stage_outcome_idx"),
+            # Tracking updates look up the requests on the parcels they moved.
+            models.Index(fields=("parcel",), name="intercept_parcel_idx"),
+            # The reconciler's queue: requests sent and not yet answered.
+            models.Index(
+                fields=("last_sent_at",),
+                condition=Q(status="submitted"),
+                name="intercept_unanswered_idx",
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=("shop", "idempotency_key"),
+                condition=~Q(idempotency_key=""),
+                name="intercept_idempotency_key_unique",
+            ),
             models.UniqueConstraint(
                 fields=("parcel",),
                 condition=Q(status__in=["created", "submitted", "accepted"]),
@@ -631,6 +658,10 @@ class InterceptRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.parcel_id} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
 
     @property
     def hold_reference(self) -> str:
@@ -647,6 +678,7 @@ class InterceptEvent(models.Model):
         PUSH = "push", _("Courier push")
         POLL = "poll", _("Tracking poll")
         RECONCILER = "reconciler", _("Reconciler")
+        SYSTEM = "system", _("System")
 
     intercept = models.ForeignKey(
         InterceptRequest,

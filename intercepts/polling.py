@@ -123,7 +123,7 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
     adapter = get_adapter(account.config())
     batch_size = max(1, min(adapter.capabilities.query_batch_size, account.batch_size or 1))
     limiter = RateLimiter(f"account:{account.pk}", per_second=account.requests_per_second)
-    protocol_code = _protocol_code(courier, account.protocol)
+    code = protocol_code(courier, account.protocol)
     answered: dict[int, list] = {}
     failed_ids: list[int] = []
     try:
@@ -136,7 +136,7 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
                 Waybill(
                     waybill_no=waybill_no,
                     courier_code=courier.code,
-                    protocol_code=protocol_code,
+                    protocol_code=code,
                     phone_tail=phone[-4:],
                 )
                 for _pk, waybill_no, phone in batch
@@ -181,7 +181,7 @@ def courier_queue(code: str) -> str:
     return f"courier.{code.lower()}"
 
 
-def _protocol_code(courier: Courier, protocol: str) -> str:
+def protocol_code(courier: Courier, protocol: str) -> str:
     if protocol == "kuaidi100":
         return courier.kuaidi100_code
     if protocol == "kdniao":
@@ -233,7 +233,7 @@ def parcel_subscribe(*, parcel_id: int) -> bool:
             Waybill(
                 waybill_no=parcel.waybill_no,
                 courier_code=parcel.courier.code,
-                protocol_code=_protocol_code(parcel.courier, account.protocol),
+                protocol_code=protocol_code(parcel.courier, account.protocol),
                 phone_tail=parcel.receiver_phone[-4:],
             )
         )

@@ -23,6 +23,7 @@ from couriers.adapters import get_adapter
 from couriers.adapters.base import PushRejected
 from couriers.models import CourierAccount
 from couriers.ratelimit import redis_client
+from intercepts.dispatch import intercept_updates_apply
 from intercepts.models import CourierPush, Parcel
 from intercepts.tracking import parcels_apply_scans
 
@@ -145,6 +146,7 @@ def _apply(pushes: list[CourierPush]) -> None:
         # waybill -> scans from every push that named it (applying merges and dedups them).
         scans_by_waybill: dict[str, list] = defaultdict(list)
         waybills_by_push: dict[int, set[str]] = {}
+        intercept_updates: list[dict] = []
         for push in account_pushes:
             try:
                 parsed = adapter.parse_push(QueryDict(push.body).dict())
@@ -154,6 +156,7 @@ def _apply(pushes: list[CourierPush]) -> None:
             named = {result.waybill_no for result in parsed.tracking if result.scans}
             for result in parsed.tracking:
                 scans_by_waybill[result.waybill_no].extend(result.scans)
+            intercept_updates.extend(parsed.intercept_updates)
             waybills_by_push[push.pk] = named
         parcels_by_waybill: dict[str, list[int]] = defaultdict(list)
         if scans_by_waybill:
@@ -169,6 +172,8 @@ def _apply(pushes: list[CourierPush]) -> None:
             },
             source=account.protocol,
         )
+        if intercept_updates:
+            intercept_updates_apply(account_id=account.pk, updates=intercept_updates)
         for push in account_pushes:
             if push.pk in waybills_by_push:
                 push.status = CourierPush.Status.ACCEPTED

@@ -109,6 +109,21 @@ def after_sale_set_status(
     return current
 
 
+def after_sale_approve_refund(*, actor, after_sale: AfterSale) -> AfterSale:
+    """The merchant approves the buyer's refund (the shop's owner or an agent)."""
+    from intercepts.models import ShopMembership
+    from intercepts.tenancy import access_for
+
+    if not access_for(actor).roles(after_sale.shop_id) & {
+        ShopMembership.Role.OWNER,
+        ShopMembership.Role.AGENT,
+    }:
+        raise DomainError(_("Only the shop's owner or an after-sales agent may approve refunds."))
+    return after_sale_set_status(
+        after_sale=after_sale, to_status=AfterSale.Status.APPROVED, actor=actor
+    )
+
+
 # --- Intercept requests -----------------------------------------------------------------------
 
 
@@ -125,6 +140,7 @@ def intercept_create(
     after_sale: AfterSale | None = None,
     new_address: dict | None = None,
     reason: str = "",
+    idempotency_key: str = "",
 ) -> InterceptRequest:
     """Open an intercept request on a parcel and hold its fee from the shop's wallet.
 
@@ -150,6 +166,7 @@ def intercept_create(
                 fee_fen=fee_fen,
                 reason=reason[:255],
                 requested_by=actor,
+                idempotency_key=idempotency_key,
             )
             InterceptEvent.objects.create(
                 intercept=intercept,
@@ -168,8 +185,15 @@ def intercept_create(
     except BillingError as exc:
         raise _billing_refusal(exc) from exc
     except IntegrityError as exc:
-        # The partial unique index: another request on this parcel is open (SQLite's message
-        # does not name the constraint, so ask rather than parse).
+        # A unique index refused it (SQLite's message does not name the constraint, so ask
+        # rather than parse): the same confirmation made it already, or another request on
+        # this parcel is open.
+        if idempotency_key:
+            made = InterceptRequest.objects.filter(
+                shop_id=parcel.shop_id, idempotency_key=idempotency_key
+            ).first()
+            if made is not None:
+                return made
         if InterceptRequest.objects.filter(
             parcel_id=parcel.pk, status__in=InterceptRequest.OPEN
         ).exists():
@@ -186,19 +210,23 @@ def intercept_set_status(
     actor=None,
     note: str = "",
     payload: dict | None = None,
+    from_statuses: tuple[str, ...] | None = None,
     **fields,
 ) -> bool:
     """The one way an intercept request changes status, with its history row and its money.
 
     Succeeded charges the held fee; rejected, failed and withdrawn release it; both in the same
     transaction as the move, and billing applies each at most once per request. Returns False,
-    changing nothing, when the request is already in ``to_status`` (a repeated push or answer);
-    any move the lifecycle does not allow is refused.
+    changing nothing, when the request is already in ``to_status`` (a repeated push or answer)
+    or, given ``from_statuses``, is no longer in one of them (another worker moved it first);
+    any other move the lifecycle does not allow is refused.
     """
     Status = InterceptRequest.Status
     with transaction.atomic():
         current = InterceptRequest.objects.select_for_update().get(pk=intercept.pk)
         if current.status == to_status:
+            return False
+        if from_statuses is not None and current.status not in from_statuses:
             return False
         if to_status not in InterceptRequest.TRANSITIONS[current.status]:
             raise DomainError(
@@ -226,8 +254,41 @@ def intercept_set_status(
                 billing_services.wallet_release(reference=current.hold_reference, actor=actor)
         except BillingError as exc:
             raise _billing_refusal(exc) from exc
+        if to_status == Status.SUCCEEDED:
+            _approve_refund_after_success(current)
     intercept.refresh_from_db()
     return True
+
+
+def _approve_refund_after_success(intercept: InterceptRequest) -> None:
+    """A shop that chose it has the after-sale's refund approved once the parcel is caught."""
+    if intercept.after_sale_id is None:
+        return
+    if not Shop.objects.filter(pk=intercept.shop_id, auto_complete_refund=True).exists():
+        return
+    after_sale = AfterSale.objects.get(pk=intercept.after_sale_id)
+    if after_sale.status != AfterSale.Status.PENDING:
+        return
+    after_sale_set_status(
+        after_sale=after_sale,
+        to_status=AfterSale.Status.APPROVED,
+        note=_("Refund approved automatically: the parcel was intercepted."),
+    )
+
+
+def intercept_note(
+    *, intercept: InterceptRequest, source: str, note: str, actor=None, payload=None
+):
+    """A history row that moves nothing: a refused withdrawal, a reconciler's attempt."""
+    return InterceptEvent.objects.create(
+        intercept=intercept,
+        from_status=intercept.status,
+        to_status=intercept.status,
+        source=source,
+        actor=actor,
+        note=note[:255],
+        payload=payload,
+    )
 
 
 def intercept_policy_save(*, actor, policy: InterceptPolicy) -> InterceptPolicy:
@@ -244,12 +305,18 @@ def intercept_policy_save(*, actor, policy: InterceptPolicy) -> InterceptPolicy:
 
 
 def shop_sign_agreement(*, actor, shop: Shop, version: str) -> Shop:
-    """The shop's owner signs the current intercept service agreement; who and when are kept."""
+    """The shop's owner or an agent (whoever first intercepts for the shop) signs the current
+    intercept service agreement for the shop; who and when are kept."""
     from intercepts.models import ShopMembership
     from intercepts.tenancy import access_for
 
-    if ShopMembership.Role.OWNER not in access_for(actor).roles(shop.pk):
-        raise DomainError(_("Only the shop's owner may sign the intercept service agreement."))
+    if not access_for(actor).roles(shop.pk) & {
+        ShopMembership.Role.OWNER,
+        ShopMembership.Role.AGENT,
+    }:
+        raise DomainError(
+            _("Only the shop's owner or an after-sales agent may sign the intercept agreement.")
+        )
     current = InterceptPolicy.current().agreement_version
     if version != current:
         raise DomainError(_("This is not the current version of the agreement; reload the page."))
@@ -261,3 +328,163 @@ def shop_sign_agreement(*, actor, shop: Shop, version: str) -> Shop:
         )
     shop.refresh_from_db()
     return shop
+
+
+class IneligibleError(DomainError):
+    """The rules refuse the intercept; ``results`` holds every rule's answer for the page."""
+
+    def __init__(self, message: str, results: list):
+        super().__init__(message)
+        self.results = results
+
+
+def may_request_intercept(*, actor, after_sale: AfterSale) -> str | None:
+    """The channel through which ``actor`` may ask to intercept this after-sale's parcels:
+    the workbench for the shop's owner and agents, platform CS for an after-sale under
+    arbitration; None when they may not."""
+    from intercepts.models import PLATFORM_CS, ShopMembership
+    from intercepts.tenancy import access_for
+
+    roles = access_for(actor).roles(after_sale.shop_id)
+    if roles & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT}:
+        return InterceptRequest.Channel.WORKBENCH
+    if PLATFORM_CS in roles and after_sale.arbitration in AfterSale.ARBITRATION_OPEN:
+        return InterceptRequest.Channel.PLATFORM_CS
+    return None
+
+
+def intercepts_request(
+    *,
+    actor,
+    after_sale: AfterSale,
+    parcels: list[Parcel],
+    action: str,
+    pin: str = "",
+    reason: str = "",
+    new_address: dict | None = None,
+    idempotency_key: str = "",
+) -> list[InterceptRequest]:
+    """Ask to intercept parcels of an after-sale: the confirmed intercept of the workbench
+    (the merchant's payment password) or of platform CS (a reason, no password).
+
+    Every parcel must pass every rule; all the requests are made, with their fees held, or
+    none. The courier is asked once this commits. A repeated confirmation (the same
+    ``idempotency_key``) returns the requests it made the first time.
+    """
+    from intercepts.eligibility import intercept_eligibility, is_eligible
+
+    channel = may_request_intercept(actor=actor, after_sale=after_sale)
+    if channel is None:
+        raise DomainError(_("You may not intercept this after-sale's parcels."))
+    if not parcels:
+        raise DomainError(_("Choose at least one parcel."))
+    if any(parcel.order_id != after_sale.order_id for parcel in parcels):
+        raise DomainError(_("Only this after-sale's own parcels can be intercepted."))
+    keys = {
+        parcel.pk: f"{idempotency_key}:{parcel.pk}" if idempotency_key else "" for parcel in parcels
+    }
+    if idempotency_key:
+        made = list(
+            InterceptRequest.objects.filter(
+                shop_id=after_sale.shop_id, idempotency_key__in=list(keys.values())
+            ).order_by("pk")
+        )
+        if made:
+            return made
+    reason = (reason or "").strip()
+    if channel == InterceptRequest.Channel.PLATFORM_CS and not reason:
+        raise DomainError(_("Say why customer service intercepts this parcel."))
+    for parcel in parcels:
+        results = intercept_eligibility(after_sale=after_sale, parcel=parcel, action=action)
+        if not is_eligible(results):
+            refused = [r.message for r in results if r.passed is False]
+            raise IneligibleError(
+                _("Parcel %(waybill)s cannot be intercepted: %(reasons)s")
+                % {"waybill": parcel.waybill_no, "reasons": "；".join(refused)},
+                results,
+            )
+    if channel == InterceptRequest.Channel.WORKBENCH:
+        try:
+            billing_services.payment_password_check(shop_id=after_sale.shop_id, pin=pin)
+        except BillingError as exc:
+            raise _billing_refusal(exc) from exc
+    made = []
+    with transaction.atomic():
+        for parcel in parcels:
+            made.append(
+                intercept_create(
+                    actor=actor,
+                    parcel=parcel,
+                    action=action,
+                    channel=channel,
+                    after_sale=after_sale,
+                    new_address=new_address,
+                    reason=reason,
+                    idempotency_key=keys[parcel.pk],
+                )
+            )
+        ids = [intercept.pk for intercept in made]
+        transaction.on_commit(lambda: _queue_sends(ids))
+    return made
+
+
+def _queue_sends(intercept_ids: list[int]) -> None:
+    from intercepts.polling import courier_queue
+    from intercepts.tasks import intercept_send  # tasks import services
+
+    rows = InterceptRequest.objects.filter(pk__in=intercept_ids).values_list(
+        "pk", "parcel__courier__code"
+    )
+    for pk, code in rows:
+        intercept_send.apply_async(args=[pk], queue=courier_queue(code))
+
+
+def intercept_withdraw(*, actor, intercept: InterceptRequest) -> InterceptRequest:
+    """The merchant (or platform CS) withdraws a request: at once if it was not sent yet, else
+    by asking the courier, who allows it until the parcel is caught."""
+    from intercepts.models import PLATFORM_CS, ShopMembership
+    from intercepts.tenancy import access_for
+
+    roles = access_for(actor).roles(intercept.shop_id)
+    if not roles & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT, PLATFORM_CS}:
+        raise DomainError(_("You may not withdraw this intercept."))
+    Status = InterceptRequest.Status
+    with transaction.atomic():
+        current = InterceptRequest.objects.select_for_update().get(pk=intercept.pk)
+        if current.status == Status.CREATED:
+            intercept_set_status(
+                intercept=current,
+                to_status=Status.CANCELLED,
+                source=InterceptEvent.Source.USER,
+                actor=actor,
+                from_statuses=(Status.CREATED,),
+                note=_("Withdrawn before it was sent."),
+            )
+        elif current.status == Status.SUBMITTED:
+            raise DomainError(
+                _("The courier has not answered yet; withdraw once it has accepted the request.")
+            )
+        elif current.status == Status.ACCEPTED:
+            if current.withdraw_requested_at is None:
+                InterceptRequest.objects.filter(pk=current.pk).update(
+                    withdraw_requested_at=timezone.now()
+                )
+                intercept_note(
+                    intercept=current,
+                    source=InterceptEvent.Source.USER,
+                    actor=actor,
+                    note=_("Asked the courier to withdraw the request."),
+                )
+                transaction.on_commit(lambda: _queue_withdrawal(current))
+        else:
+            raise DomainError(_("This intercept has ended; it cannot be withdrawn."))
+    intercept.refresh_from_db()
+    return intercept
+
+
+def _queue_withdrawal(intercept: InterceptRequest) -> None:
+    from intercepts.polling import courier_queue
+    from intercepts.tasks import intercept_withdraw as withdraw_task
+
+    code = intercept.parcel.courier.code
+    withdraw_task.apply_async(args=[intercept.pk], queue=courier_queue(code))

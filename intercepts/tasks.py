@@ -5,7 +5,7 @@ from django.core import management
 from django.db import transaction
 
 from couriers.models import Courier
-from intercepts import polling, pushes
+from intercepts import dispatch, polling, pushes
 
 # A poll task queries one courier about this many parcels at most.
 POLL_CHUNK = 200
@@ -50,3 +50,21 @@ def tracking_subscribe_parcel(parcel_id: int) -> bool:
 def tracking_apply_pushes() -> int:
     """Apply the courier pushes received and not yet applied (also run periodically)."""
     return pushes.pushes_drain()
+
+
+@shared_task(name="intercepts.send")
+def intercept_send(intercept_id: int) -> str:
+    """Send a new intercept request to its courier (a second run finds it sent and stops)."""
+    return dispatch.intercept_send(intercept_id=intercept_id)
+
+
+@shared_task(name="intercepts.withdraw")
+def intercept_withdraw(intercept_id: int) -> str:
+    """Ask the courier to drop a withdrawn request (a second run finds it settled and stops)."""
+    return dispatch.intercept_withdraw_send(intercept_id=intercept_id)
+
+
+@shared_task(name="intercepts.reconcile")
+def intercepts_reconcile() -> dict:
+    """Resend requests the courier never answered, and send those whose task was lost."""
+    return dispatch.intercepts_reconcile()

@@ -70,6 +70,7 @@ def parcels_apply_scans(
 
         new_events: list[tuple[int, TrackingScan]] = []
         changes: dict[int, tuple] = {}
+        stages_seen: dict[int, set[str]] = {}
         for parcel_id in with_scans:
             current = parcels[parcel_id]
             fresh: dict[tuple, TrackingScan] = {}
@@ -98,6 +99,7 @@ def parcels_apply_scans(
             )
             if values != current:
                 changes[parcel_id] = values
+                stages_seen[parcel_id] = {stage, *(s for _t, s in arrived)}
         _insert_events(new_events, source)
         if reschedule is None:
             rows = {pk: (*values, None) for pk, values in changes.items()}
@@ -107,6 +109,12 @@ def parcels_apply_scans(
                 values = changes.get(pk, current)
                 rows[pk] = (*values, reschedule(values[0]))
         _update_parcels(rows, with_schedule=reschedule is not None)
+        if stages_seen:
+            # A diversion or a delivery settles the parcels' intercept requests, in this same
+            # transaction (the import is late: dispatch reaches tracking through polling).
+            from intercepts.dispatch import intercepts_follow_tracking
+
+            intercepts_follow_tracking(stages_seen=stages_seen, source=source)
     return {parcel_id: values[0] for parcel_id, values in changes.items()}
 
 

@@ -1,0 +1,390 @@
+"""The intercept pages of the workbench: asking for an intercept from an after-sale, and the
+request's live status with its withdraw button.
+
+The admin classes route to these views (``AfterSaleAdmin`` and ``InterceptRequestAdmin``);
+every write goes through ``intercepts.services``.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from unfold.widgets import (
+    UnfoldAdminPasswordWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from billing import selectors as billing_selectors
+from billing.services import BillingError
+from intercepts import services
+from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
+from intercepts.models import (
+    PLATFORM_CS,
+    AfterSale,
+    InterceptPolicy,
+    InterceptRequest,
+    Parcel,
+    ShopMembership,
+    TrackingEvent,
+)
+from intercepts.selectors import SuccessChance, intercept_success_chance
+from intercepts.tenancy import access_for
+
+Action = InterceptRequest.Action
+Status = InterceptRequest.Status
+# Who acts for a shop in the workbench: its owner and its after-sales agents (not viewers).
+MERCHANT_WRITERS = frozenset({ShopMembership.Role.OWNER, ShopMembership.Role.AGENT})
+
+
+class InterceptForm(forms.Form):
+    """The confirmation: which parcels, a new address for a redirect, and the payment password
+    (the merchant) or the reason (platform CS)."""
+
+    token = forms.CharField(widget=forms.HiddenInput)
+    parcels = forms.MultipleChoiceField(
+        label=gettext_lazy("Parcels to intercept"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    receiver_name = forms.CharField(
+        label=gettext_lazy("New receiver"), max_length=50, required=False
+    )
+    receiver_phone = forms.CharField(
+        label=gettext_lazy("New receiver's phone"), max_length=20, required=False
+    )
+    province = forms.CharField(label=gettext_lazy("Province"), max_length=20, required=False)
+    city = forms.CharField(label=gettext_lazy("City"), max_length=20, required=False)
+    district = forms.CharField(label=gettext_lazy("District"), max_length=20, required=False)
+    address = forms.CharField(label=gettext_lazy("Street address"), max_length=200, required=False)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=255,
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+    )
+    pin = forms.CharField(
+        label=gettext_lazy("Payment password"),
+        max_length=6,
+        required=False,
+        widget=UnfoldAdminPasswordWidget(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "maxlength": 6}
+        ),
+    )
+
+    ADDRESS_FIELDS = ("receiver_name", "receiver_phone", "province", "city", "district", "address")
+
+    def __init__(self, *args, parcels, action, channel, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.action = action
+        self.channel = channel
+        self.fields["parcels"].choices = [(str(p.pk), p.waybill_no) for p in parcels]
+        for name in self.ADDRESS_FIELDS:
+            self.fields[name].widget = UnfoldAdminTextInputWidget()
+        if channel == InterceptRequest.Channel.PLATFORM_CS:
+            del self.fields["pin"]
+            self.fields["reason"].required = True
+            self.fields["reason"].label = _("Reason (kept with the request)")
+        if action != Action.REDIRECT:
+            for name in self.ADDRESS_FIELDS:
+                del self.fields[name]
+        else:
+            for name in self.ADDRESS_FIELDS:
+                self.fields[name].required = name != "district"
+
+    def clean_pin(self):
+        pin = self.cleaned_data["pin"].strip()
+        if not pin:
+            raise forms.ValidationError(_("Enter the shop's 6-digit payment password."))
+        return pin
+
+    def new_address(self) -> dict | None:
+        if self.action != Action.REDIRECT:
+            return None
+        data = self.cleaned_data
+        return {
+            "name": data["receiver_name"],
+            "phone": data["receiver_phone"],
+            "province": data["province"],
+            "city": data["city"],
+            "district": data.get("district", ""),
+            "address": data["address"],
+        }
+
+
+@dataclass
+class ParcelView:
+    """One parcel as the intercept page shows it."""
+
+    parcel: Parcel
+    lines: list
+    latest: TrackingEvent | None
+    chance: SuccessChance
+    results: list[RuleResult]
+    eligible: bool
+    fee_fen: int | None
+    fee_error: str
+    open_intercept: InterceptRequest | None
+
+    @property
+    def chance_percent(self) -> int:
+        return round(self.chance.probability * 100)
+
+
+def _parcel_views(after_sale: AfterSale, action: str) -> list[ParcelView]:
+    policy = InterceptPolicy.current()
+    parcels = list(
+        after_sale.order.parcels.select_related("courier__account", "shop", "order")
+        .prefetch_related("lines")
+        .order_by("pk")
+    )
+    views = []
+    for parcel in parcels:
+        results = intercept_eligibility(
+            after_sale=after_sale, parcel=parcel, action=action, policy=policy
+        )
+        try:
+            fee_fen, fee_error = billing_selectors.quote(parcel.courier_id, action), ""
+        except BillingError as exc:
+            fee_fen, fee_error = None, str(exc)
+        views.append(
+            ParcelView(
+                parcel=parcel,
+                lines=list(parcel.lines.all()) or list(after_sale.order.lines.all()),
+                latest=parcel.tracking_events.order_by("-occurred_at", "-id").first(),
+                chance=intercept_success_chance(courier_id=parcel.courier_id, stage=parcel.stage),
+                results=results,
+                eligible=is_eligible(results),
+                fee_fen=fee_fen,
+                fee_error=fee_error,
+                open_intercept=parcel.intercepts.filter(status__in=InterceptRequest.OPEN).first(),
+            )
+        )
+    return views
+
+
+def _agreement_needed(after_sale: AfterSale) -> bool:
+    policy = InterceptPolicy.current()
+    shop = after_sale.shop
+    return "agreement_signed" in policy.rules and (
+        not shop.intercept_agreement_signed_at
+        or shop.intercept_agreement_version != policy.agreement_version
+    )
+
+
+def intercept_view(model_admin, request, object_id):
+    """Ask to intercept an after-sale's parcels: every rule's answer, the chance, the fee, then
+    the confirmation."""
+    after_sale = model_admin.get_object(request, object_id)
+    if after_sale is None:
+        raise Http404
+    channel = services.may_request_intercept(actor=request.user, after_sale=after_sale)
+    if channel is None:
+        raise PermissionDenied
+    here = request.get_full_path()
+    if channel == InterceptRequest.Channel.WORKBENCH and _agreement_needed(after_sale):
+        agreement = reverse("admin:intercepts_shop_agreement", args=[after_sale.shop_id])
+        return redirect(f"{agreement}?next={here}")
+    action = request.POST.get("action") or request.GET.get("action") or Action.RETURN
+    if action not in Action.values:
+        action = Action.RETURN
+    views = _parcel_views(after_sale, action)
+    form = InterceptForm(
+        request.POST or None,
+        parcels=[view.parcel for view in views],
+        action=action,
+        channel=channel,
+        initial={
+            "token": uuid.uuid4().hex,
+            "parcels": [str(view.parcel.pk) for view in views if view.eligible][:1],
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        chosen = set(form.cleaned_data["parcels"]) if len(views) > 1 else None
+        parcels = [view.parcel for view in views if chosen is None or str(view.parcel.pk) in chosen]
+        try:
+            made = services.intercepts_request(
+                actor=request.user,
+                after_sale=after_sale,
+                parcels=parcels,
+                action=action,
+                pin=form.cleaned_data.get("pin", ""),
+                reason=form.cleaned_data.get("reason", ""),
+                new_address=form.new_address(),
+                idempotency_key=form.cleaned_data["token"],
+            )
+        except services.DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            model_admin.message_user(
+                request,
+                _("The intercept request is sent to the courier; its answer appears below."),
+            )
+            return redirect("admin:intercepts_interceptrequest_change", made[0].pk)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "original": after_sale,
+        "after_sale": after_sale,
+        "title": _("Intercept on behalf of the merchant")
+        if channel == InterceptRequest.Channel.PLATFORM_CS
+        else _("Intercept the parcel"),
+        "channel": channel,
+        "is_cs": channel == InterceptRequest.Channel.PLATFORM_CS,
+        "action": action,
+        "actions": [(value, label, f"?action={value}") for value, label in Action.choices],
+        "parcel_views": views,
+        "multi": len(views) > 1,
+        "any_eligible": any(view.eligible for view in views),
+        "balances": billing_selectors.wallet_balances(shop_id=after_sale.shop_id),
+        "form": form,
+        "address_fields": [form[name] for name in form.ADDRESS_FIELDS if name in form.fields],
+        "back_url": reverse("admin:intercepts_aftersale_change", args=[after_sale.pk]),
+    }
+    return TemplateResponse(request, "admin/intercepts/aftersale/intercept.html", context)
+
+
+def approve_refund_view(model_admin, request, object_id):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    after_sale = model_admin.get_object(request, object_id)
+    if after_sale is None:
+        raise Http404
+    if not access_for(request.user).roles(after_sale.shop_id) & MERCHANT_WRITERS:
+        raise PermissionDenied
+    try:
+        services.after_sale_approve_refund(actor=request.user, after_sale=after_sale)
+    except services.DomainError as exc:
+        model_admin.message_user(request, str(exc), level=messages.ERROR)
+    else:
+        model_admin.message_user(request, _("The refund is approved."))
+    return redirect("admin:intercepts_aftersale_change", after_sale.pk)
+
+
+def after_sale_page_context(request, after_sale: AfterSale) -> dict:
+    """What the after-sale page needs for its intercept button and refund prompt."""
+    channel = services.may_request_intercept(actor=request.user, after_sale=after_sale)
+    qualifies = after_sale.order.parcels.exists() and (
+        after_sale.arbitration in AfterSale.ARBITRATION_OPEN
+        or (
+            after_sale.kind in (AfterSale.Kind.REFUND_ONLY, AfterSale.Kind.CANCEL_ORDER)
+            and after_sale.status in (AfterSale.Status.PENDING, AfterSale.Status.APPROVED)
+        )
+    )
+    may_approve = bool(access_for(request.user).roles(after_sale.shop_id) & MERCHANT_WRITERS)
+    caught = after_sale.intercepts.filter(status__in=(Status.SUCCEEDED, Status.COMPLETED)).exists()
+    return {
+        "intercept_channel": channel if qualifies else None,
+        "intercept_url": reverse("admin:intercepts_aftersale_intercept", args=[after_sale.pk]),
+        "may_approve_refund": may_approve and after_sale.status == AfterSale.Status.PENDING,
+        "refund_prompt": caught and after_sale.status == AfterSale.Status.PENDING,
+    }
+
+
+# --- The request's live status -----------------------------------------------------------------
+
+
+def may_withdraw(request, intercept: InterceptRequest) -> bool:
+    roles = access_for(request.user).roles(intercept.shop_id)
+    return bool(roles & (MERCHANT_WRITERS | {PLATFORM_CS})) and (
+        intercept.status == Status.CREATED
+        or (intercept.status == Status.ACCEPTED and intercept.withdraw_requested_at is None)
+    )
+
+
+def panel_context(request, intercept: InterceptRequest) -> dict:
+    waiting = intercept.status in (Status.CREATED, Status.SUBMITTED) or (
+        intercept.status == Status.ACCEPTED and intercept.withdraw_requested_at is not None
+    )
+    after_sale = intercept.after_sale
+    return {
+        "intercept": intercept,
+        "courier": intercept.parcel.courier,
+        "steps": _steps(intercept),
+        "waiting": waiting,
+        # Keep asking while a result can still come; quickly while an answer is due.
+        "poll_ms": 500 if waiting else (5000 if intercept.status in (Status.ACCEPTED,) else 0),
+        "ended_badly": intercept.status in (Status.REJECTED, Status.FAILED),
+        "may_withdraw": may_withdraw(request, intercept),
+        "withdraw_url": reverse("admin:intercepts_interceptrequest_withdraw", args=[intercept.pk]),
+        "panel_url": reverse("admin:intercepts_interceptrequest_panel", args=[intercept.pk]),
+        "refund_prompt": (
+            after_sale is not None
+            and intercept.status in (Status.SUCCEEDED, Status.COMPLETED)
+            and after_sale.status == AfterSale.Status.PENDING
+        ),
+        "after_sale_url": reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
+        if after_sale
+        else "",
+    }
+
+
+def _steps(intercept: InterceptRequest) -> list[tuple[str, str]]:
+    """The lifecycle's happy path with each step's state: done, current or todo."""
+    path = [Status.CREATED, Status.SUBMITTED, Status.ACCEPTED, Status.SUCCEEDED, Status.COMPLETED]
+    if intercept.status in path:
+        reached = path.index(intercept.status)
+    else:
+        reached = {Status.REJECTED: 1, Status.FAILED: 2, Status.CANCELLED: 2}[intercept.status]
+    steps = []
+    for index, status in enumerate(path):
+        state = "done" if index < reached else ("current" if index == reached else "todo")
+        if (
+            intercept.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED)
+            and index > reached
+        ):
+            state = "todo"
+        steps.append((Status(status).label, state))
+    return steps
+
+
+def panel_view(model_admin, request, object_id):
+    """The status panel alone, which the record page fetches until the story ends."""
+    intercept = model_admin.get_object(request, object_id)
+    if intercept is None:
+        raise Http404
+    html = render_to_string(
+        "admin/intercepts/interceptrequest/status_panel.html",
+        panel_context(request, intercept),
+        request=request,
+    )
+    response = HttpResponse(html)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def withdraw_view(model_admin, request, object_id):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    intercept = model_admin.get_object(request, object_id)
+    if intercept is None:
+        raise Http404
+    if not may_withdraw(request, intercept):
+        raise PermissionDenied
+    try:
+        services.intercept_withdraw(actor=request.user, intercept=intercept)
+    except services.DomainError as exc:
+        model_admin.message_user(request, str(exc), level=messages.ERROR)
+    else:
+        model_admin.message_user(request, _("The withdrawal is on its way to the courier."))
+    return redirect("admin:intercepts_interceptrequest_change", intercept.pk)
+
+
+def safe_next(request, default: str) -> str:
+    """Where to go after signing the agreement: a path on this site, else ``default``."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default

@@ -1,0 +1,41 @@
+"""A shop made ready to intercept the way a merchant makes it ready: the agreement signed, an
+e-waybill account with the courier, a funded wallet and a payment password, all through the
+services."""
+
+import itertools
+import time
+
+from django.contrib.auth.models import Group
+
+from billing import services as billing_services
+from couriers.models import Courier
+from intercepts import services
+from intercepts.models import PLATFORM_FINANCE, InterceptPolicy
+from tests.factories import UserFactory
+
+PIN = "135790"
+_numbers = itertools.count(1)
+
+
+def make_ready(shop, owner, *, courier_code: str = "ZTO", fund_fen: int = 1_000) -> None:
+    services.shop_sign_agreement(
+        actor=owner, shop=shop, version=InterceptPolicy.current().agreement_version
+    )
+    shop.ewaybill_couriers.add(Courier.objects.get(code=courier_code))
+    wallet = billing_services.wallet_open(actor=owner, shop_id=shop.pk)
+    if fund_fen:
+        finance = UserFactory(username=f"finance-{shop.pk}-{next(_numbers)}")
+        finance.groups.add(Group.objects.get(name=PLATFORM_FINANCE))
+        billing_services.wallet_top_up(
+            actor=finance,
+            wallet=wallet,
+            amount_fen=fund_fen,
+            external_reference=f"BANK-{shop.pk}-{time.monotonic_ns()}",
+        )
+    billing_services.payment_password_set(actor=owner, shop_id=shop.pk, pin=PIN)
+
+
+def zto_waybill(digit: str) -> str:
+    """A ZTO waybill number never used before in this run, whose last digit picks the sandbox's
+    start stage (2: in transit, 7: delivered ...)."""
+    return f"78{time.monotonic_ns() % 10**8:08d}{next(_numbers) % 1000:03d}{digit}"
