@@ -657,7 +657,7 @@ class InterceptRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.parcel_id} ({self.get_status_display()})"
+        return f"{self.get_action_display()} #{self.pk} ({self.get_status_display()})"
 
     @property
     def is_open(self) -> bool:

@@ -256,7 +256,8 @@ def intercept_set_status(
             raise _billing_refusal(exc) from exc
         if to_status == Status.SUCCEEDED:
             _approve_refund_after_success(current)
-    intercept.refresh_from_db()
+    # Only the columns written: the caller's loaded parcel and courier stay with it.
+    intercept.refresh_from_db(fields=["status", "updated_at", *fields])
     return True
 
 
@@ -423,20 +424,17 @@ def intercepts_request(
                     idempotency_key=keys[parcel.pk],
                 )
             )
-        ids = [intercept.pk for intercept in made]
-        transaction.on_commit(lambda: _queue_sends(ids))
+        sends = [(intercept.pk, intercept.parcel.courier.code) for intercept in made]
+        transaction.on_commit(lambda: _queue_sends(sends))
     return made
 
 
-def _queue_sends(intercept_ids: list[int]) -> None:
+def _queue_sends(sends: list[tuple[int, str]]) -> None:
     from intercepts.polling import courier_queue
     from intercepts.tasks import intercept_send  # tasks import services
 
-    rows = InterceptRequest.objects.filter(pk__in=intercept_ids).values_list(
-        "pk", "parcel__courier__code"
-    )
-    for pk, code in rows:
-        intercept_send.apply_async(args=[pk], queue=courier_queue(code))
+    for pk, courier_code in sends:
+        intercept_send.apply_async(args=[pk], queue=courier_queue(courier_code))
 
 
 def intercept_withdraw(*, actor, intercept: InterceptRequest) -> InterceptRequest:

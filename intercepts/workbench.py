@@ -198,25 +198,25 @@ def intercept_view(model_admin, request, object_id):
     action = request.POST.get("action") or request.GET.get("action") or Action.RETURN
     if action not in Action.values:
         action = Action.RETURN
-    views = _parcel_views(after_sale, action)
+    # The confirmation needs only the parcels; the page's rules, chances and tracking are
+    # worked out when it is shown (the service checks every rule again anyway).
+    parcels = list(
+        after_sale.order.parcels.select_related("courier__account", "shop", "order").order_by("pk")
+    )
     form = InterceptForm(
         request.POST or None,
-        parcels=[view.parcel for view in views],
+        parcels=parcels,
         action=action,
         channel=channel,
-        initial={
-            "token": uuid.uuid4().hex,
-            "parcels": [str(view.parcel.pk) for view in views if view.eligible][:1],
-        },
+        initial={"token": uuid.uuid4().hex},
     )
     if request.method == "POST" and form.is_valid():
-        chosen = set(form.cleaned_data["parcels"]) if len(views) > 1 else None
-        parcels = [view.parcel for view in views if chosen is None or str(view.parcel.pk) in chosen]
+        chosen = set(form.cleaned_data["parcels"]) if len(parcels) > 1 else None
         try:
             made = services.intercepts_request(
                 actor=request.user,
                 after_sale=after_sale,
-                parcels=parcels,
+                parcels=[p for p in parcels if chosen is None or str(p.pk) in chosen],
                 action=action,
                 pin=form.cleaned_data.get("pin", ""),
                 reason=form.cleaned_data.get("reason", ""),
@@ -231,6 +231,9 @@ def intercept_view(model_admin, request, object_id):
                 _("The intercept request is sent to the courier; its answer appears below."),
             )
             return redirect("admin:intercepts_interceptrequest_change", made[0].pk)
+    views = _parcel_views(after_sale, action)
+    if not form.is_bound:
+        form.initial["parcels"] = [str(view.parcel.pk) for view in views if view.eligible][:1]
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,

@@ -47,14 +47,10 @@ import multiprocessing
 import os
 import pstats
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection
 from itertools import groupby
@@ -64,7 +60,6 @@ from urllib.parse import urlencode
 
 import httpx
 import psycopg
-import redis
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.test.utils import override_settings
@@ -85,6 +80,7 @@ from intercepts.polling import parcels_claim_due, parcels_poll
 from intercepts.pushes import flag_lower
 from intercepts.tasks import POLL_CHUNK
 from tests.benchmarks import _worker, at_least, equals
+from tests.benchmarks._servers import celery_worker, web_server
 
 LIMITS = {
     "updates_per_s": at_least(2000),
@@ -691,76 +687,6 @@ def _sandbox_limit_phase(first: int, last: int, sandbox_url: str) -> dict:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def _web_server(workers: int):
-    """gunicorn serving the app (``_wsgi.py``) as in production: ``workers`` processes of
-    ``WEB_THREADS`` threads that keep connections alive. Yields its address once it answers."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "tests.benchmarks._wsgi:application",
-            f"--bind=127.0.0.1:{port}",
-            f"--workers={workers}",
-            "--worker-class=gthread",
-            f"--threads={WEB_THREADS}",
-            "--keep-alive=60",
-            "--log-level=warning",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the benchmark's web server did not start") from None
-                time.sleep(0.2)
-        yield {"host": "127.0.0.1", "port": port}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-@contextmanager
-def _celery_worker():
-    """A Celery worker on the default queue (where the push drain is queued), as production
-    runs one, on the benchmark's own Redis broker, emptied first."""
-    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "--app=config",
-            "worker",
-            "--pool=solo",
-            "--queues=celery",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel=WARNING",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
 def _push_forms(waybills: list[str], salt: str) -> list[dict[str, str]]:
     """Kuaidi100 tracking pushes (picked up, then in transit) signed with the account's salt."""
     now = datetime.now(SHANGHAI)
@@ -811,7 +737,10 @@ def _push_phase(first: int, last: int, account: CourierAccount) -> dict:
     with override_settings(ROOT_URLCONF="tests.benchmarks._tracking_urls"):
         trivial_path = reverse("bench-trivial")
     flag_lower()
-    with _web_server(WEB_WORKERS) as address, _celery_worker():
+    with (
+        web_server("tests.benchmarks._wsgi:application", WEB_WORKERS, WEB_THREADS) as address,
+        celery_worker(queues=("celery",)),
+    ):
         push = _run_workers(
             "post_job",
             _spread(forms, CONCURRENCY),
