@@ -287,4 +287,40 @@ def seed_demo(*, seed: int = 20261121) -> dict:
             created["orders"] += 1
     ensure_sandbox_accounts()
     created["users"] = ensure_users()
+    ensure_wallets()
     return created
+
+
+DEMO_PIN = "123456"
+DEMO_FUNDS_FEN = 500_00
+
+
+def ensure_wallets() -> None:
+    """Each demo shop's wallet opened and topped up once, with a payment password, so that its
+    merchant can intercept at once (the agreement is left for the first intercept to sign)."""
+    from billing import services as billing_services
+    from billing.models import LedgerTransaction, PaymentPassword
+
+    finance = User.objects.get(username="finance")
+    for shop in Shop.objects.filter(code__in=[code for code, _, _ in SHOPS]):
+        owner = (
+            User.objects.filter(
+                shop_memberships__shop=shop, shop_memberships__role=ShopMembership.Role.OWNER
+            )
+            .order_by("pk")
+            .first()
+        )
+        if owner is None:
+            continue
+        wallet = billing_services.wallet_open(actor=owner, shop_id=shop.pk)
+        reference = f"DEMO-{shop.code}"
+        if not LedgerTransaction.objects.filter(reference=reference).exists():
+            billing_services.wallet_top_up(
+                actor=finance,
+                wallet=wallet,
+                amount_fen=DEMO_FUNDS_FEN,
+                external_reference=reference,
+                note="演示充值",
+            )
+        if not PaymentPassword.objects.filter(shop_id=shop.pk).exists():
+            billing_services.payment_password_set(actor=owner, shop_id=shop.pk, pin=DEMO_PIN)

@@ -4,6 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from billing import selectors as billing_selectors
+from billing import services as billing_services
 from couriers.stages import ParcelStage
 from intercepts.models import AfterSale, Order, Parcel, Shop, ShopMembership
 
@@ -38,6 +40,11 @@ def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
     for username in ("owner", "agent", "viewer", "owner2", "cs", "finance"):
         assert username in printed
     assert User.objects.get(username="agent").check_password("demo-agent-123")
+    # Each shop can pay for intercepts at once: funded once, with a payment password.
+    for shop in Shop.objects.all():
+        balances = billing_selectors.wallet_balances(shop_id=shop.pk)
+        assert balances.available_fen == 500_00
+        billing_services.payment_password_check(shop_id=shop.pk, pin="123456")
 
 
 @pytest.mark.django_db
