@@ -9,6 +9,7 @@ Hashes made before this scheme are still accepted and replaced on the next corre
 
 import hashlib
 
+from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, check_password
 from django.utils.crypto import salted_hmac
 
@@ -21,8 +22,8 @@ class PinHasher(PBKDF2PasswordHasher):
     digest = hashlib.sha256
 
 
-def _peppered(pin: str) -> str:
-    return salted_hmac("billing.payment-pin", pin, algorithm="sha256").hexdigest()
+def _peppered(pin: str, secret: str | None = None) -> str:
+    return salted_hmac("billing.payment-pin", pin, secret=secret, algorithm="sha256").hexdigest()
 
 
 def pin_hash(pin: str) -> str:
@@ -31,10 +32,14 @@ def pin_hash(pin: str) -> str:
 
 
 def pin_matches(pin: str, encoded: str) -> tuple[bool, bool]:
-    """(matches, needs a new hash): an old-scheme hash or an outdated count wants replacing."""
-    if encoded.startswith(ALGORITHM + "$"):
-        hasher = PinHasher()
-        if not hasher.verify(_peppered(pin), encoded):
-            return False, False
+    """(matches, needs a new hash): an old-scheme hash, an outdated count, or a hash keyed with
+    a retired ``SECRET_KEY`` (still in ``SECRET_KEY_FALLBACKS``) wants replacing."""
+    if not encoded.startswith(ALGORITHM + "$"):
+        return check_password(pin, encoded), True
+    hasher = PinHasher()
+    if hasher.verify(_peppered(pin), encoded):
         return True, hasher.must_update(encoded)
-    return check_password(pin, encoded), True
+    for secret in settings.SECRET_KEY_FALLBACKS:
+        if hasher.verify(_peppered(pin, secret), encoded):
+            return True, True
+    return False, False

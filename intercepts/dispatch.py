@@ -18,18 +18,20 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
-from django.db.models import F
+from django.core.cache import cache
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from couriers.adapters import get_adapter
 from couriers.adapters.base import CourierError, RefusedError, Waybill
 from couriers.adapters.common import FailureReason, InterceptUpdate
+from couriers.adapters.sf import SERVICE_CODES as SF_SERVICE_CODES
 from couriers.ratelimit import RateLimiter
-from couriers.stages import ParcelStage
+from couriers.stages import TERMINAL_STAGES, ParcelStage
 from intercepts.eligibility import ADAPTER_ACTIONS
-from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.polling import protocol_code
+from intercepts.models import InterceptEvent, InterceptRequest, Parcel, TrackingEvent
+from intercepts.polling import intercept_poll_delay, protocol_code
 from intercepts.services import intercept_note, intercept_set_status
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ RECONCILE_MAX_WAIT = timedelta(minutes=30)
 MAX_SEND_ATTEMPTS = 8
 # A request still created this long after it was made lost its task (a broker outage).
 SEND_LOST_AFTER = timedelta(seconds=60)
+RECONCILE_LOCK = "intercepts:reconcile:running"
+RECONCILE_LOCK_S = 600
+# Scans are timed by the courier's clock: a result scan a little before the request is kept.
+SCAN_CLOCK_SKEW = timedelta(minutes=10)
 
 
 def _waybill(intercept: InterceptRequest, protocol: str) -> Waybill:
@@ -135,6 +141,12 @@ def _ask_courier(intercept: InterceptRequest, *, source: str, resent: bool) -> s
                 note=_("The courier already had this request."),
                 payload={"reason_code": exc.reason_code, "reason": exc.reason},
             )
+            # The gateways do not repeat their reference on a duplicate; SF's is the service
+            # code it was asked for, known without asking.
+            reference = ""
+            if account.protocol == "sf":
+                reference = SF_SERVICE_CODES.get(ADAPTER_ACTIONS[intercept.action], "")
+            _accepted(intercept, reference)
             return "accepted" if moved else "skipped"
         moved = intercept_set_status(
             intercept=intercept,
@@ -170,7 +182,26 @@ def _ask_courier(intercept: InterceptRequest, *, source: str, resent: bool) -> s
         payload={"reference": answer.reference, "raw": answer.raw[:2000]},
         courier_reference=answer.reference[:64],
     )
+    _accepted(intercept, answer.reference)
     return "accepted" if moved else "skipped"
+
+
+def _accepted(intercept: InterceptRequest, reference: str) -> None:
+    """What follows the courier's acceptance, however it came: its reference kept (a callback
+    may have accepted the request before the answer arrived, without one) and an early poll."""
+    if reference:
+        InterceptRequest.objects.filter(pk=intercept.pk, courier_reference="").update(
+            courier_reference=reference[:64]
+        )
+    _poll_soon(intercept.parcel_id)
+
+
+def _poll_soon(parcel_id: int) -> None:
+    """Bring the parcel's next tracking poll forward: its result is awaited."""
+    soon = timezone.now() + intercept_poll_delay()
+    Parcel.objects.filter(pk=parcel_id).filter(
+        Q(next_poll_at__isnull=True) | Q(next_poll_at__gt=soon)
+    ).exclude(stage__in=TERMINAL_STAGES).update(next_poll_at=soon)
 
 
 # --- The reconciler ----------------------------------------------------------------------------
@@ -181,25 +212,80 @@ def reconcile_wait(attempts: int) -> timedelta:
     return min(RECONCILE_AFTER * 2 ** max(0, attempts - 1), RECONCILE_MAX_WAIT)
 
 
-def intercepts_reconcile(*, now=None, limit: int = 200) -> dict[str, int]:
-    """Settle the requests that were never answered: resend the unanswered, send the unsent."""
-    now = now or timezone.now()
+def intercepts_reconcile(*, now=None, limit: int = 100) -> dict[str, int]:
+    """Settle what a lost answer, task or push left behind: resend the unanswered, send the
+    unsent, retry stale withdrawals, and settle requests whose parcel's tracking already shows
+    the result. One run at a time (beat starts one a minute; a slow courier can make a run
+    longer than that)."""
+    if not cache.add(RECONCILE_LOCK, 1, timeout=int(RECONCILE_LOCK_S)):
+        return {"locked": 1}
+    try:
+        return _reconcile(now or timezone.now(), limit)
+    finally:
+        cache.delete(RECONCILE_LOCK)
+
+
+def _reconcile(now, limit: int) -> dict[str, int]:
     outcomes: dict[str, int] = {}
+
+    def count(outcome: str) -> None:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
     unsent = InterceptRequest.objects.filter(
         status=Status.CREATED, created_at__lt=now - SEND_LOST_AFTER
     ).values_list("pk", flat=True)[:limit]
     for pk in unsent:
-        outcome = intercept_send(intercept_id=pk)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        count(intercept_send(intercept_id=pk))
+    # Few requests are ever unanswered at once; read them all and take the due ones, oldest
+    # first, so that requests waiting out their back-off never crowd out due ones.
     candidates = InterceptRequest.objects.filter(
         status=Status.SUBMITTED, last_sent_at__lt=now - RECONCILE_AFTER
-    ).values_list("pk", "send_attempts", "last_sent_at")
-    for pk, attempts, last_sent_at in candidates.order_by("last_sent_at")[:limit]:
-        if last_sent_at > now - reconcile_wait(attempts):
-            continue
-        outcome = intercept_resend(intercept_id=pk, now=now)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    ).order_by("last_sent_at")
+    due = [
+        pk
+        for pk, attempts, last_sent_at in candidates.values_list(
+            "pk", "send_attempts", "last_sent_at"
+        )[:5000]
+        if last_sent_at <= now - reconcile_wait(attempts)
+    ]
+    for pk in due[:limit]:
+        count(intercept_resend(intercept_id=pk, now=now))
+    stale_withdrawals = InterceptRequest.objects.filter(
+        status=Status.ACCEPTED, withdraw_requested_at__lt=now - RECONCILE_AFTER
+    ).values_list("pk", flat=True)[:limit]
+    for pk in stale_withdrawals:
+        count(intercept_withdraw_send(intercept_id=pk))
+    if intercepts_settle_from_tracking(limit=limit * 10):
+        count("settled_from_tracking")
     return outcomes
+
+
+def intercepts_settle_from_tracking(*, limit: int = 1000) -> int:
+    """Requests waiting for a result their parcel's tracking already shows (the settling that
+    follows a tracking update was lost with its worker): settled from the stored scans."""
+    # Only requests the parcel's stage would move: nothing lingers to be looked at each run.
+    Action = InterceptRequest.Action
+    waiting = (
+        InterceptRequest.objects.filter(
+            Q(status__in=(Status.SUBMITTED, Status.ACCEPTED), parcel__stage__in=RESULT_STAGES)
+            | Q(status=Status.SUCCEEDED, action=Action.RETURN, parcel__stage=ParcelStage.RETURNED)
+            | Q(
+                status=Status.SUCCEEDED,
+                action=Action.REDIRECT,
+                parcel__stage=ParcelStage.DELIVERED,
+            )
+        )
+        .values_list("parcel_id", "created_at")
+        .order_by("pk")[:limit]
+    )
+    stages_seen: dict[int, set[str]] = {}
+    for parcel_id, created_at in waiting:
+        stages_seen[parcel_id] = set(
+            TrackingEvent.objects.filter(
+                parcel_id=parcel_id, occurred_at__gte=created_at - SCAN_CLOCK_SKEW
+            ).values_list("stage", flat=True)
+        ) | set(Parcel.objects.filter(pk=parcel_id).values_list("stage", flat=True))
+    return intercepts_follow_tracking(stages_seen=stages_seen, source="reconciler")
 
 
 def intercept_resend(*, intercept_id: int, now=None) -> str:
@@ -249,6 +335,15 @@ def intercept_withdraw_send(*, intercept_id: int) -> str:
         or intercept.status != Status.ACCEPTED
         or intercept.withdraw_requested_at is None
     ):
+        return "skipped"
+    # Claimed by moving the asked-at time, so a second run (or the reconciler) does not ask
+    # the courier at the same time.
+    claimed = InterceptRequest.objects.filter(
+        pk=intercept.pk,
+        status=Status.ACCEPTED,
+        withdraw_requested_at=intercept.withdraw_requested_at,
+    ).update(withdraw_requested_at=timezone.now())
+    if not claimed:
         return "skipped"
     account = intercept.parcel.courier.account
     if account is None or not account.is_active:
@@ -318,46 +413,53 @@ def intercepts_follow_tracking(*, stages_seen: Mapping[int, set[str]], source: s
         parcel_id__any=relevant, status__in=(Status.SUBMITTED, Status.ACCEPTED, Status.SUCCEEDED)
     ).order_by("pk")
     for intercept in requests:
-        seen = stages_seen[intercept.parcel_id]
-        status = intercept.status
-        if status in (Status.SUBMITTED, Status.ACCEPTED):
-            if seen & DIVERSION_STAGES:
-                if intercept_set_status(
-                    intercept=intercept,
-                    to_status=Status.SUCCEEDED,
-                    source=event_source,
-                    from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
-                    note=_("Tracking shows the parcel caught."),
-                ):
-                    moved += 1
-                    status = Status.SUCCEEDED
-            elif ParcelStage.DELIVERED in seen:
-                reason = _("The parcel was delivered before the intercept took effect.")
-                if intercept_set_status(
-                    intercept=intercept,
-                    to_status=Status.FAILED,
-                    source=event_source,
-                    from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
-                    note=reason,
-                    failure_code=FailureReason.ALREADY_DELIVERED,
-                    failure_reason=reason,
-                ):
-                    moved += 1
-                continue
-        if status == Status.SUCCEEDED:
-            arrived = (
-                ParcelStage.RETURNED if intercept.action == "return" else ParcelStage.DELIVERED
+        try:
+            moved += _follow(intercept, stages_seen[intercept.parcel_id], event_source)
+        except Exception:
+            # One request's trouble (a hold gone missing) must not stop the others; the
+            # reconciler settles it again from the stored scans.
+            logger.exception("Settling intercept #%s from tracking failed", intercept.pk)
+    return moved
+
+
+def _follow(intercept: InterceptRequest, seen: set[str], event_source: str) -> int:
+    """Move one request by the stages its parcel's new scans showed; returns the moves made."""
+    moved = 0
+    status = intercept.status
+    if status in (Status.SUBMITTED, Status.ACCEPTED):
+        if seen & DIVERSION_STAGES:
+            if intercept_set_status(
+                intercept=intercept,
+                to_status=Status.SUCCEEDED,
+                source=event_source,
+                from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
+                note=_("Tracking shows the parcel caught."),
+            ):
+                moved += 1
+                status = Status.SUCCEEDED
+        elif ParcelStage.DELIVERED in seen:
+            reason = _("The parcel was delivered before the intercept took effect.")
+            moved += intercept_set_status(
+                intercept=intercept,
+                to_status=Status.FAILED,
+                source=event_source,
+                from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
+                note=reason,
+                failure_code=FailureReason.ALREADY_DELIVERED,
+                failure_reason=reason,
             )
-            if arrived in seen and intercept_set_status(
+            return moved
+    if status == Status.SUCCEEDED:
+        returning = intercept.action == InterceptRequest.Action.RETURN
+        arrived = ParcelStage.RETURNED if returning else ParcelStage.DELIVERED
+        if arrived in seen:
+            moved += intercept_set_status(
                 intercept=intercept,
                 to_status=Status.COMPLETED,
                 source=event_source,
                 from_statuses=(Status.SUCCEEDED,),
-                note=_("Back at the sender.")
-                if intercept.action == "return"
-                else _("Delivered to the new address."),
-            ):
-                moved += 1
+                note=_("Back at the sender.") if returning else _("Delivered to the new address."),
+            )
     return moved
 
 
@@ -398,14 +500,20 @@ def intercept_updates_apply(*, account_id: int, updates: list[dict]) -> int:
             to_status, fields, note = Status.ACCEPTED, {}, _("The courier is working on it.")
         else:
             continue
-        if intercept_set_status(
-            intercept=intercept,
-            to_status=to_status,
-            source=Source.PUSH,
-            from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
-            note=note,
-            payload=payload,
-            **fields,
-        ):
-            moved += 1
+        try:
+            if intercept_set_status(
+                intercept=intercept,
+                to_status=to_status,
+                source=Source.PUSH,
+                from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
+                note=note,
+                payload=payload,
+                **fields,
+            ):
+                moved += 1
+                if to_status == Status.ACCEPTED:
+                    _accepted(intercept, reference)
+        except Exception:
+            # One request's trouble must not stop the others; tracking settles it later.
+            logger.exception("Applying a courier callback to intercept #%s failed", intercept.pk)
     return moved

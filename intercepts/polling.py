@@ -22,12 +22,14 @@ from couriers.adapters.base import AuthenticationError, CourierError, Waybill
 from couriers.models import Courier
 from couriers.ratelimit import RateLimiter
 from couriers.stages import IN_FLIGHT_STAGES, TERMINAL_STAGES, ParcelStage
-from intercepts.models import Parcel
+from intercepts.models import InterceptRequest, Parcel
 from intercepts.tracking import parcels_apply_scans
 
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# Intercepts sent and not yet settled: their parcels are polled often.
+INTERCEPT_WAITING = (InterceptRequest.Status.SUBMITTED, InterceptRequest.Status.ACCEPTED)
 MAX_BACKOFF = timedelta(hours=6)
 
 
@@ -163,17 +165,38 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
         if close is not None:
             close()
     now = timezone.now()
+    # A parcel whose intercept awaits its result is asked about far more often.
+    intercepted = (
+        set(
+            InterceptRequest.objects.filter(
+                parcel_id__any=list(answered), status__in=INTERCEPT_WAITING
+            ).values_list("parcel_id", flat=True)
+        )
+        if answered
+        else set()
+    )
     parcels_apply_scans(
-        scans_by_parcel=answered, source="poll", reschedule=lambda stage: _next_poll_at(stage, now)
+        scans_by_parcel=answered,
+        source="poll",
+        reschedule=lambda pk, stage: _next_poll_at(stage, now, intercepted=pk in intercepted),
     )
     if failed_ids:
         _back_off(failed_ids, now)
     return {"polled": len(answered), "failed": len(failed_ids)}
 
 
-def _next_poll_at(stage: str, now):
+def _next_poll_at(stage: str, now, *, intercepted: bool = False):
     delay = next_poll_delay(stage)
-    return None if delay is None else now + delay
+    if delay is None:
+        return None
+    if intercepted:
+        delay = min(delay, intercept_poll_delay())
+    return now + delay
+
+
+def intercept_poll_delay() -> timedelta:
+    """How soon a parcel with an intercept awaiting its result is asked about again."""
+    return _scaled(timedelta(minutes=15))
 
 
 def courier_queue(code: str) -> str:

@@ -173,7 +173,12 @@ def _apply(pushes: list[CourierPush]) -> None:
             source=account.protocol,
         )
         if intercept_updates:
-            intercept_updates_apply(account_id=account.pk, updates=intercept_updates)
+            # Applied once the pushes are committed, each request in its own transaction.
+            transaction.on_commit(
+                lambda a=account.pk, u=intercept_updates: intercept_updates_apply(
+                    account_id=a, updates=u
+                )
+            )
         for push in account_pushes:
             if push.pk in waybills_by_push:
                 push.status = CourierPush.Status.ACCEPTED

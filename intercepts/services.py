@@ -437,14 +437,28 @@ def _queue_sends(sends: list[tuple[int, str]]) -> None:
         intercept_send.apply_async(args=[pk], queue=courier_queue(courier_code))
 
 
-def intercept_withdraw(*, actor, intercept: InterceptRequest) -> InterceptRequest:
-    """The merchant (or platform CS) withdraws a request: at once if it was not sent yet, else
-    by asking the courier, who allows it until the parcel is caught."""
+def may_withdraw_intercept(*, actor, intercept: InterceptRequest) -> bool:
+    """The shop's owner and agents may withdraw its intercepts; platform CS only those of an
+    after-sale under arbitration, as it may only intercept those."""
     from intercepts.models import PLATFORM_CS, ShopMembership
     from intercepts.tenancy import access_for
 
     roles = access_for(actor).roles(intercept.shop_id)
-    if not roles & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT, PLATFORM_CS}:
+    if roles & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT}:
+        return True
+    after_sale = intercept.after_sale
+    return (
+        PLATFORM_CS in roles
+        and after_sale is not None
+        and after_sale.arbitration in AfterSale.ARBITRATION_OPEN
+    )
+
+
+def intercept_withdraw(*, actor, intercept: InterceptRequest) -> InterceptRequest:
+    """The merchant (or platform CS) withdraws a request: at once if it was not sent yet, else
+    by asking the courier, who allows it until the parcel is caught."""
+
+    if not may_withdraw_intercept(actor=actor, intercept=intercept):
         raise DomainError(_("You may not withdraw this intercept."))
     Status = InterceptRequest.Status
     with transaction.atomic():

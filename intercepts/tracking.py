@@ -23,8 +23,8 @@ from couriers.types import TrackingScan
 from intercepts.models import Parcel, TrackingEvent
 from intercepts.pgarrays import array_literal
 
-# Given a parcel's stage after the scans, when to ask about it next (None: never again).
-Reschedule = Callable[[str], datetime | None]
+# Given a parcel (its id) and its stage after the scans, when to ask about it next (None: never).
+Reschedule = Callable[[int, str], datetime | None]
 
 
 def parcel_apply_scans(*, parcel_id: int, scans: Iterable[TrackingScan], source: str) -> Parcel:
@@ -107,14 +107,21 @@ def parcels_apply_scans(
             rows = {}
             for pk, current in parcels.items():
                 values = changes.get(pk, current)
-                rows[pk] = (*values, reschedule(values[0]))
+                rows[pk] = (*values, reschedule(pk, values[0]))
         _update_parcels(rows, with_schedule=reschedule is not None)
         if stages_seen:
-            # A diversion or a delivery settles the parcels' intercept requests, in this same
-            # transaction (the import is late: dispatch reaches tracking through polling).
-            from intercepts.dispatch import intercepts_follow_tracking
+            # A diversion or a delivery settles the parcels' intercept requests once these
+            # scans are committed, each in a short transaction of its own: a batch holds no
+            # wallet locks, and one request's trouble cannot undo the scans (the reconciler
+            # settles from the stored scans whatever is lost here). The import is late:
+            # dispatch reaches tracking through polling.
+            from intercepts.dispatch import RESULT_STAGES, intercepts_follow_tracking
 
-            intercepts_follow_tracking(stages_seen=stages_seen, source=source)
+            results = {pk: seen for pk, seen in stages_seen.items() if seen & RESULT_STAGES}
+            if results:
+                transaction.on_commit(
+                    lambda: intercepts_follow_tracking(stages_seen=results, source=source)
+                )
     return {parcel_id: values[0] for parcel_id, values in changes.items()}
 
 

@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from unfold.widgets import (
@@ -30,7 +30,6 @@ from billing.services import BillingError
 from intercepts import services
 from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
 from intercepts.models import (
-    PLATFORM_CS,
     AfterSale,
     InterceptPolicy,
     InterceptRequest,
@@ -51,7 +50,8 @@ class InterceptForm(forms.Form):
     """The confirmation: which parcels, a new address for a redirect, and the payment password
     (the merchant) or the reason (platform CS)."""
 
-    token = forms.CharField(widget=forms.HiddenInput)
+    # The page's one-time token; with a parcel id it is the request's idempotency key.
+    token = forms.CharField(widget=forms.HiddenInput, max_length=40)
     parcels = forms.MultipleChoiceField(
         label=gettext_lazy("Parcels to intercept"),
         widget=forms.CheckboxSelectMultiple,
@@ -194,7 +194,7 @@ def intercept_view(model_admin, request, object_id):
     here = request.get_full_path()
     if channel == InterceptRequest.Channel.WORKBENCH and _agreement_needed(after_sale):
         agreement = reverse("admin:intercepts_shop_agreement", args=[after_sale.shop_id])
-        return redirect(f"{agreement}?next={here}")
+        return redirect(f"{agreement}?{urlencode({'next': here})}")
     action = request.POST.get("action") or request.GET.get("action") or Action.RETURN
     if action not in Action.values:
         action = Action.RETURN
@@ -290,7 +290,7 @@ def after_sale_page_context(request, after_sale: AfterSale) -> dict:
         "intercept_channel": channel if qualifies else None,
         "intercept_url": reverse("admin:intercepts_aftersale_intercept", args=[after_sale.pk]),
         "may_approve_refund": may_approve and after_sale.status == AfterSale.Status.PENDING,
-        "refund_prompt": caught and after_sale.status == AfterSale.Status.PENDING,
+        "refund_prompt": may_approve and caught and after_sale.status == AfterSale.Status.PENDING,
     }
 
 
@@ -298,8 +298,7 @@ def after_sale_page_context(request, after_sale: AfterSale) -> dict:
 
 
 def may_withdraw(request, intercept: InterceptRequest) -> bool:
-    roles = access_for(request.user).roles(intercept.shop_id)
-    return bool(roles & (MERCHANT_WRITERS | {PLATFORM_CS})) and (
+    return services.may_withdraw_intercept(actor=request.user, intercept=intercept) and (
         intercept.status == Status.CREATED
         or (intercept.status == Status.ACCEPTED and intercept.withdraw_requested_at is None)
     )
@@ -316,13 +315,17 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
         "steps": _steps(intercept),
         "waiting": waiting,
         # Keep asking while a result can still come; quickly while an answer is due.
-        "poll_ms": 500 if waiting else (5000 if intercept.status in (Status.ACCEPTED,) else 0),
+        # Succeeded still waits for the parcel's return (completed).
+        "poll_ms": 500
+        if waiting
+        else (5000 if intercept.status in (Status.ACCEPTED, Status.SUCCEEDED) else 0),
         "ended_badly": intercept.status in (Status.REJECTED, Status.FAILED),
         "may_withdraw": may_withdraw(request, intercept),
         "withdraw_url": reverse("admin:intercepts_interceptrequest_withdraw", args=[intercept.pk]),
         "panel_url": reverse("admin:intercepts_interceptrequest_panel", args=[intercept.pk]),
         "refund_prompt": (
             after_sale is not None
+            and bool(access_for(request.user).roles(intercept.shop_id) & MERCHANT_WRITERS)
             and intercept.status in (Status.SUCCEEDED, Status.COMPLETED)
             and after_sale.status == AfterSale.Status.PENDING
         ),

@@ -102,6 +102,33 @@ def test_pin_is_stored_hashed_and_checked(world, pin_a):
         services.payment_password_check(shop_id=world.shop_a.pk, pin="000000")
 
 
+def test_pin_hash_needs_the_sites_key(world, pin_a, settings):
+    # A stolen hash cannot be guessed offline without the key; a retired key still in
+    # SECRET_KEY_FALLBACKS is accepted, and the hash is renewed with the current one.
+    old_key, old_hash = settings.SECRET_KEY, pin_a.pin_hash
+    assert old_hash.startswith("pbkdf2_pin$")
+    settings.SECRET_KEY = "another-key-" + "x" * 40
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(BillingError):
+        services.payment_password_check(shop_id=world.shop_a.pk, pin="246810")
+    PaymentPassword.objects.filter(pk=pin_a.pk).update(failed_attempts=0)
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    services.payment_password_check(shop_id=world.shop_a.pk, pin="246810")
+    renewed = PaymentPassword.objects.get(pk=pin_a.pk).pin_hash
+    assert renewed != old_hash
+    settings.SECRET_KEY_FALLBACKS = []
+    services.payment_password_check(shop_id=world.shop_a.pk, pin="246810")
+
+
+def test_a_pin_hashed_the_old_way_still_works_and_is_renewed(world):
+    from django.contrib.auth.hashers import make_password
+
+    PaymentPassword.objects.create(shop_id=world.shop_a.pk, pin_hash=make_password("135790"))
+    services.payment_password_check(shop_id=world.shop_a.pk, pin="135790")
+    assert PaymentPassword.objects.get(shop_id=world.shop_a.pk).pin_hash.startswith("pbkdf2_pin$")
+    services.payment_password_check(shop_id=world.shop_a.pk, pin="135790")
+
+
 @pytest.mark.parametrize("pin", ["12345", "1234567", "abcdef", "１２３４５６", ""])
 def test_pin_must_be_six_ascii_digits(world, pin):
     with pytest.raises(BillingError, match="6 位数字"):

@@ -236,6 +236,9 @@ def test_ledger_rows_refuse_update_and_delete_in_python(world, wallet_a, fund):
 
 @pytest.mark.parametrize("table", ["billing_ledgerentry", "billing_ledgertransaction"])
 def test_ledger_rows_refuse_update_and_delete_in_the_database(world, wallet_a, fund, table):
+    if connection.vendor != "postgresql":
+        # The trigger is PostgreSQL's: SQLite's test flush deletes rows one by one.
+        pytest.skip("the append-only trigger is installed on PostgreSQL")
     fund(wallet_a, 100)
     for sql in (f"UPDATE {table} SET created_at = created_at", f"DELETE FROM {table}"):
         with (

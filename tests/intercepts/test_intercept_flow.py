@@ -13,12 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -27,9 +28,11 @@ from billing import selectors as billing_selectors
 from billing.models import Hold
 from couriers.models import Courier, CourierAccount
 from couriers.sandbox import FaultOptions, SandboxServer
+from couriers.types import TrackingScan
 from intercepts import dispatch, services
 from intercepts.models import AfterSale, InterceptEvent, InterceptRequest, Shop
 from intercepts.polling import courier_queue, parcels_poll
+from intercepts.tracking import parcel_apply_scans
 from tests.conftest import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready, zto_waybill
 
@@ -237,8 +240,9 @@ def test_a_double_confirm_click_makes_one_request(world, sandbox):
         responses.append(_intercept_page_post(client, world, "double-click-token"))
 
     threads = [threading.Thread(target=click, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
+    with _both_clicks_meet(world):
+        for thread in threads:
+            thread.start()
     for thread in threads:
         thread.join()
     [intercept] = InterceptRequest.objects.filter(shop=world.shop_a)
@@ -251,6 +255,91 @@ def test_a_double_confirm_click_makes_one_request(world, sandbox):
     late = _intercept_page_post(clients[0], world, "double-click-token")
     assert late["Location"] == record
     assert InterceptRequest.objects.filter(shop=world.shop_a).count() == 1
+
+
+@contextmanager
+def _both_clicks_meet(world):
+    """Hold the shop's payment-password row locked until both clicks wait for it, so that
+    both have passed the check for an earlier request and race to make one (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(_database_url(), autocommit=False) as locker:
+        locker.execute(
+            "SELECT 1 FROM billing_paymentpassword WHERE shop_id = %s FOR UPDATE",
+            [world.shop_a.pk],
+        )
+        yield
+
+        def waiting() -> int:
+            with psycopg.connect(_database_url(), autocommit=True) as probe:
+                return probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ).fetchone()[0]
+
+        _wait_for(lambda: waiting() >= 2, what="both clicks to wait on the password")
+        locker.rollback()
+
+
+def test_a_callback_that_overtakes_the_answer_keeps_the_couriers_reference(world):
+    # The courier takes 1.5 s to answer; meanwhile its callback says it is working on it.
+    with SandboxServer(speed=1, seed=24, faults=FaultOptions(latency_ms=1500)) as server:
+        parcel = _setup(world, server)
+        intercept = services.intercept_create(
+            actor=world.agent,
+            parcel=parcel,
+            action=InterceptRequest.Action.RETURN,
+            channel=InterceptRequest.Channel.WORKBENCH,
+            after_sale=world.after_sale_a,
+        )
+        outcome = []
+        sender = threading.Thread(
+            target=lambda: outcome.append(dispatch.intercept_send(intercept_id=intercept.pk))
+        )
+        sender.start()
+        _wait_for(lambda: _status(intercept) == S.SUBMITTED, what="the request sent")
+        dispatch.intercept_updates_apply(
+            account_id=parcel.courier.account_id,
+            updates=[{"waybill_no": parcel.waybill_no, "status": "IN_PROGRESS", "reference": ""}],
+        )
+        assert _status(intercept) == S.ACCEPTED
+        sender.join(timeout=20)
+    assert outcome == ["skipped"]  # the answer found the request accepted already
+    intercept.refresh_from_db()
+    truth_reference = server.truth(parcel.waybill_no)["intercept"]["reference"]
+    assert intercept.courier_reference == truth_reference  # kept for a withdrawal
+    steps = list(intercept.events.values_list("to_status", "source"))
+    assert steps == [
+        (S.CREATED, InterceptEvent.Source.USER),
+        (S.SUBMITTED, InterceptEvent.Source.SYSTEM),
+        (S.ACCEPTED, InterceptEvent.Source.PUSH),
+    ]
+
+
+def test_the_reconciler_settles_what_tracking_already_shows(world, sandbox):
+    parcel = _setup(world, sandbox)
+    intercept = _confirm(world, parcel)
+    assert intercept.status == S.ACCEPTED
+    # The returning scan is stored, but the settling that follows it was lost with its
+    # worker: here, it is applied inside a transaction that ends in an error after commit.
+    scan = TrackingScan(
+        waybill_no=parcel.waybill_no,
+        occurred_at=timezone.now(),
+        raw_code="6",
+        stage="returning",
+        description="快件已拦截，退回中",
+    )
+    with transaction.atomic():
+        parcel_apply_scans(parcel_id=parcel.pk, scans=[scan], source="poll")
+        connection.run_on_commit.clear()  # what a worker killed right after the commit loses
+    assert _status(intercept) == S.ACCEPTED
+    later = timezone.now() + timedelta(minutes=2)
+    assert dispatch.intercepts_reconcile(now=later) == {"settled_from_tracking": 1}
+    assert _status(intercept) == S.SUCCEEDED
+    assert _balances(world).available_fen == 1_000 - FEE
 
 
 @pytest.mark.skipif(
@@ -306,7 +395,8 @@ def test_a_worker_dying_after_the_courier_accepted_is_settled_by_the_reconciler(
         assert intercept.events.filter(
             source=InterceptEvent.Source.RECONCILER, to_status=S.ACCEPTED
         ).exists()
-        assert dispatch.intercepts_reconcile(now=later) == {}  # nothing left unanswered
+        # Nothing left unanswered: an hour on, the reconciler has nobody to ask again.
+        assert dispatch.intercepts_reconcile(now=later + timedelta(hours=1)) == {}
 
         def caught():
             parcels_poll(courier_id=parcel.courier_id, parcel_ids=[parcel.pk])

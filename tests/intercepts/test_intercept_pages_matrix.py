@@ -4,7 +4,7 @@ shop but only on an after-sale under arbitration, finance never."""
 
 import pytest
 from django.urls import reverse
-from django.utils import translation
+from django.utils.http import urlencode
 
 from intercepts.models import AfterSale, InterceptEvent, InterceptRequest
 from intercepts.services import intercept_create
@@ -64,8 +64,7 @@ def test_intercept_page_on_an_after_sale_under_arbitration(world, login, arbitra
 def test_cs_intercepts_for_any_shop_under_arbitration(world, login, arbitrated):
     response = login(world.cs).get(_intercept_url(world.after_sale_b))
     assert response.status_code == 200
-    with translation.override("zh-hans"):
-        page = response.content.decode()
+    page = response.content.decode()  # in Chinese, the default language
     assert "代商家发起拦截" in page and 'name="pin"' not in page and 'name="reason"' in page
 
 
@@ -78,6 +77,17 @@ def test_status_panel(world, login, intercept_a, who):
 
 @pytest.mark.parametrize("who", CAST)
 def test_withdraw(world, login, intercept_a, who):
+    url = reverse("admin:intercepts_interceptrequest_withdraw", args=[intercept_a.pk])
+    response = login(world.user(who)).post(url)
+    expected = row(302, 302, 403, 404, 403, 403)[who]
+    assert response.status_code == expected
+    intercept_a.refresh_from_db()
+    withdrawn = expected == 302 and who != "anonymous"
+    assert (intercept_a.status == InterceptRequest.Status.CANCELLED) is withdrawn
+
+
+@pytest.mark.parametrize("who", CAST)
+def test_withdraw_under_arbitration(world, login, arbitrated, intercept_a, who):
     url = reverse("admin:intercepts_interceptrequest_withdraw", args=[intercept_a.pk])
     response = login(world.user(who)).post(url)
     expected = row(302, 302, 403, 404, 302, 403)[who]
@@ -166,8 +176,7 @@ def test_a_merchant_confirms_with_the_payment_password(world, login):
         _intercept_url(world.after_sale_a), {"token": "t1", "action": "return", "pin": "000000"}
     )
     assert wrong.status_code == 200 and not InterceptRequest.objects.exists()
-    with translation.override("zh-hans"):
-        assert "支付密码错误" in wrong.content.decode()
+    assert "支付密码错误" in wrong.content.decode()
     right = client.post(
         _intercept_url(world.after_sale_a), {"token": "t2", "action": "return", "pin": PIN}
     )
@@ -182,4 +191,14 @@ def test_first_use_leads_to_the_agreement(world, login):
     response = login(world.agent).get(_intercept_url(world.after_sale_a))
     agreement = reverse("admin:intercepts_shop_agreement", args=[world.shop_a.pk])
     assert response.status_code == 302
-    assert response["Location"] == f"{agreement}?next={_intercept_url(world.after_sale_a)}"
+    assert (
+        response["Location"]
+        == f"{agreement}?{urlencode({'next': _intercept_url(world.after_sale_a)})}"
+    )
+
+
+def test_an_overlong_token_is_refused_not_an_error(world, login):
+    response = login(world.agent).post(
+        _intercept_url(world.after_sale_a), {"token": "x" * 100, "action": "return", "pin": PIN}
+    )
+    assert response.status_code == 200 and not InterceptRequest.objects.exists()

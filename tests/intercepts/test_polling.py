@@ -157,3 +157,34 @@ def test_a_lease_left_by_a_dead_worker_runs_out_and_the_parcel_is_claimed_again(
         parcel.refresh_from_db()
         assert parcel.poll_leased_until is None
         assert parcel.next_poll_at is None or parcel.next_poll_at > timezone.now()
+
+
+@pytest.mark.django_db
+def test_a_parcel_whose_intercept_awaits_its_result_is_polled_often(world, sandbox):
+    from intercepts.models import InterceptEvent, InterceptRequest
+    from intercepts.services import intercept_create, intercept_set_status
+    from tests.intercepts.readiness import make_ready
+
+    make_ready(world.shop_a, world.owner)
+    courier = _account(sandbox, "kdniao", "YUNDA")
+    waiting, quiet = _parcels(courier, "22")
+    Parcel.objects.filter(pk__in=[waiting.pk, quiet.pk]).update(shop=world.shop_a)
+    waiting.refresh_from_db()
+    intercept = intercept_create(
+        actor=world.owner,
+        parcel=waiting,
+        action=InterceptRequest.Action.RETURN,
+        channel=InterceptRequest.Channel.WORKBENCH,
+    )
+    for status in (InterceptRequest.Status.SUBMITTED, InterceptRequest.Status.ACCEPTED):
+        intercept_set_status(
+            intercept=intercept, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
+        )
+
+    before = timezone.now()
+    polling.parcels_poll(courier_id=courier.pk, parcel_ids=[waiting.pk, quiet.pk])
+    waiting.refresh_from_db()
+    quiet.refresh_from_db()
+    assert waiting.stage == quiet.stage == "in_transit"
+    assert waiting.next_poll_at - before <= polling.intercept_poll_delay() + timedelta(seconds=5)
+    assert quiet.next_poll_at - before >= timedelta(hours=1)
