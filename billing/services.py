@@ -13,6 +13,7 @@ shops' members; the finance-only services also check the actor's platform group 
 from contextlib import contextmanager
 from datetime import timedelta
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -96,7 +97,21 @@ def _is_violation(exc: IntegrityError, constraint: str) -> bool:
     """True if the database refused the write because of this named constraint."""
     diag = getattr(getattr(exc, "__cause__", None), "diag", None)
     name = getattr(diag, "constraint_name", None)
-    return name == constraint if name else constraint in str(exc)
+    if name:
+        return name == constraint
+    text = str(exc)
+    if constraint in text:
+        return True
+    # SQLite (the embedded default) names a unique constraint's columns, not the constraint.
+    for model in apps.get_app_config("billing").get_models():
+        for candidate in model._meta.constraints:
+            if candidate.name == constraint and getattr(candidate, "fields", None):
+                table = model._meta.db_table
+                columns = ", ".join(
+                    f"{table}.{model._meta.get_field(field).column}" for field in candidate.fields
+                )
+                return f"UNIQUE constraint failed: {columns}" in text
+    return False
 
 
 # --- Posting ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ def test_app_is_json_only_with_time_limits():
     assert app.conf.task_soft_time_limit < app.conf.task_time_limit
 
 
+@pytest.mark.django_db  # importing the task modules runs Django's checks, which ask the database
 def test_every_scheduled_task_is_registered():
     app.loader.import_default_modules()
     for entry in app.conf.beat_schedule.values():

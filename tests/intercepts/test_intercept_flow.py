@@ -229,6 +229,10 @@ def _intercept_page_post(client, world, token):
     )
 
 
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="two clicks at once need a database that takes parallel writers",
+)
 def test_a_double_confirm_click_makes_one_request(world, sandbox):
     _setup(world, sandbox)
     clients = [Client(), Client()]
@@ -282,6 +286,17 @@ def _both_clicks_meet(world):
 
         _wait_for(lambda: waiting() >= 2, what="both clicks to wait on the password")
         locker.rollback()
+
+
+def test_a_repeated_confirmation_finds_the_first_request(world, sandbox, login):
+    _setup(world, sandbox)
+    client = login(world.agent)
+    first = _intercept_page_post(client, world, "repeat-token")
+    again = _intercept_page_post(client, world, "repeat-token")
+    [intercept] = InterceptRequest.objects.filter(shop=world.shop_a)
+    record = reverse("admin:intercepts_interceptrequest_change", args=[intercept.pk])
+    assert first["Location"] == again["Location"] == record
+    assert _balances(world).held_fen == FEE
 
 
 def test_a_callback_that_overtakes_the_answer_keeps_the_couriers_reference(world):
