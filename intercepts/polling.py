@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from couriers.adapters import get_adapter
@@ -117,11 +117,22 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
         _back_off(list(parcel_ids), timezone.now())
         return {"polled": 0, "failed": len(parcel_ids)}
     account = courier.account
-    parcels = list(
+    # Parcels whose intercept awaits its result come back flagged, in the same query: they
+    # are asked about again far sooner.
+    waiting = InterceptRequest.objects.filter(
+        parcel_id=OuterRef("pk"), status__in=INTERCEPT_WAITING
+    )
+    rows = (
         Parcel.objects.filter(pk__any=parcel_ids, courier_id=courier_id)
         .exclude(stage__in=TERMINAL_STAGES)
-        .values_list("pk", "waybill_no", "receiver_phone")
+        .annotate(intercepted=Exists(waiting))
+        .values_list("pk", "waybill_no", "receiver_phone", "intercepted")
     )
+    parcels, intercepted = [], set()
+    for pk, waybill_no, phone, flagged in rows:
+        parcels.append((pk, waybill_no, phone))
+        if flagged:
+            intercepted.add(pk)
     adapter = get_adapter(account.config())
     batch_size = max(1, min(adapter.capabilities.query_batch_size, account.batch_size or 1))
     limiter = RateLimiter(f"account:{account.pk}", per_second=account.requests_per_second)
@@ -165,16 +176,6 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
         if close is not None:
             close()
     now = timezone.now()
-    # A parcel whose intercept awaits its result is asked about far more often.
-    intercepted = (
-        set(
-            InterceptRequest.objects.filter(
-                parcel_id__any=list(answered), status__in=INTERCEPT_WAITING
-            ).values_list("parcel_id", flat=True)
-        )
-        if answered
-        else set()
-    )
     parcels_apply_scans(
         scans_by_parcel=answered,
         source="poll",
