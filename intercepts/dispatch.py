@@ -278,14 +278,18 @@ def intercepts_settle_from_tracking(*, limit: int = 1000) -> int:
         .values_list("parcel_id", "created_at")
         .order_by("pk")[:limit]
     )
-    stages_seen: dict[int, set[str]] = {}
-    for parcel_id, created_at in waiting:
-        stages_seen[parcel_id] = set(
-            TrackingEvent.objects.filter(
-                parcel_id=parcel_id, occurred_at__gte=created_at - SCAN_CLOCK_SKEW
-            ).values_list("stage", flat=True)
-        ) | set(Parcel.objects.filter(pk=parcel_id).values_list("stage", flat=True))
+    stages_seen = {
+        parcel_id: _stages_since(parcel_id, created_at) for parcel_id, created_at in waiting
+    }
     return intercepts_follow_tracking(stages_seen=stages_seen, source="reconciler")
+
+
+def _stages_since(parcel_id: int, since) -> set[str]:
+    """The stages of a parcel's stored scans since a request was made, and its stage now."""
+    scanned = TrackingEvent.objects.filter(
+        parcel_id=parcel_id, occurred_at__gte=since - SCAN_CLOCK_SKEW
+    ).values_list("stage", flat=True)
+    return set(scanned) | set(Parcel.objects.filter(pk=parcel_id).values_list("stage", flat=True))
 
 
 def intercept_resend(*, intercept_id: int, now=None) -> str:
@@ -303,7 +307,12 @@ def intercept_resend(*, intercept_id: int, now=None) -> str:
     # What tracking already shows settles it without asking.
     stage = intercept.parcel.stage
     if stage in RESULT_STAGES:
-        intercepts_follow_tracking(stages_seen={intercept.parcel_id: {stage}}, source="reconciler")
+        intercepts_follow_tracking(
+            stages_seen={
+                intercept.parcel_id: _stages_since(intercept.parcel_id, intercept.created_at)
+            },
+            source="reconciler",
+        )
         intercept.refresh_from_db()
         if intercept.status != Status.SUBMITTED:
             return str(intercept.status)
