@@ -46,6 +46,7 @@ from intercepts.admin_scoping import (
     ShopScopedAdmin,
     StrictLookupsMixin,
     is_platform_staff,
+    object_view_path,
 )
 from intercepts.models import (
     AfterSale,
@@ -583,18 +584,9 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
     change_form_before_template = "admin/intercepts/aftersale/actions.html"
 
     def get_urls(self):
-        def view(function, suffix):
-            return path(
-                f"<path:object_id>/{suffix}/",
-                self.admin_site.admin_view(
-                    lambda request, object_id: function(self, request, unquote(object_id))
-                ),
-                name=f"intercepts_aftersale_{suffix.replace('-', '_')}",
-            )
-
         return [
-            view(workbench.intercept_view, "intercept"),
-            view(workbench.approve_refund_view, "approve-refund"),
+            object_view_path(self, workbench.intercept_view, "intercept"),
+            object_view_path(self, workbench.approve_refund_view, "approve-refund"),
             *super().get_urls(),
         ]
 
@@ -1035,23 +1027,14 @@ class InterceptRequestAdmin(ShopScopedAdmin):
     change_form_before_template = "admin/intercepts/interceptrequest/live_status.html"
 
     def get_urls(self):
-        def view(function, suffix):
-            return path(
-                f"<path:object_id>/{suffix}/",
-                self.admin_site.admin_view(
-                    lambda request, object_id: function(self, request, unquote(object_id))
-                ),
-                name=f"intercepts_interceptrequest_{suffix}",
-            )
-
         return [
             path(
                 "export/",
                 self.admin_site.admin_view(self.export_view),
                 name="intercepts_interceptrequest_export",
             ),
-            view(workbench.panel_view, "panel"),
-            view(workbench.withdraw_view, "withdraw"),
+            object_view_path(self, workbench.panel_view, "panel"),
+            object_view_path(self, workbench.withdraw_view, "withdraw"),
             *super().get_urls(),
         ]
 

@@ -8,9 +8,11 @@ a 404 for an object outside the user's shops. Its changelist never counts the ta
 
 from django.contrib.admin import ShowFacets, SimpleListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.http import Http404
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.paginator import InfinitePaginator as _UnfoldInfinitePaginator
@@ -270,3 +272,18 @@ class ScopedTabularInline(RolePermissionsMixin, TabularInline):
 
     def _shop_path(self) -> str:
         return self.parent_shop_path
+
+
+def object_view_path(model_admin, function, suffix: str):
+    """The URL of an extra page of one object, ``<id>/<suffix>/``, named
+    ``<app>_<model>_<suffix>`` (dashes as underscores) and behind the admin's login:
+    ``function(model_admin, request, object_id)`` finds the object through the admin, so
+    another shop's object is a 404."""
+    opts = model_admin.model._meta
+    return path(
+        f"<path:object_id>/{suffix}/",
+        model_admin.admin_site.admin_view(
+            lambda request, object_id: function(model_admin, request, unquote(object_id))
+        ),
+        name=f"{opts.app_label}_{opts.model_name}_{suffix.replace('-', '_')}",
+    )

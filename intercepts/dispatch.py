@@ -73,6 +73,12 @@ def _waybill(intercept: InterceptRequest, protocol: str) -> Waybill:
     )
 
 
+def _close(adapter) -> None:
+    close = getattr(adapter, "close", None)  # HTTP adapters keep a connection open
+    if close is not None:
+        close()
+
+
 def _load(intercept_id: int) -> InterceptRequest | None:
     return (
         InterceptRequest.objects.select_related("parcel__courier__account")
@@ -171,9 +177,7 @@ def _ask_courier(intercept: InterceptRequest, *, source: str, resent: bool) -> s
         )
         return "unanswered"
     finally:
-        close = getattr(adapter, "close", None)
-        if close is not None:
-            close()
+        _close(adapter)
     moved = intercept_set_status(
         intercept=intercept,
         to_status=Status.ACCEPTED,
@@ -372,9 +376,7 @@ def intercept_withdraw_send(*, intercept_id: int) -> str:
             intercept, _("The courier did not answer; try again in a moment.")
         )
     finally:
-        close = getattr(adapter, "close", None)
-        if close is not None:
-            close()
+        _close(adapter)
     moved = intercept_set_status(
         intercept=intercept,
         to_status=Status.CANCELLED,
