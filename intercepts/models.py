@@ -657,7 +657,8 @@ class InterceptRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} #{self.pk} ({self.get_status_display()})"
+        # No status here: the page title would go stale while the status panel moves on.
+        return f"{self.get_action_display()} #{self.pk}"
 
     @property
     def is_open(self) -> bool:

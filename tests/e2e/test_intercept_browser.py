@@ -96,6 +96,9 @@ def test_an_agent_signs_pays_and_sees_the_answer_arrive(
             timeout=20_000,
         )
         assert page.evaluate("window.__stillTheSamePage") is True
+        # The history below gains the courier's answer too, still without a reload.
+        page.wait_for_selector("#events-group >> text=快递答复")
+        assert page.evaluate("window.__stillTheSamePage") is True
         screenshot(page, "intercept_5_accepted")
 
     intercept = InterceptRequest.objects.get(shop=world.shop_a)
