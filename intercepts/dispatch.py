@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from couriers.adapters import get_adapter
-from couriers.adapters.base import CourierError, RefusedError, Waybill
+from couriers.adapters.base import AuthenticationError, CourierError, RefusedError, Waybill
 from couriers.adapters.common import FailureReason, InterceptUpdate
 from couriers.adapters.sf import SERVICE_CODES as SF_SERVICE_CODES
 from couriers.ratelimit import RateLimiter
@@ -167,7 +167,8 @@ def _ask_courier(intercept: InterceptRequest, *, source: str, resent: bool) -> s
         return "rejected" if moved else "skipped"
     except CourierError as exc:
         # Timeouts, resets, a gateway error, bad credentials: no answer; asked again later.
-        level = logging.WARNING
+        # Bad credentials need someone to fix the account, so they are logged as errors.
+        level = logging.ERROR if isinstance(exc, AuthenticationError) else logging.WARNING
         logger.log(level, "Intercept #%s: no answer from %s: %s", intercept.pk, account, exc)
         intercept_note(
             intercept=intercept,
