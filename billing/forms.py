@@ -1,7 +1,10 @@
 """Forms of the wallet and invoice pages: top-up, adjustment, payment password, invoice request
 and finance's decision. They only clean input; the services decide."""
 
+from datetime import datetime, time, timedelta
+
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
     UnfoldAdminPasswordWidget,
@@ -12,6 +15,13 @@ from unfold.widgets import (
 from billing.money import YuanFormField
 from billing.services import MAX_AMOUNT_FEN, PIN_LENGTH
 from billing.validators import validate_uscc
+from couriers.models import Courier
+
+
+class _DateInput(UnfoldAdminTextInputWidget):
+    """The browser's own date picker, in the workbench's style."""
+
+    input_type = "date"
 
 
 def _yuan_widget():
@@ -112,11 +122,43 @@ class InvoiceRequestForm(forms.Form):
         widget=UnfoldAdminTextInputWidget,
     )
 
+    courier = forms.ModelChoiceField(
+        label=_("Courier (all when empty)"),
+        queryset=Courier.objects.none(),
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+    )
+    charged_from = forms.DateField(
+        label=_("Fees charged from (date)"), required=False, widget=_DateInput
+    )
+    charged_until = forms.DateField(
+        label=_("Fees charged until (date, included)"),
+        required=False,
+        widget=_DateInput,
+    )
+
     def __init__(self, *args, **kwargs):
         from billing.models import InvoiceRequest
 
         super().__init__(*args, **kwargs)
         self.fields["invoice_type"].choices = InvoiceRequest.Type.choices
+        self.fields["courier"].queryset = Courier.objects.order_by("sort_order", "code")
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("charged_from"), cleaned.get("charged_until")
+        if start and end and end < start:
+            raise forms.ValidationError(_("The period ends before it starts."))
+        # Whole local days: from the first day's midnight to the midnight after the last.
+        if start:
+            cleaned["charged_from"] = _local_midnight(start)
+        if end:
+            cleaned["charged_until"] = _local_midnight(end + timedelta(days=1))
+        return cleaned
+
+
+def _local_midnight(day):
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 class InvoiceDecisionForm(forms.Form):

@@ -676,9 +676,11 @@ def invoice_request(
     capture_ids: list[int] | None = None,
     charged_from=None,
     charged_until=None,
+    courier=None,
 ) -> InvoiceRequest:
     """Ask for an invoice over the wallet's charged fees that are on no live invoice yet: the
-    ones named, or all charged in the period. The lines keep a snapshot of each fee.
+    ones named, or all charged in the period (``charged_until`` excluded), optionally of one
+    courier only. The lines keep a snapshot of each fee.
 
     The caller checks that ``actor`` may act for the wallet's shop.
     """
@@ -709,6 +711,10 @@ def invoice_request(
         captures = captures.filter(created_at__gte=charged_from)
     if charged_until is not None:
         captures = captures.filter(created_at__lt=charged_until)
+    if courier is not None:
+        captures = captures.filter(
+            reference__in=Hold.objects.filter(wallet=wallet, courier=courier).values("reference")
+        )
     fees = list(
         captures.exclude(invoice_lines__live=True)
         .order_by("pk")

@@ -417,8 +417,9 @@ class WalletAdmin(ShopScopedAdmin):
             form,
             title=_("Request an invoice"),
             intro=_(
-                "The invoice covers every charged intercept fee of this wallet that is not on "
-                "another invoice yet. Finance reviews and issues it."
+                "The invoice covers the charged intercept fees of this wallet that are not on "
+                "another invoice yet: all of them, or those of one courier or period. Finance "
+                "reviews and issues it."
             ),
             submit=_("Request the invoice"),
         )

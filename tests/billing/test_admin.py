@@ -378,7 +378,22 @@ def test_owner_requests_an_invoice_and_finance_issues_it(billing_world, login):
     response = client.post(url, {**form, "taxpayer_id": "91330100716105852G"})
     assert response.status_code == 200
     assert "校验位" in response.content.decode()
-    response = client.post(url, {**form, "taxpayer_id": "91330100716105852F"})
+    backwards = {"charged_from": "2026-03-02", "charged_until": "2026-03-01"}
+    response = client.post(url, {**form, "taxpayer_id": "91330100716105852F", **backwards})
+    assert "结束日期早于开始日期" in response.content.decode()
+    # Today's fees of the one courier they were charged for, chosen on the form.
+    today = timezone.localdate().isoformat()
+    courier = Hold.objects.filter(wallet=wallet, status="captured").first().courier
+    response = client.post(
+        url,
+        {
+            **form,
+            "taxpayer_id": "91330100716105852F",
+            "courier": courier.pk,
+            "charged_from": today,
+            "charged_until": today,
+        },
+    )
     assert response.status_code == 302
     invoice = InvoiceRequest.objects.get(status="requested")
     assert invoice.amount_fen == 300

@@ -59,6 +59,33 @@ def test_request_snapshots_every_charged_fee_not_yet_invoiced(world, charged):
         request(world, charged)
 
 
+def test_request_for_one_courier_and_period(world, charged, zto):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import Hold
+    from couriers.models import Courier
+
+    yto = Courier.objects.get(code="YTO")
+    services.wallet_hold(
+        shop_id=world.shop_a.pk, reference="intercept:9", amount_fen=400, courier=yto
+    )
+    services.wallet_capture(reference="intercept:9")
+    assert Hold.objects.get(reference="intercept:9").courier == yto
+    now = timezone.now()
+    # A period that ended before any fee was charged has nothing to invoice.
+    with pytest.raises(BillingError, match="没有可开票"):
+        request(world, charged, charged_until=now - timedelta(days=1))
+    only_yto = request(world, charged, courier=yto, charged_from=now - timedelta(days=1))
+    assert list(only_yto.lines.values_list("reference", "courier_name")) == [
+        ("intercept:9", "圆通速递")
+    ]
+    assert only_yto.amount_fen == 400
+    rest = request(world, charged, courier=zto)
+    assert rest.amount_fen == 900
+
+
 def test_wrong_check_digit_is_refused_and_nothing_written(world, charged):
     before = counts()
     with pytest.raises(BillingError, match="校验位"):

@@ -90,6 +90,10 @@ def test_owner_requests_an_invoice_in_the_browser(world, funded_wallet, browser_
     page.fill("#id_taxpayer_id", "91330100716105852G")  # a wrong check character
     page.get_by_role("button", name="提交开票申请").click()
     page.get_by_text("校验位不正确").first.wait_for()
+    # The courier and the period of the fees can be chosen; the dates use the browser's picker.
+    assert page.get_attribute("#id_charged_from", "type") == "date"
+    page.select_option("#id_courier", label="中通快递")
+    screenshot(page, "owner_invoice_form")
     page.fill("#id_taxpayer_id", "91330100716105852F")
     page.fill("#id_address_phone", "杭州市余杭区文一西路1号 0571-88888888")
     page.fill("#id_bank_account", "招商银行杭州分行 571900000000001")
