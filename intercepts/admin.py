@@ -12,7 +12,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Prefetch
-from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -258,13 +258,8 @@ class ShopAdmin(ShopScopedAdmin):
     def agreement_view(self, request, object_id):
         """The intercept service agreement: everyone who may see the shop reads it; its owner
         signs it (before the shop's first intercept, and again for each new version)."""
-        shop = self.get_object(request, unquote(object_id))
-        if shop is None:
-            raise Http404
-        can_sign = bool(
-            access_for(request.user).roles(shop.pk)
-            & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT}
-        )
+        shop = self.get_object(request, unquote(object_id))  # another shop's: 404
+        can_sign = access_for(request.user).acts_for(shop.pk)
         back_url = reverse("admin:intercepts_shop_change", args=[shop.pk])
         next_url = workbench.safe_next(request, "")
         form = AgreementForm(request.POST or None)
@@ -590,14 +585,11 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        after_sale = self.get_object(request, unquote(object_id))
-        if after_sale is not None:
-            extra_context = {
-                **(extra_context or {}),
-                **workbench.after_sale_page_context(request, after_sale),
-            }
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The object the page already loaded: the intercept button and the refund prompt.
+        if obj is not None:
+            context.update(workbench.after_sale_page_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_list_display(self, request):
         if access_for(request.user).sees_all_shops:
@@ -1038,14 +1030,11 @@ class InterceptRequestAdmin(ShopScopedAdmin):
             *super().get_urls(),
         ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        intercept = self.get_object(request, unquote(object_id))
-        if intercept is not None:
-            extra_context = {
-                **(extra_context or {}),
-                **workbench.panel_context(request, intercept),
-            }
-        return super().change_view(request, object_id, form_url, extra_context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The object the page already loaded: the live status panel.
+        if obj is not None:
+            context.update(workbench.panel_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     EXPORT_COLUMNS = (
         (_("Created at"), lambda o: timezone.localtime(o.created_at).strftime("%Y-%m-%d %H:%M:%S")),

@@ -10,6 +10,7 @@ from billing import services as billing_services
 from billing.services import BillingError
 from couriers.stages import TERMINAL_STAGES
 from intercepts.models import (
+    PLATFORM_CS,
     AfterSale,
     AfterSaleEvent,
     InterceptEvent,
@@ -19,6 +20,7 @@ from intercepts.models import (
     Parcel,
     Shop,
 )
+from intercepts.tenancy import access_for
 
 
 class DomainError(Exception):
@@ -111,13 +113,7 @@ def after_sale_set_status(
 
 def after_sale_approve_refund(*, actor, after_sale: AfterSale) -> AfterSale:
     """The merchant approves the buyer's refund (the shop's owner or an agent)."""
-    from intercepts.models import ShopMembership
-    from intercepts.tenancy import access_for
-
-    if not access_for(actor).roles(after_sale.shop_id) & {
-        ShopMembership.Role.OWNER,
-        ShopMembership.Role.AGENT,
-    }:
+    if not access_for(actor).acts_for(after_sale.shop_id):
         raise DomainError(_("Only the shop's owner or an after-sales agent may approve refunds."))
     return after_sale_set_status(
         after_sale=after_sale, to_status=AfterSale.Status.APPROVED, actor=actor
@@ -308,13 +304,7 @@ def intercept_policy_save(*, actor, policy: InterceptPolicy) -> InterceptPolicy:
 def shop_sign_agreement(*, actor, shop: Shop, version: str) -> Shop:
     """The shop's owner or an agent (whoever first intercepts for the shop) signs the current
     intercept service agreement for the shop; who and when are kept."""
-    from intercepts.models import ShopMembership
-    from intercepts.tenancy import access_for
-
-    if not access_for(actor).roles(shop.pk) & {
-        ShopMembership.Role.OWNER,
-        ShopMembership.Role.AGENT,
-    }:
+    if not access_for(actor).acts_for(shop.pk):
         raise DomainError(
             _("Only the shop's owner or an after-sales agent may sign the intercept agreement.")
         )
@@ -343,13 +333,13 @@ def may_request_intercept(*, actor, after_sale: AfterSale) -> str | None:
     """The channel through which ``actor`` may ask to intercept this after-sale's parcels:
     the workbench for the shop's owner and agents, platform CS for an after-sale under
     arbitration; None when they may not."""
-    from intercepts.models import PLATFORM_CS, ShopMembership
-    from intercepts.tenancy import access_for
-
-    roles = access_for(actor).roles(after_sale.shop_id)
-    if roles & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT}:
+    access = access_for(actor)
+    if access.acts_for(after_sale.shop_id):
         return InterceptRequest.Channel.WORKBENCH
-    if PLATFORM_CS in roles and after_sale.arbitration in AfterSale.ARBITRATION_OPEN:
+    if (
+        PLATFORM_CS in access.roles(after_sale.shop_id)
+        and after_sale.arbitration in AfterSale.ARBITRATION_OPEN
+    ):
         return InterceptRequest.Channel.PLATFORM_CS
     return None
 
@@ -440,15 +430,12 @@ def _queue_sends(sends: list[tuple[int, str]]) -> None:
 def may_withdraw_intercept(*, actor, intercept: InterceptRequest) -> bool:
     """The shop's owner and agents may withdraw its intercepts; platform CS only those of an
     after-sale under arbitration, as it may only intercept those."""
-    from intercepts.models import PLATFORM_CS, ShopMembership
-    from intercepts.tenancy import access_for
-
-    roles = access_for(actor).roles(intercept.shop_id)
-    if roles & {ShopMembership.Role.OWNER, ShopMembership.Role.AGENT}:
+    access = access_for(actor)
+    if access.acts_for(intercept.shop_id):
         return True
     after_sale = intercept.after_sale
     return (
-        PLATFORM_CS in roles
+        PLATFORM_CS in access.roles(intercept.shop_id)
         and after_sale is not None
         and after_sale.arbitration in AfterSale.ARBITRATION_OPEN
     )

@@ -28,6 +28,14 @@ class Access:
     def shop_ids(self) -> list[int]:
         return sorted(self.shop_roles)
 
+    def acts_for(self, shop_id: int) -> bool:
+        """Whether the user acts for the shop in the workbench: its owner or an after-sales
+        agent (a viewer only looks; platform staff act through their own channels)."""
+        return self.shop_roles.get(shop_id) in (
+            ShopMembership.Role.OWNER,
+            ShopMembership.Role.AGENT,
+        )
+
     def roles(self, shop_id: int | None = None) -> set[str]:
         """Every role the user holds: platform groups plus the shop role(s).
 
