@@ -138,8 +138,9 @@ def _execute(sql: str, params: dict) -> list[tuple]:
     """Run a posting statement as a prepared statement on the connection Django holds.
 
     Planning this statement costs more CPU than running it, so it is prepared once per
-    connection (the pool keeps connections, and so their prepared statements). Django's own
-    cursors bind parameters on the client and never prepare; this one binds on the server. Its
+    connection (the pool keeps connections, and so their prepared statements; settings give
+    the connections a ``prepare_threshold``, without which psycopg ignores the request). Django's
+    own cursors bind parameters on the client and never prepare; this one binds on the server. Its
     errors are still Django's (``IntegrityError`` ...), and it takes part in the caller's
     transaction like any other query. Unlike Django's cursors it is not in the query log.
     """

@@ -386,3 +386,23 @@ def test_self_check_finds_an_entry_filed_under_another_wallet(world, wallet_a, w
         )
         cursor.execute("SET LOCAL session_replication_role = origin")
     assert selectors.ledger_discrepancies()["misfiled"] == [entry.pk]
+
+
+def test_the_posting_statement_is_prepared_once_per_connection(
+    world, wallet_a, fund, zto, posting_path
+):
+    if connection.vendor != "postgresql" or posting_path != "statement":
+        pytest.skip("the single posting statement is PostgreSQL's")
+    fund(wallet_a, 1_000)
+    for number in range(3):
+        services.wallet_hold(
+            shop_id=world.shop_a.pk, reference=f"intercept:{number}", amount_fen=100, courier=zto
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements "
+            "WHERE statement LIKE %s AND statement LIKE %s",
+            ["%INSERT INTO billing_hold%", "%billing_ledgerentry%"],
+        )
+        # Planning it costs more than running it: one plan, reused by every hold.
+        assert cursor.fetchone()[0] == 1
