@@ -9,6 +9,13 @@ shops never queue behind each other; platform totals are sums over the wallets.
 An account's balance is credits minus debits. The shop's accounts are what the platform owes the
 shop, so they are positive; a counterpart such as external funding goes negative by the money that
 came in. Summed over every account of the ledger the balances are always zero.
+
+The rows a posting writes (transaction, entries, a hold and its history) refer to their wallet,
+account, transaction or hold without a foreign-key constraint. A posting derives every such id
+from rows it has just read, locked or written in the same statement, and the database refuses to
+delete the rows referred to (wallets, accounts, holds: a trigger, like the one that keeps ledger
+rows append-only), so a constraint could never fail; but its check runs inside the wallet's
+critical section, at commit, and locks the wallet's busiest rows once more for every row written.
 """
 
 from django.conf import settings
@@ -133,6 +140,7 @@ class LedgerTransaction(AppendOnlyModel):
     wallet = models.ForeignKey(
         Wallet,
         on_delete=models.PROTECT,
+        db_constraint=False,  # see the module's docstring
         db_index=False,  # looked up by (kind, reference); wallets are never deleted
         related_name="transactions",
         verbose_name=_("wallet"),
@@ -175,6 +183,7 @@ class LedgerEntry(AppendOnlyModel):
     transaction = models.ForeignKey(
         LedgerTransaction,
         on_delete=models.PROTECT,
+        db_constraint=False,  # see the module's docstring
         db_index=False,
         related_name="entries",
         verbose_name=_("transaction"),
@@ -192,7 +201,11 @@ class LedgerEntry(AppendOnlyModel):
         verbose_name=_("wallet"),
     )
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account")
+        Account,
+        on_delete=models.PROTECT,
+        db_constraint=False,  # see the module's docstring
+        related_name="entries",
+        verbose_name=_("account"),
     )
     side = models.CharField(_("side"), max_length=8, choices=Side.choices)
     amount_fen = MoneyField(_("amount (fen)"))
@@ -234,6 +247,7 @@ class Hold(models.Model):
     wallet = models.ForeignKey(
         Wallet,
         on_delete=models.PROTECT,
+        db_constraint=False,  # see the module's docstring
         db_index=False,  # the (wallet, -id) index below serves it
         related_name="holds",
         verbose_name=_("wallet"),
@@ -272,7 +286,11 @@ class HoldEvent(models.Model):
     """Append-only history of a hold's status."""
 
     hold = models.ForeignKey(
-        Hold, on_delete=models.PROTECT, related_name="events", verbose_name=_("fee hold")
+        Hold,
+        on_delete=models.PROTECT,
+        db_constraint=False,  # see the module's docstring
+        related_name="events",
+        verbose_name=_("fee hold"),
     )
     from_status = models.CharField(
         _("from"), max_length=16, choices=Hold.Status.choices, blank=True

@@ -128,9 +128,12 @@ _SETTLE_HOLD = f"""
     RETURNING {_HOLD_COLUMNS}
 """
 
+# From the wallet's row, so that an unknown wallet id posts nothing (no foreign key checks it).
 _AMOUNT = """
-    SELECT %(wallet)s::bigint AS wallet_id, %(reference)s::varchar AS reference,
+    SELECT w.id AS wallet_id, %(reference)s::varchar AS reference,
            %(amount)s::bigint AS amount_fen
+    FROM billing_wallet w
+    WHERE w.id = %(wallet)s::bigint
 """
 
 

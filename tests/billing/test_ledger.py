@@ -250,6 +250,47 @@ def test_ledger_rows_refuse_update_and_delete_in_the_database(world, wallet_a, f
     assert LedgerEntry.objects.count() == 2
 
 
+@pytest.mark.parametrize("table", ["billing_wallet", "billing_account", "billing_hold"])
+def test_rows_the_ledger_refers_to_cannot_be_deleted_in_the_database(
+    world, wallet_a, fund, zto, table
+):
+    # Ledger rows refer to these without foreign-key checks; the database keeps them instead.
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigger is installed on PostgreSQL")
+    fund(wallet_a, 100)
+    services.wallet_hold(
+        shop_id=world.shop_a.pk, reference="intercept:7", amount_fen=50, courier=zto
+    )
+    before = snapshot()
+    with (
+        pytest.raises(IntegrityError, match="DELETE on"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"DELETE FROM {table}")
+    assert snapshot() == before
+    assert Wallet.objects.filter(pk=wallet_a.pk).exists()
+
+
+def test_a_transfer_to_an_unknown_wallet_posts_nothing(world, wallet_a, posting_path):
+    from billing import posting
+
+    if not posting.use_statement():
+        pytest.skip("the single posting statement is PostgreSQL's")
+    before = snapshot()
+    txn_id = posting.statement_transfer(
+        wallet_id=wallet_a.pk + 1000,
+        kind=LedgerTransaction.Kind.TOP_UP,
+        reference="BANK-nowhere",
+        amount_fen=100,
+        transfer=posting.Transfer(debit=Account.Kind.FUNDING, credit=Account.Kind.AVAILABLE),
+        actor=None,
+        memo="",
+    )
+    assert txn_id is None
+    assert snapshot() == before
+
+
 # --- Adjustments ----------------------------------------------------------------------------
 
 
