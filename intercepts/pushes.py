@@ -16,6 +16,7 @@ import logging
 import time
 from collections import defaultdict
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.cache import cache
 from django.db import transaction
 from django.http import QueryDict
@@ -34,10 +35,14 @@ AWAKE_KEY = "intercepts:pushes:drain-awake"
 # If a drain dies without clearing its flag, pushes queue a new one after this long at most.
 AWAKE_TIMEOUT_S = 60
 BATCH = 500
-# After a batch smaller than BATCH, the drain waits this long before claiming again, so that a
-# busy gateway's pushes are applied a few hundred at a time rather than one by one: each batch
-# costs a handful of queries whatever its size. Pushes wait at most this long more.
+# Each batch costs a handful of queries whatever its size. Under a busy gateway (a batch of at
+# least REFILL_MIN pushes, yet fewer than BATCH) the drain waits this long before claiming again,
+# so that pushes are applied a few hundred at a time rather than a few; a trickle is applied at
+# once.
+REFILL_MIN = 20
 REFILL_PAUSE_S = 0.2
+# A drain hands over to a fresh task after this long, well inside Celery's soft time limit.
+DRAIN_BUDGET_S = 40.0
 
 
 FORM = "application/x-www-form-urlencoded"
@@ -97,20 +102,31 @@ def pushes_wake_drain() -> None:
 
 def pushes_drain() -> int:
     """Apply received pushes until none is left; returns how many were applied or failed."""
-    done = 0
-    while True:
-        count = pushes_apply_received()
-        done += count
-        if count:
-            if count < BATCH:
-                time.sleep(REFILL_PAUSE_S)
-            continue
+    done, deadline = 0, time.monotonic() + DRAIN_BUDGET_S
+    try:
+        while True:
+            count = pushes_apply_received()
+            done += count
+            if count and time.monotonic() > deadline:
+                # Still busy: a fresh task carries on (its own time limits) while this one ends.
+                flag_lower()
+                pushes_wake_drain()
+                return done
+            if count:
+                if REFILL_MIN <= count < BATCH:
+                    time.sleep(REFILL_PAUSE_S)
+                continue
+            flag_lower()
+            # A push stored before the flag was cleared is claimed here; a later one wakes a
+            # drain.
+            count = pushes_apply_received()
+            done += count
+            if not count:
+                return done
+    except BaseException:
+        # A drain that dies must not leave the flag up: the next push would not wake another.
         flag_lower()
-        # A push stored before the flag was cleared is claimed here; a later one wakes a drain.
-        count = pushes_apply_received()
-        done += count
-        if not count:
-            return done
+        raise
 
 
 def pushes_apply_received(*, limit: int = BATCH) -> int:
@@ -127,6 +143,8 @@ def pushes_apply_received(*, limit: int = BATCH) -> int:
         try:
             with transaction.atomic():
                 _apply(pushes)
+        except SoftTimeLimitExceeded:
+            raise  # the task is out of time, not the pushes wrong: they stay received
         except Exception:
             logger.exception(
                 "Applying %d pushes together failed; applying them one by one", len(pushes)
@@ -135,6 +153,8 @@ def pushes_apply_received(*, limit: int = BATCH) -> int:
                 try:
                     with transaction.atomic():
                         _apply([push])
+                except SoftTimeLimitExceeded:
+                    raise
                 except Exception as exc:
                     logger.exception("Failed to apply push #%s", push.pk)
                     push.status, push.error = CourierPush.Status.FAILED, str(exc)[:255]
