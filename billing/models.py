@@ -11,11 +11,13 @@ shop, so they are positive; a counterpart such as external funding goes negative
 came in. Summed over every account of the ledger the balances are always zero.
 
 The rows a posting writes (transaction, entries, a hold and its history) refer to their wallet,
-account, transaction or hold without a foreign-key constraint. A posting derives every such id
-from rows it has just read, locked or written in the same statement, and the database refuses to
-delete the rows referred to (wallets, accounts, holds: a trigger, like the one that keeps ledger
-rows append-only), so a constraint could never fail; but its check runs inside the wallet's
-critical section, at commit, and locks the wallet's busiest rows once more for every row written.
+account, transaction or hold without a foreign-key constraint. On PostgreSQL a posting is one
+statement that derives every such id from rows it reads, locks or writes itself, and the database
+refuses to delete the rows referred to (wallets, accounts, holds: a trigger, like the one that
+keeps ledger rows append-only), so a constraint could never fail; but its check runs inside the
+wallet's critical section, at commit, and locks the wallet's busiest rows once more for every row
+written. The ORM path (the embedded SQLite) posts inside one transaction from rows it has just
+read, and the models' PROTECT keeps those rows from being deleted through Django.
 """
 
 from django.conf import settings

@@ -21,7 +21,7 @@ Both refuse to take a shop's money below zero by the database's CHECK constraint
 from dataclasses import dataclass
 
 import psycopg
-from django.db import connection, transaction
+from django.db import NotSupportedError, connection, transaction
 from django.utils import timezone
 
 from billing.models import Account, Hold, HoldEvent, LedgerEntry, LedgerTransaction
@@ -154,11 +154,23 @@ def _execute(sql: str, params: dict) -> list[tuple]:
             cursor.execute(sql, params, prepare=True)
             return cursor.fetchall()
 
-    if connection.in_atomic_block:
-        # Inside a caller's transaction: a savepoint, so that a refusal leaves it usable.
-        with transaction.atomic():
-            return run()
-    return run()  # autocommit: the statement is its own transaction
+    def run_once():
+        if connection.in_atomic_block:
+            # Inside a caller's transaction: a savepoint, so that a refusal leaves it usable.
+            with transaction.atomic():
+                return run()
+        return run()  # autocommit: the statement is its own transaction
+
+    try:
+        return run_once()
+    except NotSupportedError as exc:
+        # A migration that changed a column this statement returns, run from another
+        # connection, leaves the prepared plan unusable on this one until it is dropped.
+        if not isinstance(exc.__cause__, psycopg.errors.FeatureNotSupported):
+            raise
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute("DEALLOCATE ALL")  # psycopg forgets its prepared statements too
+        return run_once()
 
 
 def _params(transfer: Transfer, *, kind: str, actor, memo: str = "", **extra) -> dict:
@@ -180,7 +192,8 @@ def _hold_from_row(row) -> Hold:
 def statement_transfer(
     *, wallet_id: int, kind: str, reference: str, amount_fen: int, transfer: Transfer, actor, memo
 ) -> int | None:
-    """Post ``amount_fen``; returns the transaction's id."""
+    """Post ``amount_fen``; returns the transaction's id, or None if there is no such wallet
+    (then nothing was written)."""
     sql = _POSTING.format(source=_AMOUNT, extra="", select="txn.id FROM txn")
     params = _params(
         transfer,

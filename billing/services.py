@@ -168,7 +168,10 @@ def _transfer(
     }
     with _refusing_overdraft(wallet_id=wallet_id, transfer=transfer, amount_fen=amount_fen):
         if posting.use_statement():
-            return posting.statement_transfer(**posting_args)
+            txn_id = posting.statement_transfer(**posting_args)
+            if txn_id is None:
+                raise BillingError(_("The wallet does not exist."))
+            return txn_id
         with transaction.atomic():
             return posting.post_orm(**posting_args).pk
 

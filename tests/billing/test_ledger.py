@@ -1,5 +1,6 @@
 """The wallet's services: postings, holds keyed by reference, refusals that write nothing."""
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import translation
@@ -447,3 +448,28 @@ def test_the_posting_statement_is_prepared_once_per_connection(
         )
         # Planning it costs more than running it: one plan, reused by every hold.
         assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_postings_go_on_after_another_connection_changes_a_returned_column(posting_path, request):
+    # A deploy migrates from one process while others keep their prepared posting statements.
+    if connection.vendor != "postgresql" or posting_path != "statement":
+        pytest.skip("the prepared posting statement is PostgreSQL's")
+    world, zto = request.getfixturevalue("world"), request.getfixturevalue("zto")
+    wallet = services.wallet_open(actor=world.owner, shop_id=world.shop_a.pk)
+    services.wallet_top_up(
+        actor=world.finance, wallet=wallet, amount_fen=1_000, external_reference="BANK-plan"
+    )
+    hold = {"shop_id": world.shop_a.pk, "amount_fen": 100, "courier": zto}
+    services.wallet_hold(reference="intercept:1", **hold)
+    width = Hold._meta.get_field("status").max_length
+    settings = connection.get_connection_params()
+    settings.pop("pool", None)
+    with psycopg.connect(**settings, autocommit=True) as other:
+        other.execute(f"ALTER TABLE billing_hold ALTER COLUMN status TYPE varchar({width + 1})")
+        try:
+            services.wallet_hold(reference="intercept:2", **hold)
+        finally:
+            other.execute(f"ALTER TABLE billing_hold ALTER COLUMN status TYPE varchar({width})")
+    assert Hold.objects.filter(status=Hold.Status.HELD).count() == 2
+    assert not selectors.ledger_discrepancies()

@@ -48,7 +48,7 @@ def test_any_text_comes_back_unchanged(values):
     )
 )
 def test_a_column_of_texts_comes_back_unchanged(values):
-    # Texts without NULL take the one-pass escape; mixed lists above take one call per element.
+    # Texts without NUL take the one-pass escape; mixed lists above take one call per element.
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT x FROM unnest(%s::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n",
