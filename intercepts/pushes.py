@@ -35,11 +35,11 @@ AWAKE_KEY = "intercepts:pushes:drain-awake"
 # If a drain dies without clearing its flag, pushes queue a new one after this long at most.
 AWAKE_TIMEOUT_S = 60
 BATCH = 500
-# Each batch costs a handful of queries whatever its size. Under a busy gateway (a batch of at
-# least REFILL_MIN pushes, yet fewer than BATCH) the drain waits this long before claiming again,
-# so that pushes are applied a few hundred at a time rather than a few; a trickle is applied at
-# once.
-REFILL_MIN = 20
+# Each batch costs a handful of queries whatever its size. When pushes come faster than one per
+# batch (a batch of at least REFILL_MIN, yet fewer than BATCH) the drain waits this long before
+# claiming again, so that a busy gateway's pushes are applied a few hundred at a time rather than
+# a few; a lone push is applied at once.
+REFILL_MIN = 2
 REFILL_PAUSE_S = 0.2
 # A drain hands over to a fresh task after this long, well inside Celery's soft time limit.
 DRAIN_BUDGET_S = 40.0
@@ -129,8 +129,10 @@ def pushes_drain() -> int:
         raise
 
 
-def pushes_apply_received(*, limit: int = BATCH) -> int:
-    """Claim up to ``limit`` received pushes and apply them; returns how many were claimed."""
+def pushes_apply_received(*, limit: int | None = None) -> int:
+    """Claim up to ``limit`` (BATCH) received pushes and apply them; returns how many were
+    claimed."""
+    limit = BATCH if limit is None else limit
     with transaction.atomic():
         pushes = list(
             CourierPush.objects.select_for_update(skip_locked=True, of=("self",))

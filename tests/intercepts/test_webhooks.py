@@ -207,6 +207,27 @@ def test_while_a_drain_is_awake_pushes_only_queue_up(post, account):
     assert not CourierPush.objects.filter(status=CourierPush.Status.RECEIVED).exists()
 
 
+def test_a_drain_past_its_time_hands_the_rest_to_a_fresh_task(post, account, monkeypatch):
+    """A busy drain ends before Celery's time limit would stop it; a new task carries on."""
+    from intercepts import pushes
+
+    parcels = [ParcelFactory(stage=ParcelStage.LABEL_CREATED) for _ in range(5)]
+    url = reverse("courier-push", args=[account.pk])
+    assert pushes._flag_raise()  # a drain is awake: the pushes only queue up
+    for parcel in parcels:
+        assert post(url, _push(parcel)).status_code == 200
+    monkeypatch.setattr(pushes, "BATCH", 2)
+    monkeypatch.setattr(pushes, "DRAIN_BUDGET_S", 0.0)
+    monkeypatch.setattr(pushes, "REFILL_PAUSE_S", 0.0)
+    # This drain applies one batch, then queues a fresh one (run eagerly here) for the rest.
+    assert pushes_drain() == 2
+    assert not CourierPush.objects.exclude(status=CourierPush.Status.ACCEPTED).exists()
+    for parcel in parcels:
+        parcel.refresh_from_db()
+        assert parcel.stage == ParcelStage.IN_TRANSIT
+    assert not flag_is_up()
+
+
 def test_a_push_that_is_not_a_form_is_refused(client, account, parcel):
     response = client.post(
         reverse("courier-push", args=[account.pk]), _push(parcel), content_type="application/json"
