@@ -5,14 +5,24 @@ verified with that account's secrets. A push that fails verification is stored a
 answered 400; one that verifies is stored as received and answered with the body its protocol
 expects, and applied in bulk right after by a drain (``intercepts.pushes``): gateways expect a
 quick answer and send again what is not answered, and applying a push twice changes nothing.
+
+A busy gateway pushes hundreds of times a second, and a push needs none of what the middleware
+gives a page (sessions, users, languages, CSRF). ``with_push_endpoint`` wraps the WSGI
+application so that a push is answered before Django's request handling starts; the URL stays
+in the URLconf too (for ``reverse``, for other methods, and for servers that run Django's own
+handler), and both paths answer through ``receive``.
 """
 
 import logging
+import re
 import time
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.core import signals
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -28,6 +38,9 @@ logger = logging.getLogger(__name__)
 # clears it at once; other processes see it within ACCOUNT_TTL_S.
 ACCOUNT_TTL_S = 5.0
 _accounts: dict[int, tuple[float, CourierAccount]] = {}
+
+# The URLconf's "couriers/push/<int:account_id>/", as the fast path matches it.
+PUSH_PATH = re.compile(r"/couriers/push/([0-9]+)/")
 
 
 def _active_account(account_id: int) -> CourierAccount:
@@ -45,14 +58,83 @@ def _forget_accounts(**kwargs) -> None:
     _accounts.clear()
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
+def receive(account_id: int, body: bytes, content_type: str) -> Answer:
+    """Verify and store one push; the answer the gateway gets."""
+    try:
+        account = _active_account(account_id)
+    except Http404:
+        return Answer(404, "unknown push account")
+    text = body.decode("utf-8", errors="replace")
+    try:
+        parsed = push_receive(account=account, body=text, content_type=content_type)
+    except PushRejected as exc:
+        logger.warning("Refused a %s push: %s", account.protocol, exc)
+        return Answer(400, "refused")
+    return Answer(200, parsed.ack_body, parsed.ack_content_type)
+
+
 @csrf_exempt
 @require_POST
 def courier_push(request, account_id: int):
-    account = _active_account(account_id)
-    body = request.body.decode("utf-8", errors="replace")
+    answer = receive(account_id, request.body, request.content_type)
+    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Content Too Large"}
+
+
+def with_push_endpoint(application):
+    """``application`` with courier pushes (POSTs to a push URL) answered in front of it.
+
+    A push still gets what Django's handler would give this view: the database connection is
+    set up and handed back as for a request (``request_started`` / ``request_finished``), the
+    body is held to ``DATA_UPLOAD_MAX_MEMORY_SIZE``, and an error is logged and answered 500.
+    """
+
+    def wsgi(environ, start_response):
+        match = PUSH_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None or environ.get("REQUEST_METHOD") != "POST":
+            return application(environ, start_response)
+        signals.request_started.send(sender=with_push_endpoint, environ=environ)
+        try:
+            answer = _push_answer(environ, int(match[1]))
+        except Exception:
+            logger.exception("Push to %s failed", environ.get("PATH_INFO"))
+            answer = Answer(500, "error")
+        finally:
+            signals.request_finished.send(sender=with_push_endpoint)
+        content = answer.body.encode()
+        content_type = answer.content_type
+        if "charset" not in content_type:
+            content_type += "; charset=utf-8"
+        start_response(
+            f"{answer.status} {_REASONS.get(answer.status, 'Internal Server Error')}",
+            [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(content))),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+        )
+        return [content]
+
+    return wsgi
+
+
+def _push_answer(environ, account_id: int) -> Answer:
     try:
-        parsed = push_receive(account=account, body=body, content_type=request.content_type)
-    except PushRejected as exc:
-        logger.warning("Refused a %s push: %s", account.protocol, exc)
-        return HttpResponseBadRequest("refused", content_type="text/plain")
-    return HttpResponse(parsed.ack_body, content_type=parsed.ack_content_type)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is not None and length > limit:
+        return Answer(413, "too large")
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    return receive(account_id, body, content_type)

@@ -2,6 +2,7 @@
 
 Served by gunicorn, as in production, in worker processes of their own; the URLs come from
 ``_tracking_urls`` so that the push endpoint and its yardstick share server, middleware and client.
+Pushes are answered in front of Django as ``config.wsgi`` answers them.
 """
 
 import os
@@ -15,4 +16,6 @@ settings.ROOT_URLCONF = "tests.benchmarks._tracking_urls"
 
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402  (after the URLs are set)
 
-application = WSGIHandler()
+from intercepts.webhooks import with_push_endpoint  # noqa: E402
+
+application = with_push_endpoint(WSGIHandler())

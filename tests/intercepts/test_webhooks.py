@@ -4,6 +4,9 @@ import json
 from urllib.parse import urlencode
 
 import pytest
+from django.core import signals
+from django.db import close_old_connections, connection
+from django.test import RequestFactory
 from django.urls import reverse
 
 from couriers import signing
@@ -20,6 +23,61 @@ FORM = "application/x-www-form-urlencoded"
 @pytest.fixture(autouse=True)
 def _drain_asleep():
     flag_lower()
+
+
+class WsgiResponse:
+    def __init__(self, status: str, headers: list, content: bytes):
+        self.status_code = int(status.split()[0])
+        self.headers = dict(headers)
+        self.content = content
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class WsgiClient:
+    """Requests through the production WSGI application (``config.wsgi``), where a push is
+    answered in front of Django and anything else reaches Django's handler."""
+
+    def __init__(self, *, keep_connection: bool = True):
+        from config.wsgi import application
+
+        self.application = application
+        self.keep_connection = keep_connection
+
+    def post(self, path, data="", content_type=FORM):
+        return self._call(RequestFactory().post(path, data, content_type=content_type))
+
+    def get(self, path):
+        return self._call(RequestFactory().get(path))
+
+    def _call(self, request) -> WsgiResponse:
+        started = []
+
+        def start_response(status, headers, exc_info=None):
+            started.append((status, headers))
+
+        # As Django's test client does: a request must not close the test's connection (and
+        # with it the transaction the test runs in).
+        if self.keep_connection:
+            signals.request_started.disconnect(close_old_connections)
+            signals.request_finished.disconnect(close_old_connections)
+        try:
+            chunks = self.application(request.environ, start_response)
+            content = b"".join(chunks)
+            if hasattr(chunks, "close"):
+                chunks.close()
+        finally:
+            if self.keep_connection:
+                signals.request_started.connect(close_old_connections)
+                signals.request_finished.connect(close_old_connections)
+        return WsgiResponse(*started[0], content)
+
+
+@pytest.fixture(params=["django", "wsgi"])
+def client(request, client):
+    """Every push test runs through Django's test client and through the WSGI application."""
+    return client if request.param == "django" else WsgiClient()
 
 
 @pytest.fixture
@@ -125,6 +183,30 @@ def test_pushes_for_unknown_accounts_are_404(client, account, parcel):
 
 def test_only_post_is_accepted(client, account):
     assert client.get(reverse("courier-push", args=[account.pk])).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_wsgi_push_path_hands_its_database_connection_back(account, parcel):
+    """Pushes answered in front of Django still end their request: the connection goes back."""
+    url = reverse("courier-push", args=[account.pk])
+    connection.ensure_connection()
+    response = WsgiClient(keep_connection=False).post(url, urlencode(_push(parcel)))
+    assert response.status_code == 200 and response.json()["result"] is True
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert connection.connection is None
+    assert CourierPush.objects.get().status in (
+        CourierPush.Status.RECEIVED,
+        CourierPush.Status.ACCEPTED,
+    )
+
+
+def test_a_push_with_a_nul_character_is_refused_and_stored_readably(client, account, parcel):
+    body = urlencode(_push(parcel)) + "&note=\x00"  # PostgreSQL keeps no NUL in text
+    response = client.post(reverse("courier-push", args=[account.pk]), body, content_type=FORM)
+    assert response.status_code == 400
+    push = CourierPush.objects.get()
+    assert push.status == CourierPush.Status.REFUSED and "NUL" in push.error
+    assert "\x00" not in push.body and "\ufffd" in push.body
 
 
 def test_a_push_is_stored_as_received_and_answered_before_it_is_applied(client, account, parcel):
