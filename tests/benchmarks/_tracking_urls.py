@@ -1,8 +1,9 @@
 """The app's URLs plus a trivial view, installed as ROOT_URLCONF only inside the tracking benchmark.
 
-The trivial view is the yardstick for the push endpoint: the same server, middleware, client
-and form body, and no work at all, so ``push / trivial`` is the share of the server's capacity
-that verifying and applying a push leaves.
+The trivial view is the yardstick for the push endpoint: the same server, client and form body,
+Django's whole request handling and no work at all, so ``push / trivial`` compares a push
+(answered in front of the middleware, then verified, stored and applied) with the cheapest page
+Django can serve.
 """
 
 from django.http import HttpResponse

@@ -1,8 +1,8 @@
 """The WSGI application for the tracking benchmark's web server: the app plus the trivial view.
 
 Served by gunicorn, as in production, in worker processes of their own; the URLs come from
-``_tracking_urls`` so that the push endpoint and its yardstick share server, middleware and client.
-Pushes are answered in front of Django as ``config.wsgi`` answers them.
+``_tracking_urls`` so that the push endpoint and its yardstick share server and client. Pushes
+are answered in front of Django, as ``config.wsgi`` answers them.
 """
 
 import os
