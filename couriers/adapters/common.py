@@ -10,6 +10,7 @@ import json
 import ssl
 from datetime import datetime
 from enum import StrEnum
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import certifi
@@ -165,9 +166,15 @@ class HttpAdapter(Adapter):
         self.close()
 
     def post_form(self, url: str, data: dict[str, str]) -> str:
-        """POST a form and return the body text of a 2xx answer, mapping transport failures."""
+        """POST a form and return the body text of a 2xx answer, mapping transport failures.
+
+        The body is encoded here and the URL parsed once per adapter: httpx's own form encoder
+        and URL parser cost more than the rest of building the request (a poll sends thousands).
+        """
         try:
-            response = self.client.post(url, data=data)
+            response = self.client.post(
+                _parsed_url(url), content=urlencode(data).encode(), headers=_FORM_HEADERS
+            )
         except httpx.TimeoutException as exc:
             raise TransientError(
                 f"{self.protocol}: timed out after {self.account.timeout_s}s"
@@ -186,6 +193,14 @@ class HttpAdapter(Adapter):
             # A wrong path or method is our configuration's fault; retrying will not help.
             raise CourierError(f"{self.protocol}: HTTP {status} from {url}")
         return response.text
+
+
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_url(url: str) -> httpx.URL:
+    return httpx.URL(url)
 
 
 def unsupported_action(protocol: str, action: str) -> RefusedError:
