@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
@@ -64,12 +65,15 @@ def push_receive(*, account: CourierAccount, body: str, content_type: str):
     and ``PushRejected`` raised.
     """
     try:
-        if content_type != FORM:
-            raise PushRejected(f"not a urlencoded form: {content_type or 'no content type'}")
         if "\x00" in body:
             # No gateway sends one (a form escapes it), and the database keeps none in text.
             body = body.replace("\x00", "\ufffd")
             raise PushRejected("a raw NUL character in the body")
+        if content_type != FORM:
+            raise PushRejected(f"not a urlencoded form: {content_type or 'no content type'}")
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        if limit is not None and body.count("&") >= limit:
+            raise PushRejected(f"more than {limit} form fields")
         parsed = get_adapter(account.config()).parse_push(parse_form(body))
     except PushRejected as exc:
         CourierPush.objects.create(
@@ -93,9 +97,20 @@ def _store_received(account_id: int, body: str) -> None:
             account_id=account_id, body=body, status=CourierPush.Status.RECEIVED
         )
         return
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_INSERT_RECEIVED, [account_id, timezone.now(), body, RECEIVED], prepare=True)
+
+    def run():
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                _INSERT_RECEIVED, [account_id, timezone.now(), body, RECEIVED], prepare=True
+            )
+
+    if connection.in_atomic_block:
+        # Inside a caller's transaction: a savepoint, so that a failure leaves it usable.
+        with transaction.atomic():
+            run()
+    else:
+        run()  # autocommit: the statement is its own transaction
 
 
 def _insert_received_sql() -> str:

@@ -23,6 +23,7 @@ from django.core import signals
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import Http404, HttpResponse
+from django.http.request import split_domain_port, validate_host
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -87,15 +88,17 @@ def courier_push(request, account_id: int):
     return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Content Too Large"}
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found"}
 
 
 def with_push_endpoint(application):
     """``application`` with courier pushes (POSTs to a push URL) answered in front of it.
 
-    A push still gets what Django's handler would give this view: the database connection is
-    set up and handed back as for a request (``request_started`` / ``request_finished``), the
-    body is held to ``DATA_UPLOAD_MAX_MEMORY_SIZE``, and an error is logged and answered 500.
+    A push still gets what Django's handler and middleware would give this view: the database
+    connection is set up and handed back as for a request (``request_started`` /
+    ``request_finished``), the Host is checked against ``ALLOWED_HOSTS`` and the body held to
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (both answered 400), and an error is logged and answered
+    500.
     """
 
     def wsgi(environ, start_response):
@@ -128,13 +131,29 @@ def with_push_endpoint(application):
 
 
 def _push_answer(environ, account_id: int) -> Answer:
+    if not _host_allowed(environ):
+        logger.warning("Push with a Host not in ALLOWED_HOSTS: %r", environ.get("HTTP_HOST"))
+        return Answer(400, "bad host")
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if limit is not None and length > limit:
-        return Answer(413, "too large")
+        logger.warning("Push of %d bytes refused: more than DATA_UPLOAD_MAX_MEMORY_SIZE", length)
+        return Answer(400, "too large")
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
     return receive(account_id, body, content_type)
+
+
+def _host_allowed(environ) -> bool:
+    """``HttpRequest.get_host``'s check, for the Host a gateway sent."""
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
+        host = environ["HTTP_X_FORWARDED_HOST"]
+    domain, _port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)

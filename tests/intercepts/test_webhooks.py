@@ -1,6 +1,7 @@
 """Courier pushes: verified, stored raw, answered as the protocol expects, applied once."""
 
 import json
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -45,8 +46,8 @@ class WsgiClient:
         self.application = application
         self.keep_connection = keep_connection
 
-    def post(self, path, data="", content_type=FORM):
-        return self._call(RequestFactory().post(path, data, content_type=content_type))
+    def post(self, path, data="", content_type=FORM, **extra):
+        return self._call(RequestFactory().post(path, data, content_type=content_type, **extra))
 
     def get(self, path):
         return self._call(RequestFactory().get(path))
@@ -188,6 +189,8 @@ def test_only_post_is_accepted(client, account):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_wsgi_push_path_hands_its_database_connection_back(account, parcel):
     """Pushes answered in front of Django still end their request: the connection goes back."""
+    if connection.vendor != "postgresql":
+        pytest.skip("an in-memory SQLite test database is never closed")
     url = reverse("courier-push", args=[account.pk])
     connection.ensure_connection()
     response = WsgiClient(keep_connection=False).post(url, urlencode(_push(parcel)))
@@ -198,6 +201,61 @@ def test_the_wsgi_push_path_hands_its_database_connection_back(account, parcel):
         CourierPush.Status.RECEIVED,
         CourierPush.Status.ACCEPTED,
     )
+
+
+def test_a_push_naming_a_host_not_allowed_is_refused(client, account, parcel):
+    url = reverse("courier-push", args=[account.pk])
+    response = client.post(url, urlencode(_push(parcel)), FORM, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert not CourierPush.objects.exists()
+
+
+def test_a_push_over_the_upload_limit_is_refused(client, account, parcel, settings):
+    body = urlencode(_push(parcel))
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body) - 1
+    response = client.post(reverse("courier-push", args=[account.pk]), body, content_type=FORM)
+    assert response.status_code == 400
+    assert not CourierPush.objects.exists()
+
+
+def test_a_push_with_too_many_fields_is_refused_and_stored(client, account, parcel, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    body = urlencode(_push(parcel)) + "&a=1&b=2"
+    response = client.post(reverse("courier-push", args=[account.pk]), body, content_type=FORM)
+    assert response.status_code == 400
+    push = CourierPush.objects.get()
+    assert push.status == CourierPush.Status.REFUSED and "fields" in push.error
+
+
+def test_a_json_push_with_a_nul_character_is_refused_and_stored_readably(client, account):
+    response = client.post(
+        reverse("courier-push", args=[account.pk]), '{"a": "\x00"}', "application/json"
+    )
+    assert response.status_code == 400
+    push = CourierPush.objects.get()
+    assert push.status == CourierPush.Status.REFUSED and "\x00" not in push.body
+
+
+def test_a_process_that_just_found_the_drain_awake_does_not_ask_again(client, account, parcel):
+    """Within FLAG_TRUST_S of finding the flag up, a push queues nothing (the drain's last look,
+    FLAG_TRUST_S after lowering its flag, claims it); after that it asks Redis again."""
+    from intercepts import pushes
+
+    send(client, reverse("courier-push", args=[account.pk]), _push(parcel))  # stored, no wake
+    assert pushes._flag_raise()  # a drain in another process is awake
+    pushes.pushes_wake_drain()  # finds it up
+    # That drain lowers its flag; this process does not know.
+    client_redis = pushes.redis_client()
+    if client_redis is None:
+        pushes.cache.delete(pushes.AWAKE_KEY)
+    else:
+        client_redis.delete(pushes.AWAKE_KEY)
+    pushes.pushes_wake_drain()  # trusts what it saw a moment ago
+    assert not flag_is_up()
+    assert CourierPush.objects.get().status == CourierPush.Status.RECEIVED
+    time.sleep(pushes.FLAG_TRUST_S)
+    pushes.pushes_wake_drain()  # asks again, raises the flag, and the drain runs (eagerly here)
+    assert CourierPush.objects.get().status == CourierPush.Status.ACCEPTED
 
 
 def test_a_push_with_a_nul_character_is_refused_and_stored_readably(client, account, parcel):
