@@ -301,6 +301,8 @@ def test_a_repeated_confirmation_finds_the_first_request(world, sandbox, login):
 
 def test_a_callback_that_overtakes_the_answer_keeps_the_couriers_reference(world):
     # The courier takes 1.5 s to answer; meanwhile its callback says it is working on it.
+    if connection.vendor != "postgresql":
+        pytest.skip("two threads write at once: SQLite's in-memory test database fails at random")
     with SandboxServer(speed=1, seed=24, faults=FaultOptions(latency_ms=1500)) as server:
         parcel = _setup(world, server)
         intercept = services.intercept_create(
