@@ -102,7 +102,9 @@ def _store_received(account_id: int, body: str) -> None:
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(
-                _INSERT_RECEIVED, [account_id, timezone.now(), body, RECEIVED], prepare=True
+                _INSERT_RECEIVED,
+                [account_id, timezone.now(), body, CourierPush.Status.RECEIVED.value],
+                prepare=True,
             )
 
     if connection.in_atomic_block:
@@ -113,20 +115,11 @@ def _store_received(account_id: int, body: str) -> None:
         run()  # autocommit: the statement is its own transaction
 
 
-def _insert_received_sql() -> str:
-    fields = [CourierPush._meta.get_field(name) for name in ("account", "received_at", "body")]
-    status, error, updated = (
-        CourierPush._meta.get_field(name) for name in ("status", "error", "parcels_updated")
-    )
-    return (
-        f"INSERT INTO {CourierPush._meta.db_table} "
-        f"({', '.join(field.column for field in fields)}, {status.column}, {error.column}, "
-        f"{updated.column}) VALUES (%s, %s, %s, %s, '', 0)"
-    )
-
-
-RECEIVED = CourierPush.Status.RECEIVED.value
-_INSERT_RECEIVED = _insert_received_sql()
+_INSERT_RECEIVED = (
+    f"INSERT INTO {CourierPush._meta.db_table} "
+    "(account_id, received_at, body, status, error, parcels_updated) "
+    "VALUES (%s, %s, %s, %s, '', 0)"
+)
 
 
 def _flag_raise() -> bool:
