@@ -153,7 +153,7 @@ REDIS_URL = env("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "pi"),
         }
@@ -166,6 +166,12 @@ else:
             "LOCATION": VAR_DIR / "cache",
         }
     }
+
+# Workbench list pages keep their rendered frame (sidebar, header, filters) per user, roles,
+# language and filters in each web process, up to this many MB; 0 renders every page whole.
+WORKBENCH_FRAME_CACHE_MB = float(env("WORKBENCH_FRAME_CACHE_MB", "32"))
+
+AUTHENTICATION_BACKENDS = ["intercepts.auth.WorkbenchBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

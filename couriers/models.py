@@ -121,8 +121,13 @@ class Courier(models.Model):
 
     @property
     def display_name(self) -> str:
+        return self.localized_name(self.name_zh, self.name_en)
+
+    @staticmethod
+    def localized_name(name_zh: str, name_en: str) -> str:
+        """The name to show in the active language (for lists that read only the names)."""
         language = get_language() or "zh-hans"
-        return self.name_zh if language.startswith("zh") else self.name_en
+        return name_zh if language.startswith("zh") else name_en
 
     def waybill_matches(self, waybill_no: str) -> bool:
         return re.fullmatch(self.waybill_pattern, waybill_no) is not None

@@ -8,6 +8,7 @@ is Unfold's, so the table looks and behaves the same.
 """
 
 import datetime
+import html
 
 from django import template
 from django.contrib.admin.templatetags.admin_list import result_hidden_fields
@@ -18,16 +19,17 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import conditional_escape
-from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language, gettext
 from unfold.templatetags.unfold_list import (
     CHECKBOX_CLASSES,
     LINK_CLASSES,
     ROW_CLASSES,
-    UnfoldResultList,
     result_headers,
 )
 from unfold.utils import display_for_field, display_for_value
+
+from intercepts.admin_frames import hole_end, hole_start
 
 register = template.Library()
 
@@ -36,7 +38,17 @@ _PK_PLACEHOLDER = "__row_pk__"
 
 
 class _Column:
-    __slots__ = ("boolean", "choices", "field", "getter", "label", "links", "row_class", "tag")
+    __slots__ = (
+        "boolean",
+        "choices",
+        "data_label",
+        "field",
+        "getter",
+        "label",
+        "links",
+        "row_class",
+        "tag",
+    )
 
     def __init__(self, cl, name, label: str, links: bool, tag: str):
         model_admin = cl.model_admin
@@ -74,27 +86,38 @@ class _Column:
             self.getter = None
             if field.flatchoices:
                 # Choice labels are lazy: translate each once per page, not once per cell.
-                self.choices = {k: str(v) for k, v in field.flatchoices}
+                self.choices = {k: _escape(v) for k, v in field.flatchoices}
             if isinstance(field, models.DateField | models.TimeField | models.ForeignKey):
                 classes.append("nowrap")
         if self.getter is not None and not self.boolean:
             self.boolean = getattr(self.getter, "boolean", False)
         self.row_class = mark_safe(f' class="{" ".join(classes)}"')
+        self.data_label = f' data-label="{self.label}"'
 
-    def render_value(self, obj, empty):
+    def render_value(self, obj, empty: str) -> str:
+        """The cell's content, escaped; ``empty`` is the escaped empty-value display."""
         field = self.field
         if field is not None:
             if field.is_relation:
                 value = getattr(obj, field.name)
-                return empty if value is None else conditional_escape(value)
+                return empty if value is None else _escape(value)
             value = getattr(obj, field.attname)
             if self.choices is not None:
-                return conditional_escape(self.choices.get(value, empty))
-            return display_for_field(value, field, empty)
+                return self.choices.get(value, empty)
+            return _escape(display_for_field(value, field, empty))
         value = self.getter(obj)
+        if type(value) is SafeString:  # what display methods return: the common case
+            return value
         if isinstance(value, datetime.date | datetime.time):
-            return display_for_value(value, empty)
-        return display_for_value(value, empty, self.boolean)
+            return _escape(display_for_value(value, empty))
+        return _escape(display_for_value(value, empty, self.boolean))
+
+
+def _escape(text) -> str:
+    """Django's conditional_escape without its check for lazy strings on every call."""
+    if hasattr(text, "__html__"):
+        return text.__html__()
+    return html.escape(str(text))
 
 
 def _columns(cl, headers) -> list[_Column]:
@@ -130,36 +153,77 @@ def _link_template(cl) -> str | None:
     return add_preserved_filters({"preserved_filters": cl.preserved_filters, "opts": opts}, url)
 
 
-def _row(obj, columns, empty, link_template, pk_attname) -> list:
+_ROW_SHADES = ("", "bg-base-50 dark:bg-white/[.02]")
+
+
+def _row(obj, columns, empty, link, pk_attname, shade: str) -> str:
     cells = []
     for column in columns:
-        shown = conditional_escape(column.render_value(obj, empty))
-        if column.links and link_template is not None:
-            url = link_template.replace(_PK_PLACEHOLDER, quote(str(getattr(obj, pk_attname))), 1)
-            shown = f'<a href="{conditional_escape(url)}" class="{LINK_CLASSES_STR}">{shown}</a>'
+        shown = column.render_value(obj, empty)
+        if column.links and link is not None:
+            pk = html.escape(quote(str(getattr(obj, pk_attname))))
+            shown = f'<a href="{link[0]}{pk}{link[1]}" class="{LINK_CLASSES_STR}">{shown}</a>'
         tag = column.tag
-        cells.append(
-            mark_safe(f'<{tag}{column.row_class} data-label="{column.label}">{shown}</{tag}>')
+        cells.append(f"<{tag}{column.row_class}{column.data_label}>{shown}</{tag}>")
+    return (
+        f'<tbody class="block relative lg:table-row-group {shade}">'
+        '<tr class="data-row block border border-base-200 mb-3 relative rounded-default '
+        'lg:table-row lg:border-none lg:mb-0 lg:rounded-none dark:border-base-800">'
+        f"{''.join(cells)}</tr></tbody>\n"
+    )
+
+
+# Columns depend on the admin, its list_display and the language only, when the list cannot be
+# sorted (the headers then never change): built once, not on every page.
+_column_cache: dict[tuple, list[_Column]] = {}
+
+
+def _page_columns(cl) -> list[_Column]:
+    if cl.sortable_by != ():
+        return _columns(cl, list(result_headers(cl)))
+    key = (
+        id(cl.model_admin),
+        get_language(),
+        tuple(cl.list_display),
+        tuple(cl.list_display_links or ()) if cl.list_display_links is not None else None,
+    )
+    columns = _column_cache.get(key)
+    if columns is None:
+        columns = _column_cache[key] = _columns(cl, list(result_headers(cl)))
+    return columns
+
+
+def rows_html(cl) -> str:
+    """The table's rows, as the list page shows them (a frame's "rows" hole)."""
+    columns = _page_columns(cl)
+    empty = _escape(cl.model_admin.get_empty_value_display())
+    link_template = _link_template(cl)
+    # The link with the filters preserved, escaped once, around each row's escaped pk.
+    link = (
+        None
+        if link_template is None
+        else tuple(html.escape(part) for part in link_template.split(_PK_PLACEHOLDER, 1))
+    )
+    pk_attname = cl.lookup_opts.pk.attname
+    return mark_safe(
+        "".join(
+            _row(obj, columns, empty, link, pk_attname, _ROW_SHADES[index % 2])
+            for index, obj in enumerate(cl.result_list)
         )
-    return cells
+    )
 
 
 def workbench_result_list(context, cl):
     headers = list(result_headers(cl))
-    columns = _columns(cl, headers)
-    empty = cl.model_admin.get_empty_value_display()
-    link_template = _link_template(cl)
-    pk_attname = cl.lookup_opts.pk.attname
-    results = [
-        UnfoldResultList(obj, None, _row(obj, columns, empty, link_template, pk_attname))
-        for obj in cl.result_list
-    ]
+    rows = rows_html(cl) if cl.result_list else ""
+    if rows and context.get("workbench_frame_recording"):
+        rows = mark_safe(f"{hole_start('rows')}{rows}{hole_end('rows')}")
     return {
         "cl": cl,
         "result_hidden_fields": list(result_hidden_fields(cl)),
         "result_headers": headers,
         "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
-        "results": results,
+        "rows": rows,
     }
 
 
@@ -171,4 +235,5 @@ def workbench_result_list_tag(parser, token):
         token,
         func=workbench_result_list,
         template_name="workbench_results.html",
+        takes_context=True,
     )

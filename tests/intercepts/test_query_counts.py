@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from intercepts.models import AfterSale, Order, Parcel, Shop
-from tests.conftest import make_after_sale
+from tests.conftest import list_page_queries, make_after_sale
 
 CHANGELISTS = [
     (AfterSale, "admin:intercepts_aftersale_changelist"),
@@ -23,6 +23,12 @@ def _count(client, url, params=None):
         response = client.get(url, params or {})
     assert response.status_code == 200
     return len(ctx.captured_queries)
+
+
+def _counts(client, url, params=None) -> tuple[int, int]:
+    """Queries for the page rendered whole (no cached frame), then served from its frame."""
+    rendered, served = list_page_queries(client, url, params)
+    return len(rendered), len(served)
 
 
 @pytest.fixture
@@ -47,13 +53,13 @@ def test_changelist_queries_do_not_grow_with_page_size(busy_world, login, model,
     original = model_admin.list_per_page
     try:
         model_admin.list_per_page = 5
-        small = _count(client, url)
+        small = _counts(client, url)
         model_admin.list_per_page = 25
-        large = _count(client, url)
+        large = _counts(client, url)
     finally:
         model_admin.list_per_page = original
     assert small == large
-    assert large <= MAX_QUERIES
+    assert max(large) <= MAX_QUERIES
 
 
 @pytest.mark.parametrize(
@@ -83,7 +89,7 @@ def test_filtered_and_searched_after_sales_stay_cheap(busy_world, login, who):
         {"q": parcel.waybill_no},
         {"p": 2},
     ):
-        assert _count(client, url, params) <= MAX_QUERIES
+        assert max(_counts(client, url, params)) <= MAX_QUERIES
 
 
 def test_changelist_never_counts_rows(busy_world, login):
