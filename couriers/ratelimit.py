@@ -7,6 +7,7 @@ defaults) the bucket lives in the process, which is right for a single worker.
 
 import threading
 import time
+from collections.abc import Iterator
 
 import redis
 from django.conf import settings
@@ -103,3 +104,24 @@ class RateLimiter:
             if time.monotonic() + wait > deadline:
                 return False
             time.sleep(wait)
+
+    def grants(self, count: int, *, max_wait_s: float = 30.0) -> Iterator[bool]:
+        """For each of ``count`` requests in turn: True if it may be sent now, False if its
+        token did not come within ``max_wait_s``.
+
+        Tokens are taken a block at a time (a tenth of a second's worth at most, and no more
+        than are still to be sent), so a poll of many batches makes a few round trips to the
+        bucket rather than one per request. A request still goes only with a token taken
+        before it; taking a block early can at most bring a tenth of a second's requests
+        forward, and at ten requests a second or less every token is taken alone.
+        """
+        held = 0
+        for remaining in range(count, 0, -1):
+            if held == 0:
+                block = max(1, min(remaining, int(self.rate // 10), int(self.capacity)))
+                if not self.acquire(block, max_wait_s=max_wait_s):
+                    yield False
+                    continue
+                held = block
+            held -= 1
+            yield True

@@ -139,8 +139,10 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
     code = protocol_code(courier, account.protocol)
     answered: dict[int, list] = {}
     failed_ids: list[int] = []
+    starts = range(0, len(parcels), batch_size)
+    grants = limiter.grants(len(starts), max_wait_s=10)
     try:
-        for start in range(0, len(parcels), batch_size):
+        for start, granted in zip(starts, grants, strict=True):
             batch = parcels[start : start + batch_size]
             ids_by_waybill = defaultdict(list)
             for pk, waybill_no, _phone in batch:
@@ -154,7 +156,7 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
                 )
                 for _pk, waybill_no, phone in batch
             ]
-            if not limiter.acquire(max_wait_s=10):
+            if not granted:
                 failed_ids += [pk for pk, _w, _p in batch]
                 continue
             try:

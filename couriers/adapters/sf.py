@@ -60,7 +60,7 @@ from couriers.adapters.common import (
     reason_from_message,
     unsupported_action,
 )
-from couriers.codes import sf_stage
+from couriers.codes import SF_STAGES
 from couriers.stages import ParcelStage
 from couriers.types import TrackingScan
 
@@ -98,7 +98,7 @@ def scans_from_routes(waybill_no: str, routes: list[dict]) -> list[TrackingScan]
     scans: list[TrackingScan] = []
     for route in sorted(routes, key=lambda item: item.get("acceptTime") or ""):
         code = str(route.get("opCode", "")).strip()
-        stage = sf_stage(code)
+        stage = SF_STAGES.get(code)  # sf_stage without normalising the code a second time
         if stage is None:
             stage = scans[-1].stage if scans else ParcelStage.NO_INFO
         scans.append(

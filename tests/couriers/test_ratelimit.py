@@ -49,3 +49,57 @@ def test_threads_sharing_a_bucket_stay_within_the_rate():
         thread.join()
     # One second at 50/s plus the burst of 5, with a little slack for timing at the edges.
     assert 40 <= len(granted) <= rate + 5 + 3
+
+
+def test_grants_take_tokens_a_block_at_a_time():
+    # At 200 a second a block is a tenth of a second's worth: 20 tokens. 45 requests take
+    # three blocks (20, 20, 5), and the bucket holds what the blocks left.
+    limiter = RateLimiter(_name(), per_second=200, burst=200)
+    taken = []
+    original = limiter.acquire
+
+    def counting_acquire(tokens=1, **kwargs):
+        taken.append(tokens)
+        return original(tokens, **kwargs)
+
+    limiter.acquire = counting_acquire
+    assert list(limiter.grants(45)) == [True] * 45
+    assert taken == [20, 20, 5]
+    assert limiter.try_acquire(155) == 0  # 200 - 45 left (and a little refill)
+    assert limiter.try_acquire(10) > 0
+
+
+def test_slow_gateways_get_their_tokens_one_by_one():
+    limiter = RateLimiter(_name(), per_second=5, burst=2)
+    grants = limiter.grants(4, max_wait_s=0.05)
+    assert [next(grants), next(grants)] == [True, True]  # the burst
+    assert next(grants) is False  # the next token is 0.2 s away: longer than the wait allowed
+    time.sleep(0.25)
+    assert next(grants) is True
+
+
+def test_threads_sharing_a_bucket_in_blocks_stay_within_the_rate():
+    if not getattr(settings, "REDIS_URL", None):
+        pytest.skip("the shared bucket lives in Redis (REDIS_URL)")
+    name = _name()
+    rate = 100
+    granted = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + 1.0
+
+    def worker():
+        limiter = RateLimiter(name, per_second=rate, burst=10)
+        while time.monotonic() < stop_at:
+            for ok in limiter.grants(25, max_wait_s=0.5):
+                if ok and time.monotonic() < stop_at:
+                    with lock:
+                        granted.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # One second at 100/s plus the burst of 10; each thread may hold a block of 10 it took
+    # just before the end.
+    assert 80 <= len(granted) <= rate + 10 + 4 * 10
