@@ -30,3 +30,35 @@ def test_agent_sees_own_after_sales_in_chinese(world, browser_page):
     screenshot(page, "agent_after_sales_filters")
     assert "售后状态" in page.content()
     assert world.shop_b.name not in page.content()
+
+
+def test_list_served_from_its_frame_stays_live(world, browser_page):
+    """The second visit is served from the list's cached frame: its rows are read again, and
+    its forms carry a CSRF token the server accepts (the language switch is a POST)."""
+    from intercepts.admin_frames import frames
+    from tests.conftest import make_after_sale
+
+    page = browser_page
+    for _ in range(20):  # a full first page: a new after-sale keeps it at 20 rows
+        make_after_sale(world.shop_a)
+    login_in_browser(page, "agent", "pw-for-tests-123")
+    list_url = f"{page.live_server_url}/admin/intercepts/aftersale/"
+    page.goto(list_url)
+    page.wait_for_selector("#result_list")
+    hits = frames.hits
+
+    newest, _parcel = make_after_sale(world.shop_a)
+    page.goto(list_url)
+    page.wait_for_selector("#result_list")
+    assert frames.hits == hits + 1, "the second visit should come from the frame"
+    assert newest.order.order_no in page.locator("#result_list").inner_text()
+    assert world.after_sale_b.order.order_no not in page.content()
+    screenshot(page, "agent_after_sales_from_frame")
+
+    # Switch to English with the form of the frame-served page.
+    with page.expect_navigation():
+        page.evaluate("document.querySelector('form input[name=language][value=en]').form.submit()")
+    page.wait_for_selector("#result_list")
+    assert "After-sale orders" in page.content()
+    assert newest.order.order_no in page.locator("#result_list").inner_text()
+    screenshot(page, "agent_after_sales_english")
