@@ -17,9 +17,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from couriers.adapters import get_adapter
+from couriers.adapters import adapter_class, get_adapter
 from couriers.adapters.base import AuthenticationError, CourierError, Waybill
-from couriers.models import Courier
+from couriers.models import Courier, CourierAccount
 from couriers.ratelimit import RateLimiter
 from couriers.stages import IN_FLIGHT_STAGES, TERMINAL_STAGES, ParcelStage
 from intercepts.models import InterceptRequest, Parcel
@@ -28,6 +28,12 @@ from intercepts.tracking import parcels_apply_scans
 logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+# A poll task sends at most this many requests, and no more than its gateway takes in
+# CHUNK_RATE_SECONDS at its rate limit: at a slow gateway's few hundred milliseconds a request
+# it still ends well inside the task's time limit, and a fast one is asked about many parcels
+# per task (each task pays for a claim, a few statements and a commit whatever its size).
+CHUNK_MAX_REQUESTS = 100
+CHUNK_RATE_SECONDS = 15
 # Intercepts sent and not yet settled: their parcels are polled often.
 INTERCEPT_WAITING = (InterceptRequest.Status.SUBMITTED, InterceptRequest.Status.ACCEPTED)
 MAX_BACKOFF = timedelta(hours=6)
@@ -50,6 +56,36 @@ def next_poll_delay(stage: str) -> timedelta | None:
 def backoff_delay(failures: int) -> timedelta:
     """Exponential back-off per parcel after failed polls: 2, 4, 8 ... minutes, capped."""
     return min(_scaled(timedelta(minutes=2 ** min(failures, 12))), MAX_BACKOFF)
+
+
+def query_batch_size(account: CourierAccount) -> int:
+    """Waybills per gateway request: what both the protocol and the account take."""
+    capabilities = adapter_class(account.protocol).capabilities
+    return max(1, min(capabilities.query_batch_size, account.batch_size or 1))
+
+
+def poll_chunk_size(account: CourierAccount | None) -> int:
+    """Parcels per poll task for a courier served by ``account`` (see CHUNK_MAX_REQUESTS)."""
+    if account is None:
+        return CHUNK_MAX_REQUESTS  # polled only to back off; any size will do
+    requests = int(account.requests_per_second * CHUNK_RATE_SECONDS)
+    return query_batch_size(account) * max(1, min(CHUNK_MAX_REQUESTS, requests))
+
+
+def poll_chunks(claimed: dict[int, list[int]]) -> list[tuple[int, list[int]]]:
+    """The claimed parcels of each courier cut into poll tasks' worth: (courier id, ids)."""
+    accounts = {
+        courier.pk: courier.account
+        for courier in Courier.objects.filter(pk__in=list(claimed)).select_related("account")
+    }
+    chunks = []
+    for courier_id, parcel_ids in claimed.items():
+        size = poll_chunk_size(accounts.get(courier_id))
+        chunks += [
+            (courier_id, parcel_ids[start : start + size])
+            for start in range(0, len(parcel_ids), size)
+        ]
+    return chunks
 
 
 def parcels_claim_due(*, limit: int = 1000, now=None) -> dict[int, list[int]]:
@@ -134,7 +170,7 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
         if flagged:
             intercepted.add(pk)
     adapter = get_adapter(account.config())
-    batch_size = max(1, min(adapter.capabilities.query_batch_size, account.batch_size or 1))
+    batch_size = query_batch_size(account)
     limiter = RateLimiter(f"account:{account.pk}", per_second=account.requests_per_second)
     code = protocol_code(courier, account.protocol)
     answered: dict[int, list] = {}

@@ -7,9 +7,6 @@ from django.db import transaction
 from couriers.models import Courier
 from intercepts import dispatch, polling, pushes
 
-# A poll task queries one courier about this many parcels at most.
-POLL_CHUNK = 200
-
 
 @shared_task(name="intercepts.sessions_clear_expired")
 def sessions_clear_expired() -> None:
@@ -22,15 +19,14 @@ def tracking_poll_due(limit: int = 2000) -> int:
     """Lease the parcels due for a poll and queue one task per courier and chunk."""
     claimed = polling.parcels_claim_due(limit=limit)
     codes = dict(Courier.objects.filter(pk__in=claimed).values_list("pk", "code"))
-    for courier_id, parcel_ids in claimed.items():
+    # Each task is sized to its courier's gateway (polling.poll_chunk_size).
+    for courier_id, chunk in polling.poll_chunks(claimed):
         queue = polling.courier_queue(codes.get(courier_id, "unknown"))
-        for start in range(0, len(parcel_ids), POLL_CHUNK):
-            chunk = parcel_ids[start : start + POLL_CHUNK]
-            transaction.on_commit(
-                lambda c=courier_id, ids=chunk, q=queue: tracking_poll_parcels.apply_async(
-                    args=[c, ids], queue=q
-                )
+        transaction.on_commit(
+            lambda c=courier_id, ids=chunk, q=queue: tracking_poll_parcels.apply_async(
+                args=[c, ids], queue=q
             )
+        )
     return sum(len(ids) for ids in claimed.values())
 
 

@@ -23,9 +23,15 @@ def _registry() -> dict[str, type[Adapter]]:
 PROTOCOLS = ("kuaidi100", "sf", "kdniao")
 
 
+def adapter_class(protocol: str) -> type[Adapter]:
+    """The adapter class for a protocol (its capabilities, without an account); ValueError for a
+    protocol we do not speak."""
+    found = _registry().get(protocol)
+    if found is None:
+        raise ValueError(f"No courier adapter for protocol {protocol!r}")
+    return found
+
+
 def get_adapter(account: AccountConfig) -> Adapter:
     """The adapter for ``account.protocol``; ValueError for a protocol we do not speak."""
-    adapter_class = _registry().get(account.protocol)
-    if adapter_class is None:
-        raise ValueError(f"No courier adapter for protocol {account.protocol!r}")
-    return adapter_class(account)
+    return adapter_class(account.protocol)(account)

@@ -77,9 +77,8 @@ from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
 from couriers.stages import ParcelStage
 from intercepts.demo import CITIES, NAMES, demo_waybill
 from intercepts.models import CourierPush, Order, Parcel, Shop, TrackingEvent
-from intercepts.polling import parcels_claim_due, parcels_poll
+from intercepts.polling import parcels_claim_due, parcels_poll, poll_chunk_size
 from intercepts.pushes import flag_lower
-from intercepts.tasks import POLL_CHUNK
 from tests.benchmarks import _worker, at_least, equals
 from tests.benchmarks._servers import celery_worker, web_server
 
@@ -500,13 +499,14 @@ def _spread(items: list, parts: int) -> list[list]:
 
 
 def poll_job(_share, options: dict):
-    """Loop claim → poll as the poll tasks do, until nothing is due or the deadline passes."""
+    """Loop claim → poll as the poll tasks do, a task's worth at a time (``poll_chunk_size``
+    of the group's gateway account), until nothing is due or the deadline passes."""
     connection.ensure_connection()
 
     def run(deadline: float) -> dict:
         polled = failed = claims = 0
         while time.monotonic() < deadline:
-            claimed = parcels_claim_due(limit=POLL_CHUNK, now=options["now"])
+            claimed = parcels_claim_due(limit=options["chunk"], now=options["now"])
             if not claimed:
                 break
             claims += 1
@@ -692,13 +692,19 @@ def _poll_phase(group: str, first: int, last: int, budget_s: float, sandbox) -> 
     """Poll one group with CONCURRENCY workers; counts the parcels that got their scans."""
     now = DUE_AT + timedelta(days=GROUP_DAY[group] + 1)  # the end of the group's day
     requests_before = sum(sandbox.request_counts.values())
+    courier = Parcel.objects.select_related("courier__account").get(pk=first).courier
+    chunk = poll_chunk_size(courier.account)
     result = _run_workers(
-        "poll_job", [None] * CONCURRENCY, {"now": now, "budget_s": budget_s}, phase=group
+        "poll_job",
+        [None] * CONCURRENCY,
+        {"now": now, "budget_s": budget_s, "chunk": chunk},
+        phase=group,
     )
     _park_still_due(first, last)
     updated = _updated(first, last, "poll")
     return {
         **result,
+        "chunk": chunk,
         "updated": updated,
         "requests": sum(sandbox.request_counts.values()) - requests_before,
     }
@@ -949,7 +955,8 @@ def run() -> dict:
         "concurrency": CONCURRENCY,
         "push_connections": PUSH_CONNECTIONS,
         "sf_batch_size": SF_BATCH,
-        "poll_chunk": POLL_CHUNK,
+        "sf_poll_chunk": polls["sf"]["chunk"],
+        "single_poll_chunk": polls["single"]["chunk"],
         "sf_parcels_updated": sf["updated"],
         "sf_parcels_polled": sf["polled"],
         "sf_seconds": round(sf["seconds"], 2),

@@ -188,3 +188,44 @@ def test_a_parcel_whose_intercept_awaits_its_result_is_polled_often(world, sandb
     assert waiting.stage == quiet.stage == "in_transit"
     assert waiting.next_poll_at - before <= polling.intercept_poll_delay() + timedelta(seconds=5)
     assert quiet.next_poll_at - before >= timedelta(hours=1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("protocol", "batch_size", "per_second", "chunk"),
+    [
+        ("sf", 10, 200, 1000),  # 100 requests of ten waybills
+        ("sf", 50, 200, 1000),  # SF's route query takes ten at most
+        ("kuaidi100", 10, 200, 100),  # a single-waybill query: 100 requests
+        ("sf", 10, 2, 300),  # 2 requests a second: 30 requests of ten in 15 s
+        ("kdniao", 1, 1, 15),
+    ],
+)
+def test_a_poll_task_is_sized_to_its_gateway(protocol, batch_size, per_second, chunk):
+    account = CourierAccount.objects.create(
+        name=f"chunk-{protocol}-{batch_size}-{per_second}",
+        protocol=protocol,
+        base_url="http://127.0.0.1:9",
+        batch_size=batch_size,
+        requests_per_second=per_second,
+    )
+    assert polling.poll_chunk_size(account) == chunk
+
+
+@pytest.mark.django_db
+def test_claimed_parcels_are_cut_into_tasks_per_courier():
+    slow = CourierAccount.objects.create(
+        name="slow", protocol="kuaidi100", base_url="http://127.0.0.1:9", requests_per_second=1
+    )
+    zto, sf = Courier.objects.get(code="ZTO"), Courier.objects.get(code="SF")
+    Courier.objects.filter(pk=zto.pk).update(account=slow)
+    Courier.objects.filter(pk=sf.pk).update(account=None)
+    chunks = polling.poll_chunks({zto.pk: list(range(40)), sf.pk: list(range(100, 250))})
+    assert [(courier, len(ids)) for courier, ids in chunks] == [
+        (zto.pk, 15),
+        (zto.pk, 15),
+        (zto.pk, 10),
+        (sf.pk, 100),  # no account: polled only to back off, a hundred at a time
+        (sf.pk, 50),
+    ]
+    assert [pk for _courier, ids in chunks[:3] for pk in ids] == list(range(40))
