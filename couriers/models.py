@@ -124,9 +124,10 @@ class Courier(models.Model):
         return self.localized_name(self.name_zh, self.name_en)
 
     @staticmethod
-    def localized_name(name_zh: str, name_en: str) -> str:
-        """The name to show in the active language (for lists that read only the names)."""
-        language = get_language() or "zh-hans"
+    def localized_name(name_zh: str, name_en: str, language: str | None = None) -> str:
+        """The name to show in ``language`` (default: the active one), for lists that read
+        only the names."""
+        language = language or get_language() or "zh-hans"
         return name_zh if language.startswith("zh") else name_en
 
     def waybill_matches(self, waybill_no: str) -> bool:

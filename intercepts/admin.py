@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.decorators import display
@@ -48,7 +48,7 @@ from intercepts.admin_scoping import (
     object_view_path,
 )
 from intercepts.display import escape as fast_escape
-from intercepts.display import short_datetime
+from intercepts.display import short_age, short_datetime
 from intercepts.models import (
     AfterSale,
     AfterSaleEvent,
@@ -131,18 +131,6 @@ class StageFilter(admin.SimpleListFilter):
         return queryset.filter(
             Exists(Parcel.objects.filter(order_id=OuterRef("order_id"), stage=self.value()))
         )
-
-
-def short_age(delta: timedelta) -> str:
-    """How long something has waited, in its largest unit: '3 天', '5 小时', '12 分钟'."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    if minutes >= 24 * 60:
-        days = minutes // (24 * 60)
-        return ngettext("%(n)d day", "%(n)d days", days) % {"n": days}
-    if minutes >= 60:
-        hours = minutes // 60
-        return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
-    return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
 
 
 def stage_badge(courier_name: str, waybill_no: str, stage: str) -> str:
@@ -647,9 +635,11 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
 
     @display(description=_("age"))
     def age(self, obj: AfterSale) -> str:
+        language = get_language()
+        created = obj.created_at
         return mark_safe(
-            f'<span title="{fast_escape(short_datetime(obj.created_at))}">'
-            f"{fast_escape(short_age(timezone.now() - obj.created_at))}</span>"
+            f'<span title="{fast_escape(short_datetime(created, language=language))}">'
+            f"{fast_escape(short_age(timezone.now() - created, language=language))}</span>"
         )
 
 

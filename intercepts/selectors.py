@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Count, Q
+from django.utils.translation import get_language
 
 from couriers.models import Courier
 from couriers.stages import ParcelStage
@@ -45,10 +46,11 @@ def courier_choices() -> list[tuple[str, str]]:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(opts.get_field(name).column) for name in ("id", "name_zh", "name_en"))
     order = ", ".join(quote(opts.get_field(name).column) for name in ("sort_order", "code"))
+    language = get_language()
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM {quote(opts.db_table)} ORDER BY {order}")
         return [
-            (str(pk), Courier.localized_name(name_zh, name_en))
+            (str(pk), Courier.localized_name(name_zh, name_en, language))
             for pk, name_zh, name_en in cursor.fetchall()
         ]
 
@@ -76,10 +78,11 @@ def parcels_of_orders(
         f"ON c.{quote('id')} = p.{quote(parcel.get_field('courier').column)} "
         f"WHERE {where} ORDER BY p.{quote('id')}"
     )
+    language = get_language()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [
-            (order_id, Courier.localized_name(name_zh, name_en), waybill_no, stage)
+            (order_id, Courier.localized_name(name_zh, name_en, language), waybill_no, stage)
             for order_id, name_zh, name_en, waybill_no, stage in cursor.fetchall()
         ]
 
