@@ -281,6 +281,8 @@ class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
                 },
             },
         )
+        if not hasattr(response, "add_post_render_callback"):  # not a rendered page after all
+            return response
         expected = {"csrf", "pagination"} | ({"rows"} if cl.result_list else set())
 
         def keep_frame(response):

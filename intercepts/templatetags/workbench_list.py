@@ -196,7 +196,8 @@ def _page_columns(cl) -> list[_Column]:
 def rows_html(cl) -> str:
     """The table's rows, as the list page shows them (a frame's "rows" hole)."""
     columns = _page_columns(cl)
-    empty = _escape(cl.model_admin.get_empty_value_display())
+    # Marked safe: cells pass it through _escape again when a value is empty.
+    empty = mark_safe(_escape(cl.model_admin.get_empty_value_display()))
     link_template = _link_template(cl)
     # The link with the filters preserved, escaped once, around each row's escaped pk.
     link = (
