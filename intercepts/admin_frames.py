@@ -22,8 +22,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.dispatch import receiver
 from django.middleware.csrf import get_token
 from django.utils import timezone
+from django.utils.autoreload import file_changed
 from django.utils.translation import get_language
 
 from intercepts.tenancy import access_for
@@ -155,6 +157,14 @@ class FrameCache:
 
 
 frames = FrameCache(max_bytes=int(settings.WORKBENCH_FRAME_CACHE_MB * 1024 * 1024))
+
+
+@receiver(file_changed, dispatch_uid="workbench_frames_file_changed")
+def _drop_frames_when_files_change(sender, file_path, **kwargs) -> None:
+    # The development server reloads templates (and translations) in place instead of
+    # restarting: frames rendered from the old ones go with them.
+    if file_path.suffix != ".py":
+        frames.clear()
 
 
 def enabled() -> bool:

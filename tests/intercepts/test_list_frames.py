@@ -250,3 +250,17 @@ def test_frame_cache_stays_within_its_size_and_drops_the_least_used():
     cache.put(b"huge", Frame((b"x" * 101,), ()))
     assert cache.get(b"huge") is None
     assert cache.bytes <= 100
+
+
+def test_frames_are_dropped_when_a_template_changes(busy_world, login):
+    from pathlib import Path
+
+    from django.utils.autoreload import file_changed
+
+    client = login(busy_world.owner)
+    client.get(reverse("admin:intercepts_aftersale_changelist"))
+    assert len(frames) == 1
+    file_changed.send(sender=None, file_path=Path("intercepts/admin.py"))
+    assert len(frames) == 1  # Python changes restart the server anyway
+    file_changed.send(sender=None, file_path=Path("templates/admin/workbench/change_list.html"))
+    assert len(frames) == 0
