@@ -171,7 +171,13 @@ else:
 # language and filters in each web process, up to this many MB; 0 renders every page whole.
 WORKBENCH_FRAME_CACHE_MB = float(env("WORKBENCH_FRAME_CACHE_MB", "32"))
 
-AUTHENTICATION_BACKENDS = ["intercepts.auth.WorkbenchBackend"]
+# Sessions name the backend that signed them in; Django's own stays listed so that sessions
+# made before the workbench backend keep working (it is asked second, so only failed sign-ins
+# reach it). It can go once those sessions have expired (SESSION_COOKIE_AGE, two weeks).
+AUTHENTICATION_BACKENDS = [
+    "intercepts.auth.WorkbenchBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -20,8 +20,10 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.conf import settings
+from django.contrib.admin import SimpleListFilter, filters
 from django.dispatch import receiver
 from django.middleware.csrf import get_token
 from django.utils import timezone
@@ -34,7 +36,10 @@ _TOKEN = secrets.token_hex(16)
 # Random per process, so no text on a page (always escaped) can look like a hole.
 CSRF_SENTINEL = f"wbcsrf{_TOKEN}"
 HOLES = ("rows", "pagination")
-MAX_PAGINATIONS = 64
+# Paginations kept per frame, and what each may take (a pagination is under a kilobyte): the
+# allowance is counted in the frame's size from the start, so the cache keeps to its bound.
+MAX_PAGINATIONS = 16
+PAGINATION_BYTES = 2048
 
 
 def hole_start(name: str) -> str:
@@ -69,13 +74,13 @@ class Frame:
         html = self.paginations.get(page)
         if html is None:
             html = render()
-            if len(self.paginations) < MAX_PAGINATIONS:
+            if len(self.paginations) < MAX_PAGINATIONS and len(html) <= PAGINATION_BYTES:
                 self.paginations[page] = html
         return html
 
     @property
     def size(self) -> int:
-        return sum(len(part) for part in self.statics)
+        return sum(len(part) for part in self.statics) + MAX_PAGINATIONS * PAGINATION_BYTES
 
     def fill(self, values: dict[str, str]) -> bytes:
         parts = [self.statics[0]]
@@ -167,8 +172,57 @@ def _drop_frames_when_files_change(sender, file_path, **kwargs) -> None:
         frames.clear()
 
 
+# Unfold settings that make the page's frame depend on more than the key holds (a badge with a
+# count, an environment label, callbacks run for every request): with any of them set, every
+# list page is rendered whole. The sidebar's permission callbacks must depend on the user's
+# roles only, as intercepts.navigation's do.
+_PER_REQUEST_UNFOLD_SETTINGS = ("ENVIRONMENT", "SITE_DROPDOWN", "GLOBAL_CALLBACK", "TABS")
+
+
+def unfold_settings_vary_per_request() -> list[str]:
+    """The Unfold settings in use that a frame cannot be kept for (see above)."""
+    config = getattr(settings, "UNFOLD", {}) or {}
+    found = [name for name in _PER_REQUEST_UNFOLD_SETTINGS if config.get(name)]
+    sidebar = config.get("SIDEBAR") or {}
+    if sidebar.get("show_search"):
+        found.append("SIDEBAR.show_search")  # its template reads the browser's user agent
+    for group in sidebar.get("navigation") or ():
+        for item in group.get("items") or ():
+            if item.get("badge"):
+                found.append(f"SIDEBAR.navigation badge of {item.get('link')}")
+    return found
+
+
 def enabled() -> bool:
-    return frames.max_bytes > 0
+    return frames.max_bytes > 0 and not _unfold_blocks_frames()
+
+
+@lru_cache(maxsize=1)
+def _unfold_blocks_frames() -> bool:
+    return bool(unfold_settings_vary_per_request())
+
+
+# Filters whose output the key covers: the selected value is in the query, the choices are the
+# filter's ``lookup_choices`` or fixed per language. Any other kind renders the page whole.
+_KNOWN_FILTERS = (
+    SimpleListFilter,
+    filters.ChoicesFieldListFilter,
+    filters.BooleanFieldListFilter,
+    filters.RelatedFieldListFilter,
+    filters.AllValuesFieldListFilter,
+    filters.DateFieldListFilter,
+    filters.EmptyFieldListFilter,
+)
+
+
+def filters_known(cl) -> bool:
+    """Whether every filter of the list is one the key covers (Unfold's own filters render
+    inputs of their own, so they are not)."""
+    return all(
+        isinstance(spec, _KNOWN_FILTERS)
+        and not any(kind.__module__.startswith("unfold.") for kind in type(spec).__mro__)
+        for spec in cl.filter_specs
+    )
 
 
 def servable(request) -> bool:

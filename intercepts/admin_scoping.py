@@ -232,6 +232,7 @@ class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
             and not cl.date_hierarchy
             and not cl.list_editable
             and not cl.is_popup
+            and admin_frames.filters_known(cl)
         )
 
     def changelist_view(self, request, extra_context=None):

@@ -63,20 +63,24 @@ def parcels_of_orders(
         return []
     parcel, courier = Parcel._meta, Courier._meta
     quote = connection.ops.quote_name
+
+    def p(name: str) -> str:
+        return f"p.{quote(parcel.get_field(name).column)}"
+
+    def c(name: str) -> str:
+        return f"c.{quote(courier.get_field(name).column)}"
+
     params: list = list(order_ids)
-    where = f"p.{quote(parcel.get_field('order').column)} IN ({', '.join(['%s'] * len(order_ids))})"
+    where = f"{p('order')} IN ({', '.join(['%s'] * len(order_ids))})"
     if shop_ids is not None:
         if not shop_ids:
             return []
-        where += f" AND p.{quote(parcel.get_field('shop').column)} IN "
-        where += f"({', '.join(['%s'] * len(shop_ids))})"
+        where += f" AND {p('shop')} IN ({', '.join(['%s'] * len(shop_ids))})"
         params += shop_ids
     sql = (
-        f"SELECT p.{quote(parcel.get_field('order').column)}, c.{quote('name_zh')}, "
-        f"c.{quote('name_en')}, p.{quote('waybill_no')}, p.{quote('stage')} "
-        f"FROM {quote(parcel.db_table)} p JOIN {quote(courier.db_table)} c "
-        f"ON c.{quote('id')} = p.{quote(parcel.get_field('courier').column)} "
-        f"WHERE {where} ORDER BY p.{quote('id')}"
+        f"SELECT {p('order')}, {c('name_zh')}, {c('name_en')}, {p('waybill_no')}, "
+        f"{p('stage')} FROM {quote(parcel.db_table)} p JOIN {quote(courier.db_table)} c "
+        f"ON {c('id')} = {p('courier')} WHERE {where} ORDER BY {p('id')}"
     )
     language = get_language()
     with connection.cursor() as cursor:

@@ -65,15 +65,20 @@ def _access_sql() -> str:
     group = Group._meta
     user_groups = Group.user_set.through._meta
     quote = connection.ops.quote_name
+
+    def column(opts, name: str) -> str:
+        return quote(opts.get_field(name).column)
+
     placeholders = ", ".join(["%s"] * len(PLATFORM_GROUPS))
     return (
-        f"SELECT {quote(membership.get_field('shop').column)}, {quote('role')} "
-        f"FROM {quote(membership.db_table)} "
-        f"WHERE {quote(membership.get_field('user').column)} = %s "
+        f"SELECT {column(membership, 'shop')}, {column(membership, 'role')} "
+        f"FROM {quote(membership.db_table)} WHERE {column(membership, 'user')} = %s "
         f"UNION ALL "
-        f"SELECT NULL, g.{quote('name')} FROM {quote(group.db_table)} g "
-        f"JOIN {quote(user_groups.db_table)} ug ON ug.{quote('group_id')} = g.{quote('id')} "
-        f"WHERE ug.{quote('user_id')} = %s AND g.{quote('name')} IN ({placeholders})"
+        f"SELECT NULL, g.{column(group, 'name')} FROM {quote(group.db_table)} g "
+        f"JOIN {quote(user_groups.db_table)} ug "
+        f"ON ug.{column(user_groups, 'group')} = g.{column(group, 'id')} "
+        f"WHERE ug.{column(user_groups, 'user')} = %s "
+        f"AND g.{column(group, 'name')} IN ({placeholders})"
     )
 
 

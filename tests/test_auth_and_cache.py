@@ -51,3 +51,12 @@ def test_the_redis_cache_shares_one_client():
     assert cache._cache.get_client() is cache._cache.get_client()
     assert cache._cache.get_client(write=True) is cache._cache.get_client()
     cache.delete("shared-client-check")
+
+
+@pytest.mark.django_db
+def test_a_session_signed_in_by_djangos_own_backend_stays_signed_in(client):
+    user = UserFactory(username="earlier-session")
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    request = RequestFactory().get("/")
+    request.session = client.session
+    assert get_user(request).pk == user.pk

@@ -237,19 +237,34 @@ def test_cut_keeps_the_frame_and_serves_the_page():
 
 
 def test_frame_cache_stays_within_its_size_and_drops_the_least_used():
-    cache = FrameCache(max_bytes=100)
-    for name in "abc":
-        cache.put(name.encode(), Frame((name.encode() * 40,), ()))
-    assert cache.bytes <= 100
+    def frame(name: bytes) -> Frame:
+        return Frame((name * 40,), ())
+
+    # Room for two frames: each counts its 40 bytes and the allowance for its paginations.
+    size = frame(b"a").size
+    assert size == 40 + admin_frames.MAX_PAGINATIONS * admin_frames.PAGINATION_BYTES
+    cache = FrameCache(max_bytes=2 * size + 10)
+    for name in (b"a", b"b", b"c"):
+        cache.put(name, frame(name))
+    assert cache.bytes <= cache.max_bytes
     assert cache.get(b"a") is None  # the oldest went first
     assert cache.get(b"c") is not None
     cache.get(b"b")
-    cache.put(b"d", Frame((b"d" * 40,), ()))
+    cache.put(b"d", frame(b"d"))
     assert cache.get(b"b") is not None  # used recently, so kept
     assert cache.get(b"c") is None
-    cache.put(b"huge", Frame((b"x" * 101,), ()))
+    cache.put(b"huge", Frame((b"x" * (2 * size),), ()))
     assert cache.get(b"huge") is None
-    assert cache.bytes <= 100
+    assert cache.bytes <= cache.max_bytes
+
+
+def test_paginations_kept_per_frame_are_bounded():
+    kept = Frame((b"page",), ())
+    for page in range(admin_frames.MAX_PAGINATIONS + 5):
+        assert kept.pagination((page, True), lambda page=page: f"p{page}") == f"p{page}"
+    assert len(kept.paginations) == admin_frames.MAX_PAGINATIONS
+    long = "x" * (admin_frames.PAGINATION_BYTES + 1)
+    assert Frame((b"",), ()).pagination((1, False), lambda: long) == long
 
 
 def test_frames_are_dropped_when_a_template_changes(busy_world, login):
@@ -263,4 +278,72 @@ def test_frames_are_dropped_when_a_template_changes(busy_world, login):
     file_changed.send(sender=None, file_path=Path("intercepts/admin.py"))
     assert len(frames) == 1  # Python changes restart the server anyway
     file_changed.send(sender=None, file_path=Path("templates/admin/workbench/change_list.html"))
+    assert len(frames) == 0
+
+
+def test_a_renamed_courier_gets_a_new_frame(busy_world, login):
+    from couriers.models import Courier
+
+    client = login(busy_world.owner)
+    url = reverse("admin:intercepts_aftersale_changelist")
+    assert "中通快递" in _page(client.get(url))
+    Courier.objects.filter(code="ZTO").update(name_zh="中通速递")
+    page = _page(client.get(url))
+    assert frames.hits == 0
+    assert "中通速递" in page and "中通快递" not in page
+
+
+def test_a_role_taken_away_in_a_shop_takes_the_add_button_with_it(busy_world, login):
+    from intercepts.models import ShopMembership
+
+    client = login(busy_world.owner)
+    url = reverse("admin:intercepts_parcel_changelist")
+    add = reverse("admin:intercepts_parcel_add")
+    assert add in _page(client.get(url))
+    ShopMembership.objects.filter(user=busy_world.owner).update(role="viewer")
+    page = _page(client.get(url))
+    assert frames.hits == 0
+    assert add not in page
+
+
+def test_a_new_name_shows_in_the_user_menu(busy_world, login):
+    client = login(busy_world.owner)
+    url = reverse("admin:intercepts_aftersale_changelist")
+    client.get(url)
+    busy_world.owner.first_name = "晓"
+    busy_world.owner.save()
+    page = _page(client.get(url))
+    assert frames.hits == 0
+    assert "晓" in page
+
+
+def test_unfold_settings_that_vary_per_request_turn_frames_off(busy_world, login, settings):
+    from django.core import checks
+
+    settings.UNFOLD = {**settings.UNFOLD, "ENVIRONMENT": "config.environment_label"}
+    admin_frames._unfold_blocks_frames.cache_clear()
+    try:
+        client = login(busy_world.owner)
+        url = reverse("admin:intercepts_aftersale_changelist")
+        client.get(url)
+        client.get(url)
+        assert len(frames) == 0
+        warnings = [m for m in checks.run_checks() if m.id == "intercepts.W001"]
+        assert warnings and "ENVIRONMENT" in warnings[0].msg
+    finally:
+        admin_frames._unfold_blocks_frames.cache_clear()
+
+
+def test_a_filter_the_key_does_not_cover_renders_the_page_whole(busy_world, login, monkeypatch):
+    from django.contrib import admin
+    from unfold.contrib.filters.admin import RangeDateFilter
+
+    model_admin = admin.site._registry[AfterSale]
+    monkeypatch.setattr(
+        model_admin, "list_filter", (*model_admin.list_filter, ("created_at", RangeDateFilter))
+    )
+    client = login(busy_world.owner)
+    url = reverse("admin:intercepts_aftersale_changelist")
+    assert "created_at_from" in _page(client.get(url))
+    client.get(url)
     assert len(frames) == 0
