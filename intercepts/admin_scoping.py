@@ -232,6 +232,8 @@ class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
             and not cl.date_hierarchy
             and not cl.list_editable
             and not cl.is_popup
+            # A search is seldom repeated: its frame would only push out ones that are.
+            and not cl.query
             and admin_frames.filters_known(cl)
         )
 

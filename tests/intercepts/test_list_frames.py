@@ -347,3 +347,12 @@ def test_a_filter_the_key_does_not_cover_renders_the_page_whole(busy_world, logi
     assert "created_at_from" in _page(client.get(url))
     client.get(url)
     assert len(frames) == 0
+
+
+def test_searches_keep_no_frame(busy_world, login):
+    client = login(busy_world.owner)
+    url = reverse("admin:intercepts_aftersale_changelist")
+    number = busy_world.after_sale_a.order.order_no
+    for _ in range(2):
+        assert number in _page(client.get(url, {"q": number}))
+    assert len(frames) == 0

@@ -26,8 +26,9 @@ def _count(client, url, params=None):
 
 
 def _counts(client, url, params=None) -> tuple[int, int]:
-    """Queries for the page rendered whole (no cached frame), then served from its frame."""
-    rendered, served = list_page_queries(client, url, params)
+    """Queries for the page rendered whole (no cached frame), then served from its frame (a
+    search keeps no frame: rendered whole twice)."""
+    rendered, served = list_page_queries(client, url, params, framed="q" not in (params or {}))
     return len(rendered), len(served)
 
 
