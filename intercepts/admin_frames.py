@@ -25,7 +25,6 @@ from functools import lru_cache
 from django.conf import settings
 from django.contrib.admin import SimpleListFilter, filters
 from django.dispatch import receiver
-from django.middleware.csrf import get_token
 from django.utils import timezone
 from django.utils.autoreload import file_changed
 from django.utils.translation import get_language
@@ -283,7 +282,3 @@ def frame_key(request, cl, page_var: str | None) -> bytes:
         tuple(_filter_part(spec) for spec in cl.filter_specs),
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=20).digest()
-
-
-def csrf_token_for(request) -> str:
-    return get_token(request)

@@ -13,6 +13,7 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.urls import path
 from django.utils.safestring import mark_safe
@@ -263,7 +264,7 @@ class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
             return HttpResponse(
                 frame.fill(
                     {
-                        "csrf": admin_frames.csrf_token_for(request),
+                        "csrf": get_token(request),
                         "rows": rows_html(cl) if cl.result_list else "",
                         "pagination": frame.pagination(
                             (cl.page_num, cl.has_next_page),
@@ -289,9 +290,7 @@ class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
         expected = {"csrf", "pagination"} | ({"rows"} if cl.result_list else set())
 
         def keep_frame(response):
-            frame, served = admin_frames.cut(
-                response.content.decode(), admin_frames.csrf_token_for(request)
-            )
+            frame, served = admin_frames.cut(response.content.decode(), get_token(request))
             if set(frame.holes) == expected:
                 admin_frames.frames.put(key, frame)
             response.content = served

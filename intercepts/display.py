@@ -90,3 +90,11 @@ def short_age(delta: timedelta, *, language: str | None = None) -> str:
 def escape(text: str) -> str:
     """``django.utils.html.escape`` for a plain string, without its lazy-string check."""
     return html.escape(text)
+
+
+def conditional_escape(text) -> str:
+    """``django.utils.html.conditional_escape`` without its lazy-string check on every call:
+    safe strings pass as they are, anything else is escaped as text."""
+    if hasattr(text, "__html__"):
+        return text.__html__()
+    return html.escape(str(text))

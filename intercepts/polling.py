@@ -72,17 +72,16 @@ def poll_chunk_size(account: CourierAccount | None) -> int:
     return query_batch_size(account) * max(1, min(CHUNK_MAX_REQUESTS, requests))
 
 
-def poll_chunks(claimed: dict[int, list[int]]) -> list[tuple[int, list[int]]]:
-    """The claimed parcels of each courier cut into poll tasks' worth: (courier id, ids)."""
-    accounts = {
-        courier.pk: courier.account
-        for courier in Courier.objects.filter(pk__in=list(claimed)).select_related("account")
-    }
+def poll_chunks(claimed: dict[int, list[int]]) -> list[tuple[int, Courier | None, list[int]]]:
+    """The claimed parcels of each courier cut into poll tasks' worth: (courier id, the courier
+    with its account or None if it is gone, parcel ids)."""
+    couriers = Courier.objects.select_related("account").in_bulk(list(claimed))
     chunks = []
     for courier_id, parcel_ids in claimed.items():
-        size = poll_chunk_size(accounts.get(courier_id))
+        courier = couriers.get(courier_id)
+        size = poll_chunk_size(courier.account if courier is not None else None)
         chunks += [
-            (courier_id, parcel_ids[start : start + size])
+            (courier_id, courier, parcel_ids[start : start + size])
             for start in range(0, len(parcel_ids), size)
         ]
     return chunks

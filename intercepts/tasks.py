@@ -4,7 +4,6 @@ from celery import shared_task
 from django.core import management
 from django.db import transaction
 
-from couriers.models import Courier
 from intercepts import dispatch, polling, pushes
 
 
@@ -18,10 +17,9 @@ def sessions_clear_expired() -> None:
 def tracking_poll_due(limit: int = 2000) -> int:
     """Lease the parcels due for a poll and queue one task per courier and chunk."""
     claimed = polling.parcels_claim_due(limit=limit)
-    codes = dict(Courier.objects.filter(pk__in=claimed).values_list("pk", "code"))
     # Each task is sized to its courier's gateway (polling.poll_chunk_size).
-    for courier_id, chunk in polling.poll_chunks(claimed):
-        queue = polling.courier_queue(codes.get(courier_id, "unknown"))
+    for courier_id, courier, chunk in polling.poll_chunks(claimed):
+        queue = polling.courier_queue(courier.code if courier is not None else "unknown")
         transaction.on_commit(
             lambda c=courier_id, ids=chunk, q=queue: tracking_poll_parcels.apply_async(
                 args=[c, ids], queue=q

@@ -18,7 +18,6 @@ from django.contrib.admin.utils import quote
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language, gettext
 from unfold.templatetags.unfold_list import (
@@ -30,6 +29,7 @@ from unfold.templatetags.unfold_list import (
 from unfold.utils import display_for_field, display_for_value
 
 from intercepts.admin_frames import hole_end, hole_start
+from intercepts.display import conditional_escape as fast_conditional_escape
 
 register = template.Library()
 
@@ -52,14 +52,14 @@ class _Column:
 
     def __init__(self, cl, name, label: str, links: bool, tag: str):
         model_admin = cl.model_admin
-        self.label = conditional_escape(label)
+        self.label = fast_conditional_escape(label)
         self.links = links
         self.tag = tag
         self.field = None
         self.choices = None
         self.boolean = False
         css_name = name if isinstance(name, str) else getattr(name, "__name__", "value")
-        classes = [f"field-{conditional_escape(css_name)}", *ROW_CLASSES]
+        classes = [f"field-{fast_conditional_escape(css_name)}", *ROW_CLASSES]
         if name == "action_checkbox":
             classes = list(CHECKBOX_CLASSES)
         # The same order of lookups as Django's lookup_field: a callable, a model field, an
@@ -86,7 +86,7 @@ class _Column:
             self.getter = None
             if field.flatchoices:
                 # Choice labels are lazy: translate each once per page, not once per cell.
-                self.choices = {k: _escape(v) for k, v in field.flatchoices}
+                self.choices = {k: fast_conditional_escape(v) for k, v in field.flatchoices}
             if isinstance(field, models.DateField | models.TimeField | models.ForeignKey):
                 classes.append("nowrap")
         if self.getter is not None and not self.boolean:
@@ -100,24 +100,17 @@ class _Column:
         if field is not None:
             if field.is_relation:
                 value = getattr(obj, field.name)
-                return empty if value is None else _escape(value)
+                return empty if value is None else fast_conditional_escape(value)
             value = getattr(obj, field.attname)
             if self.choices is not None:
                 return self.choices.get(value, empty)
-            return _escape(display_for_field(value, field, empty))
+            return fast_conditional_escape(display_for_field(value, field, empty))
         value = self.getter(obj)
         if type(value) is SafeString:  # what display methods return: the common case
             return value
         if isinstance(value, datetime.date | datetime.time):
-            return _escape(display_for_value(value, empty))
-        return _escape(display_for_value(value, empty, self.boolean))
-
-
-def _escape(text) -> str:
-    """Django's conditional_escape without its check for lazy strings on every call."""
-    if hasattr(text, "__html__"):
-        return text.__html__()
-    return html.escape(str(text))
+            return fast_conditional_escape(display_for_value(value, empty))
+        return fast_conditional_escape(display_for_value(value, empty, self.boolean))
 
 
 def _columns(cl, headers) -> list[_Column]:
@@ -196,8 +189,8 @@ def _page_columns(cl) -> list[_Column]:
 def rows_html(cl) -> str:
     """The table's rows, as the list page shows them (a frame's "rows" hole)."""
     columns = _page_columns(cl)
-    # Marked safe: cells pass it through _escape again when a value is empty.
-    empty = mark_safe(_escape(cl.model_admin.get_empty_value_display()))
+    # Marked safe: cells pass it through fast_conditional_escape again when a value is empty.
+    empty = mark_safe(fast_conditional_escape(cl.model_admin.get_empty_value_display()))
     link_template = _link_template(cl)
     # The link with the filters preserved, escaped once, around each row's escaped pk.
     link = (

@@ -221,11 +221,12 @@ def test_claimed_parcels_are_cut_into_tasks_per_courier():
     Courier.objects.filter(pk=zto.pk).update(account=slow)
     Courier.objects.filter(pk=sf.pk).update(account=None)
     chunks = polling.poll_chunks({zto.pk: list(range(40)), sf.pk: list(range(100, 250))})
-    assert [(courier, len(ids)) for courier, ids in chunks] == [
+    assert [(courier_id, len(ids)) for courier_id, _courier, ids in chunks] == [
         (zto.pk, 15),
         (zto.pk, 15),
         (zto.pk, 10),
         (sf.pk, 100),  # no account: polled only to back off, a hundred at a time
         (sf.pk, 50),
     ]
-    assert [pk for _courier, ids in chunks[:3] for pk in ids] == list(range(40))
+    assert [pk for _id, _courier, ids in chunks[:3] for pk in ids] == list(range(40))
+    assert {courier.code for _id, courier, _ids in chunks} == {"ZTO", "SF"}
