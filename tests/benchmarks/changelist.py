@@ -9,6 +9,11 @@ through a raw psycopg cursor, which is the overhead the admin adds on top of the
 A user who opens a list again is served from the page's cached frame (``admin_frames``): the
 timed requests are those. The same pages rendered whole (the first time a user opens that list
 in that process) are timed too, and both kinds count their queries.
+
+Each page is also compared with its floor (``_changelist_urls.floor``): a signed-in view that
+runs exactly the page's SQL through Django and answers with the page's bytes, doing nothing
+else. ``floor_ratio_*`` is that view's p95 over the raw SQL's: how much of the ratio the
+request cycle alone takes, leaving the rest for the list itself.
 """
 
 import gc
@@ -23,7 +28,7 @@ from django.contrib import admin
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 
@@ -33,6 +38,7 @@ from intercepts.admin_frames import frames
 from intercepts.demo import CITIES, NAMES, demo_waybill, seed_demo
 from intercepts.models import AfterSale, Order, Parcel, Shop
 from tests.benchmarks import at_most, equals, p95
+from tests.benchmarks._changelist_urls import Floor
 
 LIMITS = {
     "p95_ms_max": at_most(150),
@@ -113,6 +119,7 @@ REPEATS = 20
 WARMUPS = 2
 # Every order number the loader writes (and the demo's own) is 12 to 14 digits.
 NUMBER_RE = re.compile(r"(?<![\d])\d{12,14}(?![\d])")
+FLOOR_URL = "/bench/floor/"
 
 
 # --- Loading ---------------------------------------------------------------------------------
@@ -364,7 +371,10 @@ def _order_numbers_shown(response) -> int:
     return Order.objects.filter(order_no__in=candidates).values("order_no").distinct().count()
 
 
-def _capture(client: Client, url: str, rows_expected: int, *, whole: bool = False) -> list[dict]:
+def _capture(
+    client: Client, url: str, rows_expected: int, *, whole: bool = False
+) -> tuple[list[dict], bytes]:
+    """The page's statements and its body."""
     if whole:
         frames.clear()
     with CaptureQueriesContext(connection) as context:
@@ -373,7 +383,23 @@ def _capture(client: Client, url: str, rows_expected: int, *, whole: bool = Fals
     assert shown == rows_expected, f"{url} shows {shown} order numbers, expected {rows_expected}"
     statements = context.captured_queries
     assert all("$1" not in query["sql"] for query in statements), "need client-side binding"
-    return statements
+    return statements, response.content
+
+
+def _prepare_floor(client: Client, statements: list[str], body: bytes) -> None:
+    """Point the floor view at a page's SQL and bytes, and check it runs exactly that SQL."""
+    Floor.statements, Floor.body = [], body
+    with CaptureQueriesContext(connection) as context:
+        _get(client, FLOOR_URL)
+    # What the request cycle runs by itself (loading the user) the view must not run again.
+    remaining = list(statements)
+    for query in context.captured_queries:
+        remaining.remove(query["sql"])
+    Floor.statements = remaining
+    with CaptureQueriesContext(connection) as context:
+        response = _get(client, FLOOR_URL)
+    assert [query["sql"] for query in context.captured_queries] == statements, "floor SQL differs"
+    assert response.content == body
 
 
 def _time_page(client: Client, url: str, *, whole: bool = False) -> list[float]:
@@ -437,6 +463,12 @@ def run() -> dict:
     load_seconds = load()
     # Collect the loader's garbage now rather than in the middle of a timed request.
     gc.collect()
+    with override_settings(ROOT_URLCONF="tests.benchmarks._changelist_urls"):
+        figures = _measure()
+    return {"load_seconds": round(load_seconds, 1)} | figures
+
+
+def _measure() -> dict:
     base = "/admin/intercepts/aftersale/"
     courier_id = Courier.objects.get(code=FILTER_COURIER).pk
     pages = {
@@ -447,42 +479,47 @@ def run() -> dict:
     per_page = admin.site._registry[AfterSale].list_per_page
     figures: dict = {
         "rows": AfterSale.objects.count(),
-        "load_seconds": round(load_seconds, 1),
         # Timings on a small machine move with whatever else runs on it; record how busy it was.
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpu_calibration_ms": round(_cpu_calibration_ms(), 1),
     }
     details: dict = {}
-    p95s, ratios, query_counts, constant = [], [], [], True
+    p95s, ratios, floor_ratios, query_counts, constant = [], [], [], [], True
 
     for username in USERS:
         client = Client()
         client.force_login(User.objects.get(username=username))
         for page, url in pages.items():
             whole_samples = _time_page(client, url, whole=True)
-            whole_statements = _capture(client, url, per_page, whole=True)
+            whole_statements, _ = _capture(client, url, per_page, whole=True)
             samples = _time_page(client, url)
-            statements = _capture(client, url, per_page)
-            raw_samples = _time_raw_sql([query["sql"] for query in statements])
-            page_p95, raw_p95 = p95(samples), p95(raw_samples)
+            statements, body = _capture(client, url, per_page)
+            sql = [query["sql"] for query in statements]
+            raw_samples = _time_raw_sql(sql)
+            _prepare_floor(client, sql, body)
+            floor_samples = _time_page(client, FLOOR_URL)
+            page_p95, raw_p95, floor_p95 = p95(samples), p95(raw_samples), p95(floor_samples)
             key = f"{username}_{page}"
             details[f"p95_ms_{key}"] = round(page_p95, 2)
             details[f"median_ms_{key}"] = round(sorted(samples)[len(samples) // 2], 2)
             details[f"raw_sql_p95_ms_{key}"] = round(raw_p95, 2)
             details[f"ratio_{key}"] = round(page_p95 / raw_p95, 2)
+            details[f"floor_p95_ms_{key}"] = round(floor_p95, 2)
+            details[f"floor_ratio_{key}"] = round(floor_p95 / raw_p95, 2)
             details[f"queries_{key}"] = len(statements)
             details[f"p95_ms_rendered_whole_{key}"] = round(p95(whole_samples), 2)
             details[f"queries_rendered_whole_{key}"] = len(whole_statements)
             details[f"db_ms_{key}"] = round(sum(float(q["time"]) for q in statements) * 1000, 2)
             p95s.append(page_p95)
             ratios.append(page_p95 / raw_p95)
+            floor_ratios.append(floor_p95 / raw_p95)
             query_counts += [len(statements), len(whole_statements)]
 
         # The same first page at 100 rows must cost the same number of queries as at 20, both
         # from a frame and rendered whole.
         with _list_per_page(100):
-            wide_whole = len(_capture(client, base, 100, whole=True))
-            wide = len(_capture(client, base, 100))
+            wide_whole = len(_capture(client, base, 100, whole=True)[0])
+            wide = len(_capture(client, base, 100)[0])
         details[f"queries_{username}_page1_100rows"] = wide
         details[f"queries_rendered_whole_{username}_page1_100rows"] = wide_whole
         constant &= wide == details[f"queries_{username}_page1"]
@@ -493,5 +530,7 @@ def run() -> dict:
         "queries_per_page_max": max(query_counts),
         "queries_constant_in_page_size": constant,
         "ratio_to_raw_sql_max": round(max(ratios), 2),
+        # For information: the same ratio for the floor, page by page (see the module's text).
+        "floor_ratio_max": round(max(floor_ratios), 2),
     }
     return figures | details
