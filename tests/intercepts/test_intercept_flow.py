@@ -241,7 +241,10 @@ def test_a_double_confirm_click_makes_one_request(world, sandbox):
     responses = []
 
     def click(client):
-        responses.append(_intercept_page_post(client, world, "double-click-token"))
+        try:
+            responses.append(_intercept_page_post(client, world, "double-click-token"))
+        finally:
+            connection.close()  # hand the thread's connection back before the thread ends
 
     threads = [threading.Thread(target=click, args=(client,)) for client in clients]
     with _both_clicks_meet(world):
@@ -313,9 +316,14 @@ def test_a_callback_that_overtakes_the_answer_keeps_the_couriers_reference(world
             after_sale=world.after_sale_a,
         )
         outcome = []
-        sender = threading.Thread(
-            target=lambda: outcome.append(dispatch.intercept_send(intercept_id=intercept.pk))
-        )
+
+        def send():
+            try:
+                outcome.append(dispatch.intercept_send(intercept_id=intercept.pk))
+            finally:
+                connection.close()  # hand the thread's connection back before the thread ends
+
+        sender = threading.Thread(target=send)
         sender.start()
         _wait_for(lambda: _status(intercept) == S.SUBMITTED, what="the request sent")
         dispatch.intercept_updates_apply(
