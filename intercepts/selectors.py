@@ -8,6 +8,7 @@ from django.utils.translation import get_language
 
 from couriers.models import Courier
 from couriers.stages import ParcelStage
+from intercepts import fixed_sql as sql
 from intercepts.models import InterceptRequest, Order, Parcel
 from intercepts.services import normalise_waybill
 
@@ -42,13 +43,12 @@ def order_ids_for_number(term: str, *, shop_ids: list[int] | None) -> list[int]:
 
 def courier_choices() -> list[tuple[str, str]]:
     """(id, name in the active language) of every courier, in the registry's order."""
-    opts = Courier._meta
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(opts.get_field(name).column) for name in ("id", "name_zh", "name_en"))
-    order = ", ".join(quote(opts.get_field(name).column) for name in ("sort_order", "code"))
     language = get_language()
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {quote(opts.db_table)} ORDER BY {order}")
+        cursor.execute(
+            f"SELECT {sql.columns(Courier, 'id name_zh name_en')} FROM {sql.table(Courier)} "
+            f"ORDER BY {sql.columns(Courier, 'sort_order code')}"
+        )
         return [
             (str(pk), Courier.localized_name(name_zh, name_en, language))
             for pk, name_zh, name_en in cursor.fetchall()
@@ -61,30 +61,24 @@ def parcels_of_orders(
     """(order id, courier name, waybill number, stage) of the orders' parcels, oldest first."""
     if not order_ids:
         return []
-    parcel, courier = Parcel._meta, Courier._meta
-    quote = connection.ops.quote_name
-
-    def p(name: str) -> str:
-        return f"p.{quote(parcel.get_field(name).column)}"
-
-    def c(name: str) -> str:
-        return f"c.{quote(courier.get_field(name).column)}"
-
     params: list = list(order_ids)
-    where = f"{p('order')} IN ({', '.join(['%s'] * len(order_ids))})"
+    where = f"{sql.column(Parcel, 'order', 'p')} IN ({', '.join(['%s'] * len(order_ids))})"
     if shop_ids is not None:
         if not shop_ids:
             return []
-        where += f" AND {p('shop')} IN ({', '.join(['%s'] * len(shop_ids))})"
+        where += f" AND {sql.column(Parcel, 'shop', 'p')} IN ({', '.join(['%s'] * len(shop_ids))})"
         params += shop_ids
-    sql = (
-        f"SELECT {p('order')}, {c('name_zh')}, {c('name_en')}, {p('waybill_no')}, "
-        f"{p('stage')} FROM {quote(parcel.db_table)} p JOIN {quote(courier.db_table)} c "
-        f"ON {c('id')} = {p('courier')} WHERE {where} ORDER BY {p('id')}"
+    statement = (
+        f"SELECT {sql.column(Parcel, 'order', 'p')}, "
+        f"{sql.columns(Courier, 'name_zh name_en', 'c')}, "
+        f"{sql.columns(Parcel, 'waybill_no stage', 'p')} "
+        f"FROM {sql.table(Parcel)} p JOIN {sql.table(Courier)} c "
+        f"ON {sql.column(Courier, 'id', 'c')} = {sql.column(Parcel, 'courier', 'p')} "
+        f"WHERE {where} ORDER BY {sql.column(Parcel, 'id', 'p')}"
     )
     language = get_language()
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(statement, params)
         return [
             (order_id, Courier.localized_name(name_zh, name_en, language), waybill_no, stage)
             for order_id, name_zh, name_en, waybill_no, stage in cursor.fetchall()

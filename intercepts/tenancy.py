@@ -6,6 +6,7 @@ from functools import cache
 from django.contrib.auth.models import Group
 from django.db import connection
 
+from intercepts import fixed_sql as sql
 from intercepts.models import PLATFORM_GROUPS, ShopMembership
 
 
@@ -61,24 +62,17 @@ def _access_sql() -> str:
     Every admin page asks this first, so it is one fixed statement rather than an ORM union
     compiled on each request (compiling cost four times the query).
     """
-    membership = ShopMembership._meta
-    group = Group._meta
-    user_groups = Group.user_set.through._meta
-    quote = connection.ops.quote_name
-
-    def column(opts, name: str) -> str:
-        return quote(opts.get_field(name).column)
-
+    user_groups = Group.user_set.through
     placeholders = ", ".join(["%s"] * len(PLATFORM_GROUPS))
     return (
-        f"SELECT {column(membership, 'shop')}, {column(membership, 'role')} "
-        f"FROM {quote(membership.db_table)} WHERE {column(membership, 'user')} = %s "
+        f"SELECT {sql.columns(ShopMembership, 'shop role')} FROM {sql.table(ShopMembership)} "
+        f"WHERE {sql.column(ShopMembership, 'user')} = %s "
         f"UNION ALL "
-        f"SELECT NULL, g.{column(group, 'name')} FROM {quote(group.db_table)} g "
-        f"JOIN {quote(user_groups.db_table)} ug "
-        f"ON ug.{column(user_groups, 'group')} = g.{column(group, 'id')} "
-        f"WHERE ug.{column(user_groups, 'user')} = %s "
-        f"AND g.{column(group, 'name')} IN ({placeholders})"
+        f"SELECT NULL, {sql.column(Group, 'name', 'g')} FROM {sql.table(Group)} g "
+        f"JOIN {sql.table(user_groups)} ug "
+        f"ON {sql.column(user_groups, 'group', 'ug')} = {sql.column(Group, 'id', 'g')} "
+        f"WHERE {sql.column(user_groups, 'user', 'ug')} = %s "
+        f"AND {sql.column(Group, 'name', 'g')} IN ({placeholders})"
     )
 
 
