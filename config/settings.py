@@ -288,6 +288,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:intercepts_shop_changelist"),
                         "permission": "intercepts.navigation.shops",
                     },
+                    {
+                        "title": _("E-waybill accounts"),
+                        "icon": "badge",
+                        "link": reverse_lazy("admin:intercepts_ewaybillaccount_changelist"),
+                        "permission": "intercepts.navigation.ewaybill_accounts",
+                    },
                 ],
             },
             {

@@ -132,3 +132,20 @@ class Courier(models.Model):
 
     def waybill_matches(self, waybill_no: str) -> bool:
         return re.fullmatch(self.waybill_pattern, waybill_no) is not None
+
+    def check_waybill(self, waybill_no: str) -> None:
+        """Refuse a waybill number that does not fit this courier's pattern."""
+        if not self.waybill_matches(waybill_no):
+            raise ValidationError(
+                {
+                    "waybill_no": _(
+                        "“%(waybill)s” is not a %(courier)s waybill number "
+                        "(for example %(example)s)."
+                    )
+                    % {
+                        "waybill": waybill_no,
+                        "courier": self.display_name,
+                        "example": self.waybill_example,
+                    }
+                }
+            )

@@ -29,7 +29,12 @@ Simulated parcels (deterministic for a given seed):
 - Intercepts follow §7.4: a synchronous eligibility check by stage (``REFUSALS``), then success
   with the stage's probability (``intercept_succeeds``: a ``random.Random`` seeded by the run's
   seed and the waybill, so a test can know the outcome ahead), decided once per parcel; a second
-  request is refused as already intercepted. The outcome takes effect after a propagation delay
+  request is refused as already intercepted. Only the shipper's e-waybill account a waybill was
+  issued under may intercept it (Kuaidi100's ``partnerId``, SF's ``monthlyCardNo``): another
+  account is refused (SF code 20012, "非本账号下单的运单，无权拦截"). ``POST /sandbox/waybills``
+  (JSON ``{"account": ..., "waybills": [...]}``) records numbers as issued under an account; a
+  number never issued that way is taken as issued to the first account that intercepts it.
+  The outcome takes effect after a propagation delay
   (SF 0.5 h, kuaidi100 2 h, simulated); until then a parcel that will be caught does not move.
   Success diverts it to INTERCEPTED → RETURNING → RETURNED, or for a redirect INTERCEPTED →
   REDIRECTING → ... → DELIVERED. Kuaidi100 reports the result by a signed callback to the
@@ -203,6 +208,10 @@ REFUSALS: dict[str, tuple[str, str]] = {
     S.RETURNED: (FailureReason.ALREADY_RETURNING, "快件已退回寄件人，无需拦截"),
 }
 DUPLICATE_MESSAGE = "该快件已提交过拦截，请勿重复提交"
+# Refusing an intercept asked under another shipper's account (ZTO says 仅支持商家自己下的单).
+NOT_OWNER_MESSAGE = "非本账号下单的运单，无权拦截"
+# SF's refusal code for it; SF does not publish its intercept codes, so this one is the sandbox's.
+SF_NOT_OWNER_CODE = "20012"
 
 # Protocol codes per stage: the reverse of couriers.codes, one canonical code each.
 KUAIDI100_CODES = {
@@ -415,6 +424,8 @@ class SimParcel:
     intercept: SimIntercept | None = None
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     courier_codes: dict[str, str] = field(default_factory=dict)
+    # The shipper's e-waybill account the number was issued under (see ``issue_waybills``).
+    issued_to: str = ""
 
     @property
     def stage(self) -> ParcelStage:
@@ -460,6 +471,7 @@ class SimParcel:
             "next_move_at": self.next_at.isoformat() if self.next_at else None,
             "intercept": intercept,
             "subscriptions": sorted(self.subscriptions),
+            "issued_to": self.issued_to,
         }
 
 
@@ -718,6 +730,12 @@ class SandboxWorld:
         parcel.next_at = None if last else at + parcel.dwell(stage)
         self._publish(parcel, event)
 
+    def issue_waybills(self, account: str, waybill_nos: list[str]) -> None:
+        """Record that these numbers were issued under a shipper's e-waybill account."""
+        with self.lock:
+            for waybill_no in waybill_nos:
+                self.parcel(waybill_no).issued_to = account
+
     # Intercepts.
 
     def request_intercept(
@@ -731,10 +749,20 @@ class SandboxWorld:
         callback_url: str = "",
         salt: str = "",
         new_city: str = "",
+        ewaybill_account: str = "",
     ) -> tuple[bool, str, str]:
-        """(accepted, reason_code, message) for an intercept request, decided as §7.4 says."""
+        """(accepted, reason_code, message) for an intercept request, decided as §7.4 says.
+
+        Like a real courier, only the shipper's e-waybill account that the waybill was issued
+        under may intercept it. A number never issued through ``issue_waybills`` is taken as
+        issued to the first account that asks for it.
+        """
         with self.lock:
             parcel = self.parcel(waybill_no, protocol=protocol, courier_code=courier_code)
+            if parcel.issued_to and parcel.issued_to != ewaybill_account:
+                return False, FailureReason.NOT_ORDER_OWNER, NOT_OWNER_MESSAGE
+            if not parcel.issued_to:
+                parcel.issued_to = ewaybill_account
             if parcel.intercept is not None:
                 return False, FailureReason.ALREADY_INTERCEPTED, DUPLICATE_MESSAGE
             refusal = REFUSALS.get(parcel.stage)
@@ -1116,6 +1144,7 @@ class Gateways:
             callback_url=callback_url,
             salt=str(fields.get("salt") or ""),
             new_city=new_city,
+            ewaybill_account=str(fields.get("partnerId") or ""),
         )
         if not accepted:
             return _label_answer(400, message)
@@ -1197,13 +1226,16 @@ class Gateways:
             isinstance(address, dict) and address.get("city") and address.get("address")
         ):
             return _sf_result(False, "20003", "转寄地址不能为空")
-        accepted, _reason_code, message = self.world.request_intercept(
+        accepted, reason_code, message = self.world.request_intercept(
             protocol="sf",
             waybill_no=number,
             action=action,
             reference=service_code,
             new_city=str(address.get("city") or "") if isinstance(address, dict) else "",
+            ewaybill_account=str(msg_data.get("monthlyCardNo") or ""),
         )
+        if reason_code == FailureReason.NOT_ORDER_OWNER:
+            return _sf_result(False, SF_NOT_OWNER_CODE, message)
         if not accepted:
             return _sf_result(False, "20010", message)
         return _sf_result(True, "S0000", None, None)
@@ -1347,6 +1379,15 @@ class _Handler(BaseHTTPRequestHandler):
             for protocol, url in urls.items():
                 self.sandbox.set_push_url(protocol, str(url))
             self._send_json(200, dict(self.sandbox.world.push_urls))
+            return
+        if path == "/sandbox/waybills":
+            fields = _json_object(body) or {}
+            account, numbers = fields.get("account"), fields.get("waybills")
+            if not isinstance(account, str) or not account or not isinstance(numbers, list):
+                self._send_json(400, {"error": 'expected {"account": str, "waybills": [str]}'})
+                return
+            self.sandbox.world.issue_waybills(account, [str(number) for number in numbers])
+            self._send_json(200, {"issued": len(numbers)})
             return
         route = self._gateway(path)
         if route is None:

@@ -53,6 +53,7 @@ from intercepts.models import (
     AfterSale,
     AfterSaleEvent,
     CourierPush,
+    EwaybillAccount,
     GoodsCategory,
     InterceptEvent,
     InterceptPolicy,
@@ -60,6 +61,7 @@ from intercepts.models import (
     Order,
     OrderLine,
     Parcel,
+    ParcelCorrection,
     Shop,
     ShopMembership,
     TrackingEvent,
@@ -160,6 +162,67 @@ class MembershipInline(ScopedTabularInline):
         return super().get_queryset(request).select_related("user")
 
 
+class EwaybillAccountInline(ScopedTabularInline):
+    """The shop's e-waybill accounts, as the platform granted them (read-only here)."""
+
+    model = EwaybillAccount
+    parent_shop_path = "pk"
+    fields = ("courier", "account_no", "granted_by", "granted_at")
+    readonly_fields = fields
+    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("courier", "granted_by")
+
+
+@admin.register(EwaybillAccount)
+class EwaybillAccountAdmin(ShopScopedAdmin):
+    """E-waybill accounts are granted and revoked by platform customer service: the courier
+    takes an intercept only from the account that issued the waybill."""
+
+    role_permissions = {
+        "view": MERCHANT_ALL | PLATFORM_ALL,
+        "add": frozenset({PLATFORM_CS}),
+        "change": NOBODY,
+        "delete": frozenset({PLATFORM_CS}),
+    }
+    list_display = ("shop", "courier", "account_no", "granted_by", "granted_at")
+    list_select_related = ("shop", "courier", "granted_by")
+    list_filter = ("courier", PlatformShopFilter)
+    ordering = ("-id",)
+    autocomplete_fields = ("shop",)
+    fields = ("shop", "courier", "account_no")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return ("shop", "courier", "account_no", "granted_by", "granted_at")
+        return ()
+
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return ("shop", "courier", "account_no", "granted_by", "granted_at")
+        return self.fields
+
+    def save_checked(self, request, obj, form, change):
+        try:
+            created = services.ewaybill_account_grant(
+                actor=request.user,
+                shop=obj.shop,
+                courier=obj.courier,
+                account_no=obj.account_no,
+            )
+        except ValidationError as exc:
+            raise PermissionDenied(" ".join(exc.messages)) from exc
+        obj.pk = created.pk
+
+    def delete_model(self, request, obj):
+        services.ewaybill_account_revoke(actor=request.user, account=obj)
+
+    def delete_queryset(self, request, queryset):
+        for account in queryset:
+            services.ewaybill_account_revoke(actor=request.user, account=account)
+
+
 class AgreementForm(forms.Form):
     agree = forms.BooleanField(
         label=_("I have read the agreement and sign it for the shop"),
@@ -181,7 +244,7 @@ class ShopAdmin(ShopScopedAdmin):
     list_filter = ("status", "is_cross_border")
     search_fields = ("name", "code")
     ordering = ("name",)
-    inlines = (MembershipInline,)
+    inlines = (MembershipInline, EwaybillAccountInline)
     readonly_fields = (
         "name",
         "code",
@@ -195,7 +258,6 @@ class ShopAdmin(ShopScopedAdmin):
     fieldsets = (
         (None, {"fields": ("name", "code", "status", "is_cross_border")}),
         (_("Return address"), {"fields": ("return_contact", "return_phone", "return_address")}),
-        (_("Couriers"), {"fields": ("ewaybill_couriers",)}),
         (
             _("Intercept agreement"),
             {
@@ -228,11 +290,6 @@ class ShopAdmin(ShopScopedAdmin):
                 "created_at",
             )
         return self.readonly_fields
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "ewaybill_couriers":
-            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @display(description=_("agreement signed"), boolean=True)
     def agreement_signed(self, obj: Shop) -> bool:
@@ -355,15 +412,27 @@ class TrackingEventInline(ScopedTabularInline):
     ordering = ("-occurred_at", "-id")
 
 
+class ParcelCorrectionInline(ScopedTabularInline):
+    model = ParcelCorrection
+    fields = ("created_at", "old_courier", "old_waybill_no", "new_courier", "new_waybill_no")
+    readonly_fields = (*fields, "reason", "actor")
+    fields = (*fields, "reason", "actor")
+    verbose_name_plural = _("waybill corrections")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("old_courier", "new_courier", "actor")
+
+
 class ParcelAdminForm(forms.ModelForm):
+    """A new parcel: its order, courier, waybill and receiver. It carries all of its order's
+    lines, and their value is its declared value; nothing of it changes once shipped."""
+
     class Meta:
         model = Parcel
         fields = (
             "order",
             "courier",
             "waybill_no",
-            "lines",
-            "declared_value_fen",
             "receiver_name",
             "receiver_phone",
             "receiver_address",
@@ -373,14 +442,30 @@ class ParcelAdminForm(forms.ModelForm):
         return services.normalise_waybill(self.cleaned_data["waybill_no"])
 
 
+class WaybillCorrectionForm(forms.Form):
+    courier = forms.ModelChoiceField(label=_("courier"), queryset=Courier.objects.none())
+    waybill_no = forms.CharField(label=_("waybill number"), max_length=32)
+    reason = forms.CharField(
+        label=_("what was wrong"),
+        max_length=255,
+        help_text=_("Kept with the parcel's history, with your name."),
+    )
+
+    def __init__(self, *args, parcel: Parcel, **kwargs):
+        super().__init__(*args, initial={"courier": parcel.courier_id}, **kwargs)
+        self.fields["courier"].queryset = Courier.objects.filter(is_active=True)
+
+
 @admin.register(Parcel)
 class ParcelAdmin(ShopScopedAdmin):
     form = ParcelAdminForm
     change_form_before_template = "admin/intercepts/parcel/refresh_tracking.html"
+    # Parcels are recorded when shipped, then fixed: a mistyped waybill is corrected on its own
+    # page, with a record; the rest changes only through tracking.
     role_permissions = {
         "view": MERCHANT_ALL | PLATFORM_ALL,
         "add": MERCHANT_WRITE,
-        "change": MERCHANT_WRITE | {PLATFORM_CS},
+        "change": NOBODY,
         "delete": NOBODY,
     }
     list_display = (
@@ -398,22 +483,30 @@ class ParcelAdmin(ShopScopedAdmin):
     search_help_text = _("A whole waybill number or order number")
     ordering = ("-created_at", "-id")
     autocomplete_fields = ("order",)
-    inlines = (TrackingEventInline,)
+    inlines = (TrackingEventInline, ParcelCorrectionInline)
     fieldsets = (
-        (None, {"fields": ("order", "courier", "waybill_no", "lines", "declared_value_fen")}),
+        (None, {"fields": ("order", "courier", "waybill_no", "lines", "declared_value")}),
         (_("Receiver"), {"fields": ("receiver_name", "receiver_phone", "receiver_address")}),
         (
             _("Tracking"),
             {"fields": ("stage", "shipped_at", "picked_up_at", "signed_at", "next_poll_at")},
         ),
     )
-    readonly_fields = ("stage", "shipped_at", "picked_up_at", "signed_at", "next_poll_at")
+    add_fieldsets = (
+        (None, {"fields": ("order", "courier", "waybill_no")}),
+        (_("Receiver"), {"fields": ("receiver_name", "receiver_phone", "receiver_address")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None:
-            # A parcel stays with its order; only its details can be corrected.
-            return ("order", *self.readonly_fields)
-        return self.readonly_fields
+        if obj is None:
+            return ()
+        return [name for _title, options in self.fieldsets for name in options["fields"]]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()
 
     def get_urls(self):
         refresh = path(
@@ -421,13 +514,26 @@ class ParcelAdmin(ShopScopedAdmin):
             self.admin_site.admin_view(self.refresh_tracking_view),
             name="intercepts_parcel_refresh",
         )
-        return [refresh, *super().get_urls()]
+        return [
+            refresh,
+            object_view_path(self, ParcelAdmin.correct_waybill_view, "correct-waybill"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            access = access_for(request.user)
+            context["may_refresh"] = access.is_platform or access.acts_for(obj.shop_id)
+            context["may_correct"] = access.is_superuser or access.acts_for(obj.shop_id)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def refresh_tracking_view(self, request, object_id):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         parcel = self.get_object(request, unquote(object_id))
-        if not self.has_view_permission(request, parcel):
+        access = access_for(request.user)
+        # Asking the courier is work done for the shop: a viewer only looks.
+        if not (access.is_platform or access.acts_for(parcel.shop_id)):
             raise PermissionDenied
         if polling.parcel_request_refresh(parcel=parcel):
             self.message_user(request, _("Asked the courier for the latest tracking."))
@@ -442,27 +548,45 @@ class ParcelAdmin(ShopScopedAdmin):
             )
         return redirect("admin:intercepts_parcel_change", parcel.pk)
 
-    def get_fieldsets(self, request, obj=None):
-        if obj is None:
-            # A new parcel carries its order's lines; which ones is corrected afterwards,
-            # once the order (and so the choice of lines) is known.
-            first, *rest = self.fieldsets
-            fields = tuple(f for f in first[1]["fields"] if f != "lines")
-            return ((first[0], {"fields": fields}), *rest)
-        return self.fieldsets
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        if obj is not None and "lines" in form.base_fields:
-            form.base_fields["lines"].queryset = obj.order.lines.all()
-        return form
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if db_field.name == "lines":
-            # The choice is among the parcel's own order's lines, set in get_form.
-            kwargs["queryset"] = OrderLine.objects.none()
-            kwargs["widget"] = UnfoldAdminCheckboxSelectMultipleWidget
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+    def correct_waybill_view(self, request, object_id):
+        parcel = self.get_object(request, object_id)  # another shop's: 404
+        access = access_for(request.user)
+        if not (access.is_superuser or access.acts_for(parcel.shop_id)):
+            raise PermissionDenied
+        back_url = reverse("admin:intercepts_parcel_change", args=[parcel.pk])
+        form = WaybillCorrectionForm(request.POST or None, parcel=parcel)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.parcel_correct_waybill(
+                    actor=request.user,
+                    parcel=parcel,
+                    courier=form.cleaned_data["courier"],
+                    waybill_no=form.cleaned_data["waybill_no"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            except services.DomainError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, _("The waybill is corrected; tracking starts afresh."))
+                return redirect(back_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": parcel,
+            "title": _("Correct the waybill of %(parcel)s") % {"parcel": parcel},
+            "form": form,
+            "intro": _(
+                "Only for a waybill typed wrongly when the parcel was recorded. The correction "
+                "is kept with the parcel; the tracking read under the wrong number is dropped. "
+                "Not possible once an intercept has been asked for."
+            ),
+            "submit_label": _("Correct the waybill"),
+            "back_url": back_url,
+            "back_label": _("Back to the parcel"),
+        }
+        return TemplateResponse(request, "admin/billing/form_page.html", context)
 
     @display(description=_("declared value (yuan)"), ordering="declared_value_fen")
     def declared_value(self, obj: Parcel) -> str:
@@ -485,17 +609,34 @@ class ParcelAdmin(ShopScopedAdmin):
         super().save_model(request, obj, form, change)
 
     def save_checked(self, request, obj, form, change):
-        # Lines are saved by the service with the parcel, not by save_related.
-        lines = form.cleaned_data.get("lines")
-        services.parcel_save(
-            actor=request.user,
-            parcel=obj,
-            line_ids=None if lines is None else [line.pk for line in lines],
-        )
+        if change:  # no form changes a shipped parcel; the permissions say so too
+            raise PermissionDenied
+        try:
+            created = services.parcel_create(
+                actor=request.user,
+                order=obj.order,
+                courier=obj.courier,
+                waybill_no=obj.waybill_no,
+                receiver_name=obj.receiver_name,
+                receiver_phone=obj.receiver_phone,
+                receiver_address=obj.receiver_address,
+            )
+        except ValidationError as exc:
+            # Recorded by someone else between the form's check and the save.
+            raise PermissionDenied(" ".join(exc.messages)) from exc
+        obj.pk = created.pk
 
     def save_related(self, request, form, formsets, change):
-        for formset in formsets:
-            self.save_formset(request, form, formset, change=change)
+        pass  # the service saved the parcel's lines; the inlines are read-only
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    """A service's ValidationError on the form: on its fields where it names them."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
 
 
 # --- After-sales -----------------------------------------------------------------------------

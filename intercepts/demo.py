@@ -16,6 +16,7 @@ from intercepts.models import (
     PLATFORM_CS,
     PLATFORM_FINANCE,
     AfterSale,
+    EwaybillAccount,
     GoodsCategory,
     Order,
     OrderLine,
@@ -190,7 +191,13 @@ def seed_demo(*, seed: int = 20261121) -> dict:
             },
         )
         created["shops"] += int(shop_created)
-        shop.ewaybill_couriers.add(*couriers)
+        for courier in couriers:
+            # The platform grants each demo shop an e-waybill account with every courier.
+            EwaybillAccount.objects.get_or_create(
+                shop=shop,
+                courier=courier,
+                defaults={"account_no": f"{courier.code}-{7001 + shop_index:06d}"},
+            )
         if Order.objects.filter(shop=shop).exists():
             continue
         for i in range(order_count):

@@ -30,7 +30,13 @@ from couriers.adapters.sf import SERVICE_CODES as SF_SERVICE_CODES
 from couriers.ratelimit import RateLimiter
 from couriers.stages import TERMINAL_STAGES, ParcelStage
 from intercepts.eligibility import ADAPTER_ACTIONS
-from intercepts.models import InterceptEvent, InterceptRequest, Parcel, TrackingEvent
+from intercepts.models import (
+    EwaybillAccount,
+    InterceptEvent,
+    InterceptRequest,
+    Parcel,
+    TrackingEvent,
+)
 from intercepts.polling import intercept_poll_delay, protocol_code
 from intercepts.services import intercept_note, intercept_set_status
 
@@ -65,11 +71,17 @@ SCAN_CLOCK_SKEW = timedelta(minutes=10)
 
 def _waybill(intercept: InterceptRequest, protocol: str) -> Waybill:
     parcel = intercept.parcel
+    ewaybill_account = (
+        EwaybillAccount.objects.filter(shop_id=parcel.shop_id, courier_id=parcel.courier_id)
+        .values_list("account_no", flat=True)
+        .first()
+    )
     return Waybill(
         waybill_no=parcel.waybill_no,
         courier_code=parcel.courier.code,
         protocol_code=protocol_code(parcel.courier, protocol),
         phone_tail=parcel.receiver_phone[-4:],
+        ewaybill_account=ewaybill_account or "",
     )
 
 

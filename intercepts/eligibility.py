@@ -97,7 +97,11 @@ def _wallet_funds(case: Case) -> str | None:
 
 
 def _ewaybill(case: Case) -> str | None:
-    if not case.shop.ewaybill_couriers.filter(pk=case.parcel.courier_id).exists():
+    from intercepts.models import EwaybillAccount
+
+    if not EwaybillAccount.objects.filter(
+        shop_id=case.shop.pk, courier_id=case.parcel.courier_id
+    ).exists():
         return _("The shop has no e-waybill account with %(courier)s.") % {
             "courier": case.parcel.courier.display_name
         }

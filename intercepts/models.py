@@ -3,9 +3,9 @@
 import re
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -45,12 +45,6 @@ class Shop(models.Model):
     return_contact = models.CharField(_("return contact"), max_length=50, blank=True)
     return_phone = models.CharField(_("return phone"), max_length=20, blank=True)
     return_address = models.CharField(_("return address"), max_length=255, blank=True)
-    ewaybill_couriers = models.ManyToManyField(
-        Courier,
-        blank=True,
-        related_name="+",
-        verbose_name=_("couriers with an e-waybill account"),
-    )
     intercept_agreement_version = models.CharField(
         _("intercept agreement version"), max_length=16, blank=True
     )
@@ -110,6 +104,55 @@ class ShopMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.shop} ({self.get_role_display()})"
+
+
+class EwaybillAccount(models.Model):
+    """A shop's e-waybill account with a courier (its monthly card or partner id).
+
+    The courier issues a shop's waybill numbers under this account and takes an intercept only
+    from the account that issued the waybill, so the account is granted by the platform (see
+    ``services.ewaybill_account_grant``), never typed in by the merchant.
+    """
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="ewaybill_accounts", verbose_name=_("shop")
+    )
+    courier = models.ForeignKey(
+        Courier, on_delete=models.PROTECT, related_name="+", verbose_name=_("courier")
+    )
+    account_no = models.CharField(
+        _("e-waybill account number"),
+        max_length=64,
+        help_text=_(
+            "The monthly card or partner id the courier issues this shop's waybills under."
+        ),
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("granted by"),
+    )
+    granted_at = models.DateTimeField(_("granted at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("e-waybill account")
+        verbose_name_plural = _("e-waybill accounts")
+        ordering = ("shop", "courier")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("shop", "courier"), name="ewaybill_shop_courier_unique"
+            ),
+            # One courier account belongs to one shop: two shops cannot share its waybills.
+            models.UniqueConstraint(
+                fields=("courier", "account_no"), name="ewaybill_courier_account_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.courier} {self.account_no}"
 
 
 class GoodsCategory(models.TextChoices):
@@ -228,7 +271,9 @@ class Parcel(models.Model):
     lines = models.ManyToManyField(
         OrderLine, related_name="parcels", blank=True, verbose_name=_("order lines carried")
     )
-    declared_value_fen = MoneyField(_("declared value (yuan)"), default=0)
+    # The value of the goods the parcel carries, from its order lines (``services.parcel_create``):
+    # rules and claims read it, so it is never typed in.
+    declared_value_fen = MoneyField(_("declared value (yuan)"), default=0, editable=False)
     receiver_name = models.CharField(_("receiver"), max_length=50)
     receiver_phone = models.CharField(_("receiver phone"), max_length=20)
     receiver_address = models.CharField(_("receiver address"), max_length=255)
@@ -257,12 +302,25 @@ class Parcel(models.Model):
             models.CheckConstraint(
                 condition=Q(declared_value_fen__gte=0), name="parcel_declared_value_not_negative"
             ),
+            # A waybill names one parcel, of the one shop that shipped it: pushes, polls and
+            # intercepts find the parcel by it.
+            models.UniqueConstraint(
+                fields=("courier", "waybill_no"),
+                name="parcel_waybill_unique",
+                # Whose parcel it is stays unsaid.
+                violation_error_message=_("This waybill number is already recorded for a parcel."),
+            ),
+            # Stored as ``services.normalise_waybill`` writes it, so that the uniqueness above
+            # cannot be dodged by letter case or spaces.
+            models.CheckConstraint(
+                condition=Q(waybill_no=Upper("waybill_no")) & ~Q(waybill_no__contains=" "),
+                name="parcel_waybill_normalised",
+            ),
         ]
         indexes = [
             models.Index(fields=("waybill_no",), name="parcel_waybill_idx"),
             models.Index(fields=("-created_at", "-id"), name="parcel_created_idx"),
             models.Index(fields=("courier", "-created_at"), name="parcel_courier_created_idx"),
-            models.Index(fields=("courier", "waybill_no"), name="parcel_courier_waybill_idx"),
             models.Index(fields=("order", "courier"), name="parcel_order_courier_idx"),
             models.Index(fields=("order", "stage"), name="parcel_order_stage_idx"),
             models.Index(fields=("shop", "-created_at", "-id"), name="parcel_shop_created_idx"),
@@ -283,24 +341,43 @@ class Parcel(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if (
-            self.waybill_no
-            and self.courier_id
-            and not self.courier.waybill_matches(self.waybill_no)
-        ):
-            raise ValidationError(
-                {
-                    "waybill_no": _(
-                        "“%(waybill)s” is not a %(courier)s waybill number "
-                        "(for example %(example)s)."
-                    )
-                    % {
-                        "waybill": self.waybill_no,
-                        "courier": self.courier.display_name,
-                        "example": self.courier.waybill_example,
-                    }
-                }
-            )
+        if self.waybill_no and self.courier_id:
+            self.courier.check_waybill(self.waybill_no)
+
+
+class ParcelCorrection(models.Model):
+    """A recorded correction of a mistyped waybill: the only way a shipped parcel's courier or
+    waybill number changes (``services.parcel_correct_waybill``)."""
+
+    parcel = models.ForeignKey(
+        Parcel, on_delete=models.CASCADE, related_name="corrections", verbose_name=_("parcel")
+    )
+    old_courier = models.ForeignKey(
+        Courier, on_delete=models.PROTECT, related_name="+", verbose_name=_("courier before")
+    )
+    old_waybill_no = models.CharField(_("waybill number before"), max_length=32)
+    new_courier = models.ForeignKey(
+        Courier, on_delete=models.PROTECT, related_name="+", verbose_name=_("courier after")
+    )
+    new_waybill_no = models.CharField(_("waybill number after"), max_length=32)
+    reason = models.CharField(_("reason"), max_length=255)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("waybill correction")
+        verbose_name_plural = _("waybill corrections")
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.old_waybill_no} → {self.new_waybill_no}"
 
 
 class TrackingEvent(models.Model):

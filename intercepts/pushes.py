@@ -26,11 +26,12 @@ from django.utils import timezone
 
 from couriers.adapters import get_adapter
 from couriers.adapters.base import PushRejected
-from couriers.models import CourierAccount
+from couriers.models import Courier, CourierAccount
 from couriers.ratelimit import redis_client
 from couriers.urlencoded import parse_form
 from intercepts.dispatch import intercept_updates_apply
 from intercepts.models import CourierPush, Parcel
+from intercepts.polling import protocol_code
 from intercepts.tracking import parcels_apply_scans
 
 logger = logging.getLogger(__name__)
@@ -224,6 +225,44 @@ def pushes_apply_received(*, limit: int | None = None) -> int:
     return len(pushes)
 
 
+def _parcels_named(account: CourierAccount, keys) -> dict[tuple[str, str], int]:
+    """The one parcel each (courier code, waybill) of a push names, among the parcels of the
+    couriers this account serves. A push that names no courier matches a waybill only where
+    one of the account's couriers has it; the same number at two couriers is left unapplied
+    (and logged) rather than guessed."""
+    if not keys:
+        return {}
+    gateway_codes = {
+        courier.pk: protocol_code(courier, account.protocol)
+        for courier in Courier.objects.filter(account=account)
+    }
+    found: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    rows = Parcel.objects.filter(
+        waybill_no__any=list({waybill_no for _code, waybill_no in keys}),
+        courier_id__in=list(gateway_codes),
+    ).values_list("pk", "waybill_no", "courier_id")
+    for pk, waybill_no, courier_id in rows:
+        found[waybill_no].append((gateway_codes[courier_id], pk))
+    parcels: dict[tuple[str, str], int] = {}
+    for courier_code, waybill_no in keys:
+        matches = [
+            pk
+            for gateway_code, pk in found.get(waybill_no, ())
+            if not courier_code or gateway_code.lower() == courier_code.lower()
+        ]
+        if len(matches) == 1:
+            parcels[(courier_code, waybill_no)] = matches[0]
+        elif matches:
+            logger.warning(
+                "A %s push names %s without its courier, and %d couriers have that number; "
+                "not applied",
+                account.protocol,
+                waybill_no,
+                len(matches),
+            )
+    return parcels
+
+
 def _apply(pushes: list[CourierPush]) -> None:
     """Apply these pushes' scans in one go per account and mark each accepted or refused."""
     by_account: dict[int, list[CourierPush]] = defaultdict(list)
@@ -232,9 +271,10 @@ def _apply(pushes: list[CourierPush]) -> None:
     for account_pushes in by_account.values():
         account = account_pushes[0].account
         adapter = get_adapter(account.config())
-        # waybill -> scans from every push that named it (applying merges and dedups them).
-        scans_by_waybill: dict[str, list] = defaultdict(list)
-        waybills_by_push: dict[int, set[str]] = {}
+        # (courier code, waybill) -> scans from every push that named it (applying merges and
+        # dedups them). The code is the gateway's, where the push names the courier.
+        scans_by_waybill: dict[tuple[str, str], list] = defaultdict(list)
+        waybills_by_push: dict[int, set[tuple[str, str]]] = {}
         intercept_updates: list[dict] = []
         for push in account_pushes:
             try:
@@ -242,23 +282,17 @@ def _apply(pushes: list[CourierPush]) -> None:
             except PushRejected as exc:  # changed since it was received: not applied
                 push.status, push.error = CourierPush.Status.REFUSED, str(exc)[:255]
                 continue
-            named = {result.waybill_no for result in parsed.tracking if result.scans}
+            named = set()
             for result in parsed.tracking:
-                scans_by_waybill[result.waybill_no].extend(result.scans)
+                key = (result.courier_code, result.waybill_no)
+                scans_by_waybill[key].extend(result.scans)
+                if result.scans:
+                    named.add(key)
             intercept_updates.extend(parsed.intercept_updates)
             waybills_by_push[push.pk] = named
-        parcels_by_waybill: dict[str, list[int]] = defaultdict(list)
-        if scans_by_waybill:
-            for pk, waybill_no in Parcel.objects.filter(
-                waybill_no__any=list(scans_by_waybill), courier__account=account
-            ).values_list("pk", "waybill_no"):
-                parcels_by_waybill[waybill_no].append(pk)
+        parcel_by_waybill = _parcels_named(account, scans_by_waybill)
         parcels_apply_scans(
-            scans_by_parcel={
-                pk: scans_by_waybill[waybill_no]
-                for waybill_no, pks in parcels_by_waybill.items()
-                for pk in pks
-            },
+            scans_by_parcel={pk: scans_by_waybill[key] for key, pk in parcel_by_waybill.items()},
             source=account.protocol,
         )
         if intercept_updates:
@@ -272,7 +306,7 @@ def _apply(pushes: list[CourierPush]) -> None:
             if push.pk in waybills_by_push:
                 push.status = CourierPush.Status.ACCEPTED
                 push.parcels_updated = sum(
-                    len(parcels_by_waybill.get(number, ())) for number in waybills_by_push[push.pk]
+                    key in parcel_by_waybill for key in waybills_by_push[push.pk]
                 )
     # Nearly all pushes end alike (accepted, one parcel): one UPDATE per outcome, not per push.
     outcomes: dict[tuple, list[int]] = defaultdict(list)

@@ -1,6 +1,6 @@
 """Writes with rules on shops, parcels and after-sales. Views and admin actions call these."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -8,16 +8,19 @@ from django.utils.translation import gettext as _
 from billing import selectors as billing_selectors
 from billing import services as billing_services
 from billing.services import BillingError
-from couriers.stages import TERMINAL_STAGES
+from couriers.models import Courier
+from couriers.stages import ParcelStage
 from intercepts.models import (
     PLATFORM_CS,
     AfterSale,
     AfterSaleEvent,
+    EwaybillAccount,
     InterceptEvent,
     InterceptPolicy,
     InterceptRequest,
-    OrderLine,
+    Order,
     Parcel,
+    ParcelCorrection,
     Shop,
 )
 from intercepts.tenancy import access_for
@@ -32,35 +35,169 @@ def normalise_waybill(waybill_no: str) -> str:
     return "".join((waybill_no or "").split()).upper()
 
 
-def parcel_save(*, actor, parcel: Parcel, line_ids: list[int] | None = None) -> Parcel:
-    """Create or correct a parcel: the shop follows the order; the waybill must fit its courier.
+def _waybill_taken() -> ValidationError:
+    # Whose waybill it is stays unsaid: another shop's parcels are not this user's business.
+    return ValidationError(
+        {"waybill_no": _("This waybill number is already recorded for a parcel.")},
+        code="waybill_taken",
+    )
 
-    A new parcel without a choice of lines carries all of its order's lines.
+
+def _require_shop_writer(actor, shop_id: int) -> None:
+    access = access_for(actor)
+    if not (access.is_superuser or access.acts_for(shop_id)):
+        raise PermissionDenied(_("Only the shop's owner or an after-sales agent may do this."))
+
+
+def _check_waybill(courier: Courier, waybill_no: str) -> None:
+    courier.check_waybill(waybill_no)
+    if Parcel.objects.filter(courier=courier, waybill_no=waybill_no).exists():
+        raise _waybill_taken()
+
+
+def _save_refusing_taken_waybill(parcel: Parcel, **kwargs) -> None:
+    """Save in a savepoint: a waybill recorded meanwhile by someone else is refused as taken."""
+    try:
+        with transaction.atomic():
+            parcel.save(**kwargs)
+    except IntegrityError as exc:
+        if "parcel_waybill_unique" in str(exc):
+            raise _waybill_taken() from exc
+        raise
+
+
+def parcel_create(
+    *,
+    actor,
+    order: Order,
+    courier: Courier,
+    waybill_no: str,
+    receiver_name: str,
+    receiver_phone: str,
+    receiver_address: str,
+    line_ids: list[int] | None = None,
+) -> Parcel:
+    """Record a shipped parcel of an order: its waybill, the lines it carries (all the order's
+    lines unless chosen) and their value, which is what the rules and claims read.
+
+    A waybill names one parcel: one already recorded, in this shop or another, is refused.
+    Once shipped, the parcel's courier, waybill and goods are fixed; a mistyped waybill is put
+    right with ``parcel_correct_waybill``.
     """
-    creating = parcel.pk is None
-    parcel.waybill_no = normalise_waybill(parcel.waybill_no)
-    parcel.shop_id = parcel.order.shop_id
-    if creating and parcel.shipped_at is None:
-        parcel.shipped_at = timezone.now()
-    if creating and parcel.next_poll_at is None and parcel.stage not in TERMINAL_STAGES:
-        parcel.next_poll_at = timezone.now()  # first tracking check at the next poll
-    parcel.full_clean()
+    _require_shop_writer(actor, order.shop_id)
+    waybill_no = normalise_waybill(waybill_no)
+    now = timezone.now()
+    parcel = Parcel(
+        shop_id=order.shop_id,
+        order=order,
+        courier=courier,
+        waybill_no=waybill_no,
+        receiver_name=receiver_name,
+        receiver_phone=receiver_phone,
+        receiver_address=receiver_address,
+        shipped_at=now,
+        next_poll_at=now,  # first tracking check at the next poll
+    )
+    parcel.full_clean(exclude=["order", "courier", "shop"], validate_unique=False)
+    _check_waybill(courier, waybill_no)
     with transaction.atomic():
-        parcel.save()
-        if line_ids is None and creating:
-            line_ids = list(parcel.order.lines.values_list("pk", flat=True))
-        if creating:
-            transaction.on_commit(lambda: _queue_subscription(parcel))
+        lines = list(order.lines.all())
         if line_ids is not None:
-            lines = list(
-                OrderLine.objects.filter(pk__in=line_ids).values_list("order_id", flat=True)
-            )
-            if len(lines) != len(set(line_ids)) or any(o != parcel.order_id for o in lines):
+            chosen = set(line_ids)
+            if not chosen or not chosen <= {line.pk for line in lines}:
                 raise ValidationError(
                     {"lines": _("A parcel can only carry lines of its own order.")}
                 )
-            parcel.lines.set(line_ids)
+            lines = [line for line in lines if line.pk in chosen]
+        parcel.declared_value_fen = sum(line.amount_fen for line in lines)
+        _save_refusing_taken_waybill(parcel)
+        parcel.lines.set(lines)
+        transaction.on_commit(lambda: _queue_subscription(parcel))
     return parcel
+
+
+def parcel_correct_waybill(
+    *, actor, parcel: Parcel, courier: Courier, waybill_no: str, reason: str
+) -> ParcelCorrection:
+    """Put right a mistyped courier or waybill number, with a record of what it was and why.
+
+    Refused once an intercept has been asked for the parcel (its history names the waybill),
+    and for a waybill already recorded. The tracking read under the wrong number is dropped and
+    the parcel is tracked afresh under the right one.
+    """
+    _require_shop_writer(actor, parcel.shop_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say what was wrong with the waybill.")})
+    waybill_no = normalise_waybill(waybill_no)
+    with transaction.atomic():
+        current = Parcel.objects.select_for_update().select_related("courier").get(pk=parcel.pk)
+        if current.courier_id == courier.pk and current.waybill_no == waybill_no:
+            raise ValidationError(
+                {"waybill_no": _("This is the parcel's waybill already; nothing to correct.")}
+            )
+        if InterceptRequest.objects.filter(parcel_id=current.pk).exists():
+            raise DomainError(
+                _("An intercept was asked for this parcel: its waybill can no longer change.")
+            )
+        _check_waybill(courier, waybill_no)
+        correction = ParcelCorrection(
+            parcel=current,
+            old_courier_id=current.courier_id,
+            old_waybill_no=current.waybill_no,
+            new_courier=courier,
+            new_waybill_no=waybill_no,
+            reason=reason[:255],
+            actor=actor,
+        )
+        current.courier, current.waybill_no = courier, waybill_no
+        current.stage = ParcelStage.NO_INFO
+        current.picked_up_at = current.signed_at = current.subscribed_at = None
+        current.next_poll_at, current.poll_failures = timezone.now(), 0
+        _save_refusing_taken_waybill(current)
+        current.tracking_events.all().delete()
+        correction.save()
+        transaction.on_commit(lambda: _queue_subscription(current))
+    parcel.refresh_from_db()
+    return correction
+
+
+def parcel_value_fen(parcel: Parcel) -> int:
+    """What the goods a parcel carries are worth, from their order lines (the platform's)."""
+    return sum(line.amount_fen for line in parcel.lines.all())
+
+
+def ewaybill_account_grant(*, actor, shop: Shop, courier: Courier, account_no: str):
+    """The platform records a shop's e-waybill account with a courier (what the courier issues
+    its waybills under and checks an intercept against)."""
+    access = access_for(actor)
+    if not (access.is_superuser or PLATFORM_CS in access.platform_groups):
+        raise PermissionDenied(_("Only platform customer service grants e-waybill accounts."))
+    account_no = "".join((account_no or "").split())
+    if not account_no:
+        raise ValidationError({"account_no": _("Enter the e-waybill account number.")})
+    if EwaybillAccount.objects.filter(shop=shop, courier=courier).exists():
+        raise ValidationError(
+            {"courier": _("The shop already has an e-waybill account with this courier.")}
+        )
+    if EwaybillAccount.objects.filter(courier=courier, account_no=account_no).exists():
+        raise ValidationError(
+            {"account_no": _("This account number belongs to another shop with this courier.")}
+        )
+    try:
+        with transaction.atomic():
+            return EwaybillAccount.objects.create(
+                shop=shop, courier=courier, account_no=account_no, granted_by=actor
+            )
+    except IntegrityError as exc:
+        raise ValidationError(_("This e-waybill account was granted meanwhile.")) from exc
+
+
+def ewaybill_account_revoke(*, actor, account: EwaybillAccount) -> None:
+    access = access_for(actor)
+    if not (access.is_superuser or PLATFORM_CS in access.platform_groups):
+        raise PermissionDenied(_("Only platform customer service revokes e-waybill accounts."))
+    account.delete()
 
 
 def _queue_subscription(parcel: Parcel) -> None:

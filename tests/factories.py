@@ -10,7 +10,8 @@ from couriers.stages import ParcelStage
 from intercepts.demo import demo_waybill
 from intercepts.models import AfterSale, Order, OrderLine, Parcel, Shop, ShopMembership
 
-_waybills = itertools.count(1)
+# Far from the demo's numbers (a waybill names one parcel), with the same last digits.
+_waybills = itertools.count(500_000_001)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

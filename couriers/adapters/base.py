@@ -31,6 +31,9 @@ class Waybill:
     courier_code: str  # our registry code, e.g. "ZTO"
     protocol_code: str = ""  # the gateway's code for the courier, e.g. "zhongtong"
     phone_tail: str = ""  # last four digits of a phone, which SF and ZTO queries ask for
+    # The shipper's e-waybill account the courier issued the number under (Kuaidi100's
+    # partnerId, SF's monthly card): couriers take an intercept only from that account.
+    ewaybill_account: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class TrackingResult:
     waybill_no: str
     scans: list[TrackingScan] = field(default_factory=list)
     found: bool = True
+    # The gateway's code for the courier, where a push names it (an aggregator's account serves
+    # several couriers, and two couriers' numbers could coincide).
+    courier_code: str = ""
 
 
 @dataclass(frozen=True)

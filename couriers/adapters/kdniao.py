@@ -77,7 +77,12 @@ def track_result(track: dict) -> TrackingResult:
                 location=trace.get("Location") or "",
             )
         )
-    return TrackingResult(waybill_no=waybill_no, scans=scans, found=bool(scans))
+    return TrackingResult(
+        waybill_no=waybill_no,
+        scans=scans,
+        found=bool(scans),
+        courier_code=str(track.get("ShipperCode") or ""),
+    )
 
 
 class KdniaoAdapter(HttpAdapter):

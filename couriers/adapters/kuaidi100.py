@@ -215,6 +215,8 @@ class Kuaidi100Adapter(HttpAdapter):
             "salt": self.account.salt,
             "callbackUrl": self.account.callback_url,
         }
+        if waybill.ewaybill_account:
+            fields["partnerId"] = waybill.ewaybill_account
         if intercept_type == "MODIFY_ADDR":
             address = new_address_fields(new_address)
             fields["recManInfo"] = {
@@ -301,7 +303,12 @@ def _push_tracking(body: dict) -> TrackingResult:
         scans = scans_from_data(waybill_no, last.get("data") or [], str(last.get("state", "")))
     except (KeyError, TypeError, ValueError) as exc:
         raise PushRejected(f"kuaidi100 push: unreadable scan: {exc}") from exc
-    return TrackingResult(waybill_no=waybill_no, scans=scans, found=bool(scans))
+    return TrackingResult(
+        waybill_no=waybill_no,
+        scans=scans,
+        found=bool(scans),
+        courier_code=str(last.get("com") or ""),
+    )
 
 
 def _intercept_update(body: dict) -> dict:

@@ -224,9 +224,12 @@ class SfAdapter(HttpAdapter):
             "waybillNo": waybill.waybill_no,
             "serviceCode": service_code,
             "role": "1",  # 寄方: the merchant sent the parcel
-            "payMode": "1",  # 寄方现结: monthly modes need a card number we do not hold
+            "payMode": "1",  # 寄方现结, unless the shop's monthly card is known (below)
             "cancel": False,
         }
+        if waybill.ewaybill_account:
+            # 寄方月结 on the card the waybill was issued under: SF checks the two agree.
+            fields["payMode"], fields["monthlyCardNo"] = "4", waybill.ewaybill_account
         if new_address:
             address = new_address_fields(new_address)
             fields["newDestAddress"] = {

@@ -36,6 +36,7 @@ from intercepts import services
 from intercepts.models import (
     PLATFORM_FINANCE,
     AfterSale,
+    EwaybillAccount,
     InterceptEvent,
     InterceptPolicy,
     InterceptRequest,
@@ -88,7 +89,9 @@ def _shop() -> tuple[Shop, User]:
         actor=owner, shop=shop, version=InterceptPolicy.current().agreement_version
     )
     zto = Courier.objects.get(code="ZTO")
-    shop.ewaybill_couriers.add(zto)
+    EwaybillAccount.objects.get_or_create(
+        shop=shop, courier=zto, defaults={"account_no": f"BENCH-{shop.code}"}
+    )
     wallet = billing_services.wallet_open(actor=owner, shop_id=shop.pk)
     finance, _created = User.objects.get_or_create(username="bench-intercept-finance")
     finance.groups.add(Group.objects.get(name=PLATFORM_FINANCE))

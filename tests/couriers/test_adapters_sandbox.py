@@ -9,6 +9,7 @@ tracking.
 
 import json
 import time
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -437,6 +438,48 @@ def test_a_second_intercept_is_refused_as_already_intercepted(sandbox, make_adap
     with pytest.raises(RefusedError) as caught:
         adapter.request_intercept(parcel, action=RETURN)
     assert caught.value.reason_code == "ALREADY_INTERCEPTED"
+
+
+def _issue(sandbox, account: str, number: str) -> None:
+    """The courier issued ``number`` under a shipper's e-waybill account (over HTTP)."""
+    answer = httpx.post(
+        f"{sandbox.url}/sandbox/waybills", json={"account": account, "waybills": [number]}
+    )
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("protocol", ["kuaidi100", "sf"])
+def test_intercept_under_an_account_that_did_not_issue_the_waybill_is_refused(
+    sandbox, make_adapter, protocol
+):
+    adapter = make_adapter(sandbox, protocol, callback_url="http://127.0.0.1:9/cb")
+    number = new_waybill("2")
+    _issue(sandbox, "SHOP-B-0001", number)
+    theirs = replace(waybill(protocol, number), ewaybill_account="SHOP-A-0001")
+    with pytest.raises(RefusedError) as caught:
+        adapter.request_intercept(theirs, action=RETURN)
+    assert caught.value.reason_code == "NOT_ORDER_OWNER"
+    assert "无权" in caught.value.reason
+    assert sandbox.truth(number)["intercept"] is None
+    # Asked without any account, it is refused too; the issuing account is served.
+    with pytest.raises(RefusedError):
+        adapter.request_intercept(waybill(protocol, number), action=RETURN)
+    own = replace(theirs, ewaybill_account="SHOP-B-0001")
+    assert adapter.request_intercept(own, action=RETURN).accepted
+
+
+@pytest.mark.parametrize("protocol", ["kuaidi100", "sf"])
+def test_a_waybill_never_issued_belongs_to_the_first_account_that_intercepts_it(
+    sandbox, make_adapter, protocol
+):
+    adapter = make_adapter(sandbox, protocol, callback_url="http://127.0.0.1:9/cb")
+    number = new_waybill("2")
+    first = replace(waybill(protocol, number), ewaybill_account="SHOP-A-0002")
+    assert adapter.request_intercept(first, action=RETURN).accepted
+    assert sandbox.truth(number)["issued_to"] == "SHOP-A-0002"
+    with pytest.raises(RefusedError) as caught:
+        adapter.request_intercept(replace(first, ewaybill_account="SHOP-B-0002"), action=RETURN)
+    assert caught.value.reason_code == "NOT_ORDER_OWNER"
 
 
 def test_kdniao_cannot_intercept(sandbox, make_adapter):

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from billing import services as billing_services
 from couriers.models import Courier
 from intercepts import services
-from intercepts.models import PLATFORM_FINANCE, InterceptPolicy
+from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, InterceptPolicy
 from tests.factories import UserFactory
 
 PIN = "135790"
@@ -21,7 +21,7 @@ def make_ready(shop, owner, *, courier_code: str = "ZTO", fund_fen: int = 1_000)
     services.shop_sign_agreement(
         actor=owner, shop=shop, version=InterceptPolicy.current().agreement_version
     )
-    shop.ewaybill_couriers.add(Courier.objects.get(code=courier_code))
+    grant_ewaybill(shop, courier_code)
     wallet = billing_services.wallet_open(actor=owner, shop_id=shop.pk)
     if fund_fen:
         finance = UserFactory(username=f"finance-{shop.pk}-{next(_numbers)}")
@@ -33,6 +33,18 @@ def make_ready(shop, owner, *, courier_code: str = "ZTO", fund_fen: int = 1_000)
             external_reference=f"BANK-{shop.pk}-{time.monotonic_ns()}",
         )
     billing_services.payment_password_set(actor=owner, shop_id=shop.pk, pin=PIN)
+
+
+def grant_ewaybill(shop, courier_code: str = "ZTO"):
+    """The platform grants the shop an e-waybill account with the courier."""
+    cs = UserFactory(username=f"cs-{shop.pk}-{next(_numbers)}")
+    cs.groups.add(Group.objects.get(name=PLATFORM_CS))
+    return services.ewaybill_account_grant(
+        actor=cs,
+        shop=shop,
+        courier=Courier.objects.get(code=courier_code),
+        account_no=f"EWB-{shop.code}-{courier_code}",
+    )
 
 
 def zto_waybill(digit: str) -> str:

@@ -13,6 +13,7 @@ from intercepts.models import AfterSale, GoodsCategory, InterceptPolicy, Interce
 from intercepts.services import intercept_create
 from tests.conftest import sandbox_served
 from tests.factories import ParcelFactory
+from tests.intercepts.readiness import grant_ewaybill
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +32,7 @@ def ready(world, sandbox):
     shop.intercept_agreement_signed_at = timezone.now()
     shop.intercept_agreement_signed_by = world.owner
     shop.save()
-    shop.ewaybill_couriers.add(zto)
+    grant_ewaybill(shop, "ZTO")
     wallet = billing_services.wallet_open(actor=world.owner, shop_id=shop.pk)
     billing_services.wallet_top_up(
         actor=world.finance, wallet=wallet, amount_fen=1_000, external_reference="BANK-E-1"
@@ -89,7 +90,7 @@ def test_a_parcel_that_meets_every_rule(ready):
             ),
             "可用",
         ),
-        ("ewaybill", lambda w, a, p: w.shop_a.ewaybill_couriers.clear(), "电子面单"),
+        ("ewaybill", lambda w, a, p: w.shop_a.ewaybill_accounts.all().delete(), "电子面单"),
         (
             "after_sale_state",
             lambda w, a, p: AfterSale.objects.filter(pk=a.pk).update(status="refunded"),

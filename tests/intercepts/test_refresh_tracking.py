@@ -19,7 +19,7 @@ def served(world, sandbox):
 def test_refresh_asks_the_courier_and_shows_its_answer(
     served, sandbox, login, django_capture_on_commit_callbacks
 ):
-    client = login(served.viewer)
+    client = login(served.agent)
     url = reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client.post(url, follow=True)
@@ -29,6 +29,18 @@ def test_refresh_asks_the_courier_and_shows_its_answer(
     assert served.parcel_a.stage == sandbox.truth(served.parcel_a.waybill_no)["stage"]
     assert served.parcel_a.stage == ParcelStage.OUT_FOR_DELIVERY
     assert "已向快递公司请求最新物流" in response.content.decode()
+
+
+def test_viewer_cannot_refresh_tracking(served, login, django_capture_on_commit_callbacks):
+    url = reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk])
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = login(served.viewer).post(url)
+    assert response.status_code == 403
+    assert callbacks == []  # nothing asked of the courier
+    page = login(served.viewer).get(
+        reverse("admin:intercepts_parcel_change", args=[served.parcel_a.pk])
+    )
+    assert "立即刷新物流" not in page.content.decode()
 
 
 def test_refresh_of_another_shops_parcel_is_404(served, login):

@@ -3,9 +3,8 @@
 import pytest
 
 from couriers.models import Courier, CourierAccount
-from intercepts.models import Parcel
 from intercepts.polling import parcel_subscribe
-from intercepts.services import parcel_save
+from intercepts.services import parcel_create
 from tests.conftest import make_after_sale, sandbox_served
 
 
@@ -29,16 +28,16 @@ def test_a_new_parcel_subscribes_once(
     world, zto_served, sandbox, django_capture_on_commit_callbacks
 ):
     after_sale, _ = make_after_sale(world.shop_a)
-    parcel = Parcel(
-        order=after_sale.order,
-        courier=zto_served,
-        waybill_no="73555555555552",
-        receiver_name="张三",
-        receiver_phone="13812341234",
-        receiver_address="上海市",
-    )
     with django_capture_on_commit_callbacks(execute=True):
-        parcel_save(actor=world.owner, parcel=parcel)
+        parcel = parcel_create(
+            actor=world.owner,
+            order=after_sale.order,
+            courier=zto_served,
+            waybill_no="73555555555552",
+            receiver_name="张三",
+            receiver_phone="13812341234",
+            receiver_address="上海市",
+        )
     parcel.refresh_from_db()
     assert parcel.subscribed_at is not None
     assert len(_subscriptions(sandbox, parcel.waybill_no)) == 1
