@@ -45,8 +45,8 @@ def _refusal(text: str, *, allow_negative: bool) -> ValidationError:
     if not text.isascii():
         return ValidationError(
             _(
-                "Type the amount in half-width characters (digits 0-9 and a decimal point); "
-                "full-width and other digits are not read."
+                "Enter an amount in yuan in half-width characters (digits 0-9 and a decimal "
+                "point), for example 12.50; full-width and other digits are not read."
             ),
             code="not_ascii",
         )
@@ -54,7 +54,8 @@ def _refusal(text: str, *, allow_negative: bool) -> ValidationError:
         return ValidationError(ENTER_AMOUNT, code="invalid")
     if _EXPONENT.fullmatch(text):
         return ValidationError(
-            _("Write the amount out in full, without an exponent such as 1e5."), code="exponent"
+            _("Enter an amount in yuan written out in full, without an exponent such as 1e5."),
+            code="exponent",
         )
     if "," in text or "_" in text:
         return ValidationError(

@@ -116,7 +116,7 @@ def test_large_top_up_waits_for_a_second_finance_user_in_the_browser(
     page.fill("#id_amount_fen", "６００００")
     page.fill("#id_external_reference", " cmb-e2e-big ")
     page.get_by_role("button", name="充值").click()
-    page.get_by_text("请用半角字符输入金额").first.wait_for()
+    page.get_by_text("使用半角字符").first.wait_for()
     screenshot(page, "finance_top_up_full_width_refused")
     page.fill("#id_amount_fen", "60000.00")
     page.fill("#id_note", "大额对公转账")
