@@ -4,6 +4,7 @@ and finance's decision. They only clean input; the services decide."""
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
@@ -12,7 +13,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
-from billing.money import YuanFormField
+from billing.money import YuanFormField, format_fen
 from billing.services import MAX_AMOUNT_FEN, PIN_LENGTH
 from billing.validators import validate_uscc
 from couriers.models import Courier
@@ -35,12 +36,21 @@ class TopUpForm(forms.Form):
     external_reference = forms.CharField(
         label=_("External reference"),
         max_length=100,
-        help_text=_("The bank's or payment channel's serial number; each one applies once."),
+        help_text=_(
+            "The bank's or payment channel's serial number; each one applies once, in any "
+            "letter case."
+        ),
         widget=UnfoldAdminTextInputWidget,
     )
     note = forms.CharField(
         label=_("Note"), max_length=255, required=False, widget=UnfoldAdminTextInputWidget
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount_fen"].help_text = _(
+            "Above %(yuan)s yuan, another finance user must approve it."
+        ) % {"yuan": format_fen(settings.BILLING_TOP_UP_APPROVAL_FEN)}
 
 
 class AdjustmentForm(forms.Form):

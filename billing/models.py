@@ -1,5 +1,5 @@
-"""Wallets on a double-entry ledger, holds of intercept fees, adjustments, fee rules and the
-payment password.
+"""Wallets on a double-entry ledger, holds of intercept fees, top-ups, adjustments, fee rules
+and the payment password.
 
 Every wallet has its own set of accounts: the shop's money (available, held) and the platform's
 counterparts for that shop (fee revenue, external funding, claim compensation, adjustments).
@@ -23,6 +23,7 @@ read, and the models' PROTECT keeps those rows from being deleted through Django
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -168,6 +169,15 @@ class LedgerTransaction(AppendOnlyModel):
         constraints = [
             models.UniqueConstraint(
                 fields=("kind", "reference"), name="billing_transaction_kind_reference"
+            ),
+        ]
+        indexes = [
+            # A bank serial is compared in any letter case (top-ups filed before serials were
+            # kept in upper case); only top-ups enter this index, so postings do not pay for it.
+            models.Index(
+                Upper("reference"),
+                condition=Q(kind="top_up"),
+                name="billing_transaction_top_up_ref",
             ),
         ]
 
@@ -404,6 +414,112 @@ class AdjustmentEvent(models.Model):
     class Meta:
         verbose_name = _("adjustment event")
         verbose_name_plural = _("adjustment events")
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '-'} → {self.to_status}"
+
+
+class TopUp(models.Model):
+    """Money received from outside (a bank transfer) for a wallet, as finance filed it.
+
+    At or below ``settings.BILLING_TOP_UP_APPROVAL_FEN`` it applies at once; above, it waits for
+    a second finance user. It is also the record of a top-up refused at input (its bank serial
+    already used, an amount that is not money), kept with its reason for finance to read; a
+    refused top-up never moved money. The ledger transaction of an applied top-up has the bank
+    serial as its reference, so ``(kind, reference)`` applies each serial once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Awaiting approval")
+        APPLIED = "applied", _("Applied")
+        REJECTED = "rejected", _("Rejected")
+        REFUSED = "refused", _("Refused at input")
+
+    TRANSITIONS = {
+        Status.PENDING: {Status.APPLIED, Status.REJECTED},
+        Status.APPLIED: set(),
+        Status.REJECTED: set(),
+        Status.REFUSED: set(),
+    }
+    # The statuses that hold their bank serial: one such top-up per serial.
+    LIVE = (Status.PENDING, Status.APPLIED)
+
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="top_ups", verbose_name=_("wallet")
+    )
+    # Empty only on a top-up refused at input whose amount was not money: what was typed is kept.
+    amount_fen = MoneyField(_("amount (fen)"), null=True, blank=True)
+    amount_typed = models.CharField(_("amount typed"), max_length=32, blank=True)
+    # Stored in its normal form (``validators.normalise_reference``): trimmed, upper case.
+    external_reference = models.CharField(_("external reference"), max_length=100)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    # Why it was refused or rejected.
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("top-up")
+        verbose_name_plural = _("top-ups")
+        ordering = ("-id",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("external_reference",),
+                condition=Q(status__in=["pending", "applied"]),
+                name="billing_topup_one_live_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_fen__isnull=False, amount_fen__gt=0) | Q(status="refused"),
+                name="billing_topup_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wallet} {self.external_reference}"
+
+
+class TopUpEvent(models.Model):
+    """Append-only history of a top-up's status."""
+
+    top_up = models.ForeignKey(
+        TopUp, on_delete=models.PROTECT, related_name="events", verbose_name=_("top-up")
+    )
+    from_status = models.CharField(
+        _("from"), max_length=16, choices=TopUp.Status.choices, blank=True
+    )
+    to_status = models.CharField(_("to"), max_length=16, choices=TopUp.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("top-up event")
+        verbose_name_plural = _("top-up events")
         ordering = ("created_at", "id")
 
     def __str__(self) -> str:

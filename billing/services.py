@@ -1,4 +1,5 @@
-"""Writes with rules on wallets, the ledger, fee holds, adjustments and payment passwords.
+"""Writes with rules on wallets, the ledger, fee holds, top-ups, adjustments and payment
+passwords.
 
 Every movement of money is a posting (``billing.posting``): a transaction with a debit and a
 credit entry, the wallet's accounts locked in primary key order, both cached balances moved with
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -31,12 +33,14 @@ from billing.models import (
     InvoiceRequest,
     LedgerTransaction,
     PaymentPassword,
+    TopUp,
+    TopUpEvent,
     Wallet,
 )
 from billing.money import format_fen
 from billing.pins import pin_hash, pin_matches
 from billing.posting import NotEnough, Transfer
-from billing.validators import normalise_uscc, validate_uscc
+from billing.validators import normalise_reference, normalise_uscc, validate_uscc
 
 # The platform's finance group (made by intercepts' data migration; billing only reads the name).
 FINANCE_GROUP = "platform_finance"
@@ -200,39 +204,248 @@ def wallet_open(*, actor, shop_id: int) -> Wallet:
     return wallet
 
 
+# --- Decisions of a second finance user (top-ups, adjustments) -----------------------------
+
+
+def _decision_set_status(*, record, to_status: str, actor, note: str, already, **fields) -> bool:
+    """Move a top-up or an adjustment to ``to_status`` with its history row; True if this call
+    moved it. ``already`` is the message when it was decided otherwise (``%(status)s``)."""
+    model = type(record)
+    if record.status == to_status:
+        return False
+    if to_status not in model.TRANSITIONS[record.status]:
+        raise BillingError(already % {"status": model.Status(record.status).label})
+    now = timezone.now()
+    changed = model.objects.filter(pk=record.pk, status=record.status).update(
+        status=to_status, decided_by=actor, decided_at=now, **fields
+    )
+    if changed != 1:
+        # Someone else decided it meanwhile (their transaction has committed): judge again.
+        record.status = model.objects.values_list("status", flat=True).get(pk=record.pk)
+        return _decision_set_status(
+            record=record, to_status=to_status, actor=actor, note=note, already=already, **fields
+        )
+    record.events.create(
+        from_status=record.status, to_status=to_status, actor=actor, note=note[:255]
+    )
+    record.status, record.decided_by, record.decided_at = to_status, actor, now
+    for name, value in fields.items():
+        setattr(record, name, value)
+    return True
+
+
+def _require_second_approver(actor, record, message) -> None:
+    if actor.pk == record.requested_by_id:
+        raise BillingError(message)
+
+
+# --- Top-ups ---------------------------------------------------------------------------------
+
+ONE_LIVE_TOP_UP = "billing_topup_one_live_reference"
+ONE_TRANSACTION_PER_REFERENCE = "billing_transaction_kind_reference"
+
+
+def _reference_applied(reference: str) -> BillingError:
+    return BillingError(
+        _("The external reference %(reference)s has already been applied.")
+        % {"reference": reference}
+    )
+
+
+def _require_reference_unused(reference: str) -> None:
+    """Refuse a bank serial that a top-up holds (waiting or applied) or the ledger has."""
+    live = (
+        TopUp.objects.filter(external_reference=reference, status__in=TopUp.LIVE)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if live == TopUp.Status.PENDING:
+        raise BillingError(
+            _("A top-up with the external reference %(reference)s already awaits approval.")
+            % {"reference": reference}
+        )
+    # Top-ups filed before references were kept in upper case are found in any case.
+    applied = LedgerTransaction.objects.filter(
+        kind=LedgerTransaction.Kind.TOP_UP, reference__iexact=reference
+    )
+    if live == TopUp.Status.APPLIED or applied.exists():
+        raise _reference_applied(reference)
+
+
+def top_up_set_status(*, top_up: TopUp, to_status: str, actor=None, note: str = "", **fields):
+    """The one way a top-up changes status. True if this call moved it."""
+    return _decision_set_status(
+        record=top_up,
+        to_status=to_status,
+        actor=actor,
+        note=note,
+        already=_("This top-up is already %(status)s."),
+        **fields,
+    )
+
+
+def _top_up_apply(*, top_up: TopUp, actor, note: str) -> None:
+    """Credit a pending top-up, once: of two concurrent approvals the second finds it applied."""
+    with transaction.atomic():
+        if not top_up_set_status(
+            top_up=top_up, to_status=TopUp.Status.APPLIED, actor=actor, note=note
+        ):
+            return
+        _transfer(
+            wallet_id=top_up.wallet_id,
+            kind=LedgerTransaction.Kind.TOP_UP,
+            reference=top_up.external_reference,
+            amount_fen=top_up.amount_fen,
+            transfer=Transfer(debit=A.FUNDING, credit=A.AVAILABLE),
+            actor=actor,
+            memo=top_up.note,
+        )
+
+
+def top_up_request(
+    *, actor, wallet: Wallet, amount_fen: int, external_reference: str, note: str = ""
+) -> TopUp:
+    """Money received from outside (a bank transfer), to be credited to the available balance.
+
+    At or below ``settings.BILLING_TOP_UP_APPROVAL_FEN`` it applies at once; above, it waits as
+    a pending top-up until a second, different finance user approves it.
+
+    The external reference (the bank's serial number, kept in its normal form: trimmed, upper
+    case) applies once: a second top-up with it is refused, not repeated, because it is most
+    likely a second payment filed under the same number, which finance must look at. A refused
+    request is kept as a refused top-up with its reason, written before the refusal is raised
+    (so it stays unless the caller rolls back a transaction of its own).
+    """
+    _require_finance(actor)
+    reference = normalise_reference(external_reference)
+    note = (note or "").strip()[:255]
+    try:
+        amount_fen = _require_positive(amount_fen)
+        reference = _require_reference(reference)
+        _require_reference_unused(reference)
+        with transaction.atomic():
+            top_up = TopUp.objects.create(
+                wallet=wallet,
+                amount_fen=amount_fen,
+                external_reference=reference,
+                note=note,
+                requested_by=actor,
+            )
+            TopUpEvent.objects.create(top_up=top_up, to_status=TopUp.Status.PENDING, actor=actor)
+            if amount_fen <= settings.BILLING_TOP_UP_APPROVAL_FEN:
+                _top_up_apply(top_up=top_up, actor=actor, note="")
+    except IntegrityError as exc:
+        if not (
+            _is_violation(exc, ONE_LIVE_TOP_UP) or _is_violation(exc, ONE_TRANSACTION_PER_REFERENCE)
+        ):
+            raise
+        # Filed by someone else a moment ago (committed, or the database would have waited):
+        # say whether it waits or was applied.
+        try:
+            _require_reference_unused(reference)
+            refusal = _reference_applied(reference)
+        except BillingError as again:
+            refusal = again
+    except BillingError as exc:
+        refusal = exc
+    else:
+        return top_up
+    top_up_refuse(
+        actor=actor,
+        wallet=wallet,
+        reason=str(refusal),
+        amount_fen=amount_fen,
+        external_reference=reference,
+        note=note,
+    )
+    raise refusal
+
+
+def top_up_refuse(
+    *,
+    actor,
+    wallet: Wallet,
+    reason: str,
+    amount_fen: int | None = None,
+    amount_typed: str = "",
+    external_reference: str = "",
+    note: str = "",
+) -> TopUp:
+    """Keep a top-up refused at input (its serial already used, an amount that is not money) as
+    a refused top-up with the reason finance was shown; it moves no money."""
+    _require_finance(actor)
+    valid = isinstance(amount_fen, int) and not isinstance(amount_fen, bool) and amount_fen > 0
+    if not valid and not amount_typed and amount_fen is not None:
+        amount_typed = str(amount_fen)
+    with transaction.atomic():
+        top_up = TopUp.objects.create(
+            wallet=wallet,
+            status=TopUp.Status.REFUSED,
+            amount_fen=amount_fen if valid and amount_fen <= MAX_AMOUNT_FEN else None,
+            amount_typed=(amount_typed or "")[:32],
+            external_reference=normalise_reference(external_reference)[:100],
+            note=(note or "").strip()[:255],
+            reason=(reason or "")[:255],
+            requested_by=actor,
+            decided_at=timezone.now(),
+        )
+        TopUpEvent.objects.create(
+            top_up=top_up, to_status=TopUp.Status.REFUSED, actor=actor, note=top_up.reason
+        )
+    return top_up
+
+
+def top_up_approve(*, actor, top_up: TopUp, note: str = "") -> TopUp:
+    """A second finance user, not the requester, approves a waiting top-up: it is credited."""
+    _require_finance(actor)
+    _require_second_approver(
+        actor,
+        top_up,
+        _("A large top-up must be approved by another finance user than its requester."),
+    )
+    try:
+        _top_up_apply(top_up=top_up, actor=actor, note=(note or "").strip())
+    except IntegrityError as exc:
+        if not _is_violation(exc, ONE_TRANSACTION_PER_REFERENCE):
+            raise
+        raise _reference_applied(top_up.external_reference) from exc
+    return top_up
+
+
+def top_up_reject(*, actor, top_up: TopUp, note: str = "") -> TopUp:
+    """Finance turns a waiting top-up down (its requester may withdraw it); its serial is free
+    for a corrected request."""
+    _require_finance(actor)
+    note = (note or "").strip()[:255]
+    with transaction.atomic():
+        top_up_set_status(
+            top_up=top_up, to_status=TopUp.Status.REJECTED, actor=actor, note=note, reason=note
+        )
+    return top_up
+
+
 def wallet_top_up(
     *, actor, wallet: Wallet, amount_fen: int, external_reference: str, note: str = ""
 ) -> LedgerTransaction:
-    """Money received from outside (a bank transfer) is credited to the available balance.
-
-    The external reference (the bank's serial number) applies once: a second top-up with it is
-    refused, not repeated, because it is most likely a second payment filed under the same
-    number, which finance must look at.
-    """
-    _require_finance(actor)
-    amount_fen = _require_positive(amount_fen)
-    reference = _require_reference(external_reference)
-    reused = _("The external reference %(reference)s has already been applied.") % {
-        "reference": reference
-    }
-    kind = LedgerTransaction.Kind.TOP_UP
-    if LedgerTransaction.objects.filter(kind=kind, reference=reference).exists():
-        raise BillingError(reused)
-    try:
-        txn_id = _transfer(
-            wallet_id=wallet.pk,
-            kind=kind,
-            reference=reference,
-            amount_fen=amount_fen,
-            transfer=Transfer(debit=A.FUNDING, credit=A.AVAILABLE),
-            actor=actor,
-            memo=(note or "").strip()[:255],
+    """A top-up that must apply at once (the demo data, scripts): ``top_up_request`` for an
+    amount at or below the approval threshold, returning its ledger transaction. A larger amount
+    is refused here and moves nothing: it needs ``top_up_request`` and a second finance user."""
+    threshold = settings.BILLING_TOP_UP_APPROVAL_FEN
+    if isinstance(amount_fen, int) and amount_fen > threshold:
+        raise BillingError(
+            _("Above %(yuan)s yuan a top-up needs the approval of a second finance user.")
+            % {"yuan": format_fen(threshold)}
         )
-    except IntegrityError as exc:
-        if _is_violation(exc, "billing_transaction_kind_reference"):
-            raise BillingError(reused) from exc  # applied concurrently a moment ago
-        raise
-    return LedgerTransaction.objects.get(pk=txn_id)
+    top_up = top_up_request(
+        actor=actor,
+        wallet=wallet,
+        amount_fen=amount_fen,
+        external_reference=external_reference,
+        note=note,
+    )
+    return LedgerTransaction.objects.get(
+        kind=LedgerTransaction.Kind.TOP_UP, reference=top_up.external_reference
+    )
 
 
 # --- Adjustments -----------------------------------------------------------------------------
@@ -242,36 +455,13 @@ def adjustment_set_status(
     *, adjustment: Adjustment, to_status: str, actor=None, note: str = ""
 ) -> bool:
     """The one way an adjustment changes status. True if this call moved it."""
-    if adjustment.status == to_status:
-        return False
-    if to_status not in Adjustment.TRANSITIONS[adjustment.status]:
-        raise BillingError(
-            _("This adjustment is already %(status)s.")
-            % {"status": Adjustment.Status(adjustment.status).label}
-        )
-    now = timezone.now()
-    changed = Adjustment.objects.filter(pk=adjustment.pk, status=adjustment.status).update(
-        status=to_status, decided_by=actor, decided_at=now
-    )
-    if changed != 1:
-        # Someone else decided it meanwhile (their transaction has committed): judge again.
-        adjustment.status = Adjustment.objects.values_list("status", flat=True).get(
-            pk=adjustment.pk
-        )
-        return adjustment_set_status(
-            adjustment=adjustment, to_status=to_status, actor=actor, note=note
-        )
-    AdjustmentEvent.objects.create(
-        adjustment=adjustment,
-        from_status=adjustment.status,
+    return _decision_set_status(
+        record=adjustment,
         to_status=to_status,
         actor=actor,
-        note=note[:255],
+        note=note,
+        already=_("This adjustment is already %(status)s."),
     )
-    adjustment.status = to_status
-    adjustment.decided_by = actor
-    adjustment.decided_at = now
-    return True
 
 
 def _adjustment_apply(*, adjustment: Adjustment, actor, note: str) -> None:
@@ -322,11 +512,12 @@ def wallet_adjust(*, actor, wallet: Wallet, amount_fen: int, reason: str) -> Adj
 
 def adjustment_approve(*, actor, adjustment: Adjustment, note: str = "") -> Adjustment:
     _require_finance(actor)
-    if actor.pk == adjustment.requested_by_id:
-        raise BillingError(
-            _("A large adjustment must be approved by another finance user than its requester.")
-        )
-    _adjustment_apply(adjustment=adjustment, actor=actor, note=note)
+    _require_second_approver(
+        actor,
+        adjustment,
+        _("A large adjustment must be approved by another finance user than its requester."),
+    )
+    _adjustment_apply(adjustment=adjustment, actor=actor, note=(note or "").strip())
     return adjustment
 
 
@@ -334,7 +525,10 @@ def adjustment_reject(*, actor, adjustment: Adjustment, note: str = "") -> Adjus
     _require_finance(actor)
     with transaction.atomic():
         adjustment_set_status(
-            adjustment=adjustment, to_status=Adjustment.Status.REJECTED, actor=actor, note=note
+            adjustment=adjustment,
+            to_status=Adjustment.Status.REJECTED,
+            actor=actor,
+            note=(note or "").strip(),
         )
     return adjustment
 
@@ -817,7 +1011,9 @@ def _required_note(note: str, message) -> str:
 
 def invoice_issue(*, actor, invoice: InvoiceRequest, invoice_number: str) -> InvoiceRequest:
     _require_finance(actor)
-    number = "".join((invoice_number or "").split())
+    # The same normal form as bank serials (full-width digits folded, upper case), without
+    # blanks: invoice numbers are read from paper and typed with an input method.
+    number = "".join(normalise_reference(invoice_number).split())
     if not number or len(number) > 32:
         raise BillingError(_("Enter the number of the invoice issued."))
     invoice_set_status(

@@ -1,4 +1,7 @@
-"""Validators for invoice data: the unified social credit code (统一社会信用代码)."""
+"""Validators and normal forms of what finance and merchants type: references such as bank
+serial and invoice numbers, and the unified social credit code (统一社会信用代码)."""
+
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -8,6 +11,13 @@ from django.utils.translation import gettext_lazy as _
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 USCC_LENGTH = 18
+
+
+def normalise_reference(value: str) -> str:
+    """A typed reference (a bank serial number, an invoice number) in the one form it is stored
+    and compared in: full-width characters folded to half-width (NFKC), surrounding blanks
+    trimmed, upper case. ``bank-77``, ``BANK-77 `` and ``ＢＡＮＫ－７７`` are one reference."""
+    return unicodedata.normalize("NFKC", value or "").strip().upper()
 
 
 def normalise_uscc(value: str) -> str:

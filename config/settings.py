@@ -238,6 +238,9 @@ TRACKING_POLL_SCALE = float(env("TRACKING_POLL_SCALE", "1"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# Billing: a top-up above this many fen (default 50,000 yuan) waits for a second finance user.
+BILLING_TOP_UP_APPROVAL_FEN = int(env("BILLING_TOP_UP_APPROVAL_FEN", "5000000"))
+
 REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -322,6 +325,12 @@ UNFOLD = {
                         "icon": "request_quote",
                         "link": reverse_lazy("admin:billing_invoicerequest_changelist"),
                         "permission": "intercepts.navigation.invoices",
+                    },
+                    {
+                        "title": _("Top-up records"),
+                        "icon": "history",
+                        "link": reverse_lazy("admin:billing_topup_changelist"),
+                        "permission": "intercepts.navigation.top_ups",
                     },
                     {
                         "title": _("Adjustments"),

@@ -1,4 +1,5 @@
-"""Billing's workbench pages: wallets with their entries and holds, adjustments, fee rules.
+"""Billing's workbench pages: wallets with their entries and holds, top-ups, adjustments, fee
+rules and invoices.
 
 They are registered here, in the intercepts app, because they need its tenant scoping
 (``ShopScopedAdmin``) and billing may not import intercepts: the same documented departure as
@@ -10,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -43,11 +44,14 @@ from billing.models import (
     InvoiceRequest,
     LedgerEntry,
     PaymentPassword,
+    TopUp,
+    TopUpEvent,
     Wallet,
 )
 from billing.money import YuanFormField, format_fen
 from billing.services import BillingError
 from billing.statements import statement_filename, statement_pdf
+from billing.validators import normalise_reference
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
@@ -248,12 +252,23 @@ class WalletAdmin(ShopScopedAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         wallet = self.get_object(request, unquote(object_id))
+        finance = _is_finance(request)
         extra_context = {
             **(extra_context or {}),
-            "can_top_up": _is_finance(request),
+            "can_top_up": finance,
             "can_set_pin": _is_owner(request, wallet.shop_id),
             "can_request_invoice": _can_request_invoice(request, wallet.shop_id),
         }
+        if self.admin_site.get_model_admin(TopUp).has_view_permission(request):
+            extra_context["top_ups_url"] = (
+                reverse("admin:billing_topup_changelist") + f"?wallet={wallet.pk}"
+            )
+        if finance:
+            extra_context["pending_top_ups"] = (
+                TopUp.objects.filter(wallet=wallet, status=TopUp.Status.PENDING)
+                .select_related("requested_by")
+                .order_by("-id")[:10]
+            )
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
@@ -298,7 +313,7 @@ class WalletAdmin(ShopScopedAdmin):
         form = TopUpForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.wallet_top_up(
+                top_up = services.top_up_request(
                     actor=request.user,
                     wallet=wallet,
                     amount_fen=form.cleaned_data["amount_fen"],
@@ -308,12 +323,29 @@ class WalletAdmin(ShopScopedAdmin):
             except BillingError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.message_user(
-                    request,
-                    _("Topped up %(yuan)s yuan.")
-                    % {"yuan": format_fen(form.cleaned_data["amount_fen"])},
-                )
+                yuan = format_fen(top_up.amount_fen)
+                if top_up.status == TopUp.Status.PENDING:
+                    self.message_user(
+                        request,
+                        _("The top-up of %(yuan)s yuan waits for another finance user's approval.")
+                        % {"yuan": yuan},
+                        level=messages.WARNING,
+                    )
+                else:
+                    self.message_user(request, _("Topped up %(yuan)s yuan.") % {"yuan": yuan})
                 return redirect("admin:billing_wallet_change", wallet.pk)
+        elif request.method == "POST" and "amount_fen" in form.errors:
+            typed = form.data.get("amount_fen", "").strip()
+            if typed:
+                # An amount typed but refused is kept among the top-ups, as finance saw it.
+                services.top_up_refuse(
+                    actor=request.user,
+                    wallet=wallet,
+                    reason=" ".join(form.errors["amount_fen"]),
+                    amount_typed=typed,
+                    external_reference=form.data.get("external_reference", ""),
+                    note=form.data.get("note", ""),
+                )
         return self._form_page(
             request,
             wallet,
@@ -548,7 +580,71 @@ class HoldAdmin(ShopScopedAdmin):
         return format_fen(obj.amount_fen)
 
 
-# --- Adjustments (platform finance) ----------------------------------------------------------
+# --- Decisions of a second finance user: top-ups and adjustments -----------------------------
+
+
+class SecondApprovalMixin:
+    """The change page of a record that waits for a second finance user (a large top-up or
+    adjustment): approve and reject buttons with a note above it, posting to ``<id>/decide/``
+    (named ``<app>_<model>_decide``), which calls the record's service. Its requester may
+    reject (withdraw) it but not approve it; the services check that again."""
+
+    change_form_before_template = "admin/billing/decide.html"
+    # The services' keyword for the record, the services, and what the user is told.
+    record_kwarg = ""
+    approve_service = None
+    reject_service = None
+    approved_message = ""
+    rejected_message = ""
+
+    def _decide_url_name(self) -> str:
+        opts = self.model._meta
+        return f"{opts.app_label}_{opts.model_name}_decide"
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name=self._decide_url_name(),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        record = self.get_object(request, unquote(object_id))
+        pending = record.status == self.model.Status.PENDING and _is_finance(request)
+        extra_context = {
+            **(extra_context or {}),
+            "decide_url": reverse(f"admin:{self._decide_url_name()}", args=[record.pk]),
+            "can_approve": pending and record.requested_by_id != request.user.pk,
+            "can_reject": pending,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def decide_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        record = self.get_object(request, unquote(object_id))
+        if not _is_finance(request):
+            raise PermissionDenied
+        decision = request.POST.get("decision")
+        if decision not in ("approve", "reject"):
+            return HttpResponseBadRequest()
+        approve = decision == "approve"
+        service = type(self).approve_service if approve else type(self).reject_service
+        try:
+            service(
+                actor=request.user,
+                note=request.POST.get("decision_note", ""),
+                **{self.record_kwarg: record},
+            )
+        except BillingError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            self.message_user(request, self.approved_message if approve else self.rejected_message)
+        opts = self.model._meta
+        return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", record.pk)
 
 
 class AdjustmentEventInline(ScopedTabularInline):
@@ -563,7 +659,7 @@ class AdjustmentEventInline(ScopedTabularInline):
 
 
 @admin.register(Adjustment)
-class AdjustmentAdmin(ShopScopedAdmin):
+class AdjustmentAdmin(SecondApprovalMixin, ShopScopedAdmin):
     shop_path = "wallet__shop"
     role_permissions = {"view": FINANCE, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
     list_display = (
@@ -590,7 +686,12 @@ class AdjustmentAdmin(ShopScopedAdmin):
     )
     readonly_fields = fields
     inlines = (AdjustmentEventInline,)
-    change_form_before_template = "admin/billing/adjustment/decide.html"
+
+    record_kwarg = "adjustment"
+    approve_service = staticmethod(services.adjustment_approve)
+    reject_service = staticmethod(services.adjustment_reject)
+    approved_message = _("The adjustment was approved and applied.")
+    rejected_message = _("The adjustment was rejected.")
 
     @display(description=_("shop"))
     def shop(self, obj: Adjustment) -> str:
@@ -600,46 +701,76 @@ class AdjustmentAdmin(ShopScopedAdmin):
     def amount(self, obj: Adjustment) -> str:
         return format_fen(obj.amount_fen)
 
-    def get_urls(self):
-        return [
-            path(
-                "<path:object_id>/decide/",
-                self.admin_site.admin_view(self.decide_view),
-                name="billing_adjustment_decide",
-            ),
-            *super().get_urls(),
-        ]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        adjustment = self.get_object(request, unquote(object_id))
-        extra_context = {
-            **(extra_context or {}),
-            "can_decide": adjustment.status == Adjustment.Status.PENDING
-            and _is_finance(request)
-            and adjustment.requested_by_id != request.user.pk,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
+class TopUpEventInline(ScopedTabularInline):
+    model = TopUpEvent
+    parent_shop_path = "wallet__shop"
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    role_permissions = {"view": PLATFORM_ALL}
 
-    def decide_view(self, request, object_id):
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        adjustment = self.get_object(request, unquote(object_id))
-        if not _is_finance(request):
-            raise PermissionDenied
-        approve = request.POST.get("decision") == "approve"
-        decide = services.adjustment_approve if approve else services.adjustment_reject
-        try:
-            decide(actor=request.user, adjustment=adjustment)
-        except BillingError as exc:
-            self.message_user(request, str(exc), level=messages.ERROR)
-        else:
-            self.message_user(
-                request,
-                _("The adjustment was approved and applied.")
-                if approve
-                else _("The adjustment was rejected."),
-            )
-        return redirect("admin:billing_adjustment_change", adjustment.pk)
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+@admin.register(TopUp)
+class TopUpAdmin(SecondApprovalMixin, ShopScopedAdmin):
+    """Every top-up finance filed, with its status: applied, awaiting a second finance user,
+    rejected, or refused at input with the reason finance was shown. Platform staff read them;
+    merchants see their money arrive in the ledger entries instead."""
+
+    shop_path = "wallet__shop"
+    role_permissions = {"view": PLATFORM_ALL, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
+    list_display = (
+        "created_at",
+        "shop",
+        "amount",
+        "external_reference",
+        "status",
+        "reason",
+        "requested_by",
+        "decided_by",
+    )
+    list_select_related = ("wallet__shop", "requested_by", "decided_by")
+    list_filter = ("status", WalletFilter)
+    search_fields = ("external_reference",)
+    search_help_text = _("A whole external reference (bank serial number)")
+    ordering = ("-id",)
+    fields = (
+        "shop",
+        "amount",
+        "external_reference",
+        "note",
+        "status",
+        "reason",
+        "requested_by",
+        "created_at",
+        "decided_by",
+        "decided_at",
+    )
+    readonly_fields = fields
+    inlines = (TopUpEventInline,)
+
+    record_kwarg = "top_up"
+    approve_service = staticmethod(services.top_up_approve)
+    reject_service = staticmethod(services.top_up_reject)
+    approved_message = _("The top-up was approved and credited.")
+    rejected_message = _("The top-up was rejected.")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = normalise_reference(search_term)
+        if not term:
+            return queryset, False
+        return queryset.filter(external_reference=term), False
+
+    @display(description=_("shop"))
+    def shop(self, obj: TopUp) -> str:
+        return str(obj.wallet.shop)
+
+    @display(description=_("amount (yuan)"))
+    def amount(self, obj: TopUp) -> str:
+        # A refused amount that was not money is shown as it was typed.
+        return format_fen(obj.amount_fen) if obj.amount_fen is not None else obj.amount_typed
 
 
 # --- Fee rules (platform) --------------------------------------------------------------------

@@ -307,6 +307,7 @@ def ensure_wallets() -> None:
     merchant can intercept at once (the agreement is left for the first intercept to sign)."""
     from billing import services as billing_services
     from billing.models import LedgerTransaction, PaymentPassword
+    from billing.validators import normalise_reference
 
     finance = User.objects.get(username="finance")
     for shop in Shop.objects.filter(code__in=[code for code, _, _ in SHOPS]):
@@ -320,8 +321,10 @@ def ensure_wallets() -> None:
         if owner is None:
             continue
         wallet = billing_services.wallet_open(actor=owner, shop_id=shop.pk)
-        reference = f"DEMO-{shop.code}"
-        if not LedgerTransaction.objects.filter(reference=reference).exists():
+        reference = normalise_reference(f"DEMO-{shop.code}")
+        # In any case: databases seeded before bank serials were kept in upper case.
+        top_ups = LedgerTransaction.objects.filter(kind="top_up", reference__iexact=reference)
+        if not top_ups.exists():
             billing_services.wallet_top_up(
                 actor=finance,
                 wallet=wallet,

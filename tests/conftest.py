@@ -1,7 +1,8 @@
 """The fixed cast for permission tests and a small world of two shops.
 
 Cast: ``owner`` and ``agent`` and ``viewer`` of shop A, ``other`` (owner of shop B), ``cs``
-(platform customer service), ``finance`` (platform finance) and the anonymous visitor.
+(platform customer service), ``finance`` (platform finance) and the anonymous visitor; and
+``finance2``, a second finance user, for what two of them must decide.
 """
 
 from dataclasses import dataclass
@@ -116,6 +117,14 @@ def world(db) -> World:
         parcel_a=parcel_a,
         parcel_b=parcel_b,
     )
+
+
+@pytest.fixture
+def finance2(world):
+    """A second platform finance user: a large top-up or adjustment needs two."""
+    user = UserFactory(username="finance2")
+    user.groups.add(Group.objects.get(name=PLATFORM_FINANCE))
+    return user
 
 
 @pytest.fixture

@@ -171,12 +171,17 @@ def _prepare(code: str = SHOP_CODE) -> tuple[Shop, int, int]:
     wallet = services.wallet_open(actor=finance, shop_id=shop.pk)
     balances = selectors.wallet_balances(shop_id=shop.pk)
     if balances.available_fen < FUNDING_FEN // 2:
-        services.wallet_top_up(
+        # A top-up this large waits for a second finance user's approval.
+        approver, _ = User.objects.get_or_create(
+            username="bench-ledger-finance-2", defaults={"is_staff": True, "is_superuser": True}
+        )
+        top_up = services.top_up_request(
             actor=finance,
             wallet=wallet,
             amount_fen=FUNDING_FEN,
             external_reference=f"bench-ledger-{time.time_ns()}",
         )
+        services.top_up_approve(actor=approver, top_up=top_up)
     available_id = Account.objects.get(wallet=wallet, kind=Account.Kind.AVAILABLE).pk
     courier_id = Courier.objects.get(code="ZTO").pk
     return shop, available_id, courier_id

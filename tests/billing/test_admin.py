@@ -16,6 +16,7 @@ from billing.models import (
     InvoiceRequest,
     LedgerEntry,
     PaymentPassword,
+    TopUp,
     Wallet,
 )
 from intercepts.admin_scoping import ShopScopedAdmin
@@ -60,6 +61,15 @@ MATRIX = [
     ("admin:billing_adjustment_changelist", None, row(403, 403, 403, 403, 403, 200)),
     ("admin:billing_adjustment_add", None, NOBODY),
     ("admin:billing_adjustment_change", "adjustment_a", FINANCE_A),
+    # Top-ups: platform staff read every top-up (refused ones too), finance decides
+    ("admin:billing_topup_changelist", None, row(403, 403, 403, 403, 200, 200)),
+    ("admin:billing_topup_add", None, NOBODY),
+    ("admin:billing_topup_change", "top_up_a", row(403, 403, 403, 404, 200, 200)),
+    ("admin:billing_topup_history", "top_up_a", row(403, 403, 403, 404, 200, 200)),
+    ("admin:billing_topup_delete", "top_up_a", NOBODY_A),
+    # The decision endpoints answer POST only (their matrix is below)
+    ("admin:billing_topup_decide", "top_up_a", row(405, 405, 405, 405, 405, 405)),
+    ("admin:billing_adjustment_decide", "adjustment_a", row(405, 405, 405, 405, 405, 405)),
     # Invoice requests: merchants read their own, finance reviews
     ("admin:billing_invoicerequest_changelist", None, ALL),
     ("admin:billing_invoicerequest_add", None, NOBODY),
@@ -86,6 +96,9 @@ def billing_world(world, wallet_a, fund, zto):
     services.wallet_capture(reference="intercept:2")
     services.wallet_adjust(
         actor=world.finance, wallet=wallet_a, amount_fen=2_000_000, reason="大额返还"
+    )
+    world.top_up_a = services.top_up_request(
+        actor=world.finance, wallet=wallet_a, amount_fen=6_000_000, external_reference="BANK-BIG"
     )
     world.invoice_a = services.invoice_request(
         actor=world.owner,
@@ -297,6 +310,8 @@ CHANGELISTS = [
     (Hold, "admin:billing_hold_changelist", "owner"),
     (Hold, "admin:billing_hold_changelist", "finance"),
     (Adjustment, "admin:billing_adjustment_changelist", "finance"),
+    (TopUp, "admin:billing_topup_changelist", "finance"),
+    (TopUp, "admin:billing_topup_changelist", "cs"),
     (FeeRule, "admin:billing_feerule_changelist", "cs"),
     (InvoiceRequest, "admin:billing_invoicerequest_changelist", "owner"),
     (InvoiceRequest, "admin:billing_invoicerequest_changelist", "finance"),
@@ -422,3 +437,164 @@ def test_owner_requests_an_invoice_and_finance_issues_it(billing_world, login):
 def test_other_shop_never_sees_shop_as_invoices(two_wallets, login):
     body = login(two_wallets.other).get(reverse("admin:billing_invoicerequest_changelist"))
     assert "甲店贸易有限公司" not in body.content.decode()
+
+
+# --- Top-ups and the second finance user -----------------------------------------------------
+
+# Who posts "approve" to a waiting record (requested by ``finance``): the answer, and the
+# record's status afterwards. Its requester is sent back to the page with the refusal.
+DECIDE_CAST = (*CAST, "finance2")
+DECIDE_MATRIX = {
+    "owner": (403, "pending"),
+    "agent": (403, "pending"),
+    "viewer": (403, "pending"),
+    "other": (404, "pending"),
+    "cs": (403, "pending"),
+    "finance": (302, "pending"),
+    "finance2": (302, "applied"),
+    "anonymous": (302, "pending"),
+}
+
+
+@pytest.mark.parametrize("who", DECIDE_CAST)
+@pytest.mark.parametrize(
+    ("route", "obj_key"),
+    [
+        ("admin:billing_topup_decide", "top_up_a"),
+        ("admin:billing_adjustment_decide", "adjustment_a"),
+    ],
+)
+def test_approval_matrix(billing_world, finance2, login, who, route, obj_key):
+    billing_world.finance2 = finance2
+    record = getattr(billing_world, obj_key)
+    response = login(billing_world.user(who)).post(
+        reverse(route, args=[record.pk]), {"decision": "approve"}
+    )
+    expected_code, expected_status = DECIDE_MATRIX[who]
+    assert response.status_code == expected_code, who
+    if who == "anonymous":
+        assert reverse("admin:login") in response["Location"]
+    record.refresh_from_db()
+    assert record.status == expected_status, who
+
+
+def test_decision_must_be_approve_or_reject(billing_world, finance2, login):
+    url = reverse("admin:billing_topup_decide", args=[billing_world.top_up_a.pk])
+    assert login(finance2).post(url, {"decision": ""}).status_code == 400
+    billing_world.top_up_a.refresh_from_db()
+    assert billing_world.top_up_a.status == TopUp.Status.PENDING
+
+
+def test_top_up_form_above_threshold_waits_for_a_second_finance_user(
+    billing_world, finance2, login
+):
+    wallet = billing_world.wallet_a
+    url = reverse("admin:billing_wallet_top_up", args=[wallet.pk])
+    client = login(billing_world.finance)
+    form_page = client.get(url).content.decode()
+    assert "超过 50,000.00 元" in form_page  # the form says where approval starts
+    response = client.post(
+        url, {"amount_fen": "80000.00", "external_reference": "cmb-2024-0001"}, follow=True
+    )
+    text = response.content.decode()
+    assert "80,000.00 元的充值需等待另一位财务人员审批" in text
+    assert selectors.wallet_balances(shop_id=wallet.shop_id).available_fen == 9_400
+    top_up = TopUp.objects.get(external_reference="CMB-2024-0001")
+    assert top_up.status == TopUp.Status.PENDING
+    # The wallet page lists it for finance, and its page offers its requester no approval.
+    assert 'id="pending-top-ups"' in text and "CMB-2024-0001" in text
+    change = reverse("admin:billing_topup_change", args=[top_up.pk])
+    own_page = client.get(change).content.decode()
+    assert "批准并入账" not in own_page and 'value="reject"' in own_page
+
+    second = login(finance2)
+    assert "批准并入账" in second.get(change).content.decode()
+    decide = reverse("admin:billing_topup_decide", args=[top_up.pk])
+    response = second.post(
+        decide, {"decision": "approve", "decision_note": "回单已核"}, follow=True
+    )
+    assert "充值已批准并入账" in response.content.decode()
+    assert selectors.wallet_balances(shop_id=wallet.shop_id).available_fen == 9_400 + 8_000_000
+    assert top_up.events.last().note == "回单已核"
+
+
+def test_top_up_form_at_the_threshold_credits_at_once(billing_world, login):
+    url = reverse("admin:billing_wallet_top_up", args=[billing_world.wallet_a.pk])
+    response = login(billing_world.finance).post(
+        url, {"amount_fen": "50000", "external_reference": "BANK-50K"}, follow=True
+    )
+    assert "已充值 50,000.00 元" in response.content.decode()
+    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 5_009_400
+
+
+@pytest.mark.parametrize("typed", ["1e5", "１００", "1,000", "+100"])
+def test_top_up_form_refuses_amounts_that_are_not_plain_and_keeps_a_line(
+    billing_world, login, typed
+):
+    url = reverse("admin:billing_wallet_top_up", args=[billing_world.wallet_a.pk])
+    response = login(billing_world.finance).post(
+        url, {"amount_fen": typed, "external_reference": "BANK-TYPO"}
+    )
+    assert response.status_code == 200
+    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 9_400
+    line = TopUp.objects.get(status=TopUp.Status.REFUSED)
+    assert (line.amount_fen, line.amount_typed, line.external_reference) == (
+        None,
+        typed,
+        "BANK-TYPO",
+    )
+    assert line.reason and line.reason in response.content.decode()
+
+
+def test_refused_top_ups_are_listed_for_platform_staff_with_their_reason(billing_world, login):
+    url = reverse("admin:billing_wallet_top_up", args=[billing_world.wallet_a.pk])
+    client = login(billing_world.finance)
+    client.post(url, {"amount_fen": "12.34", "external_reference": "BANK-900"})
+    client.post(url, {"amount_fen": "12.34", "external_reference": " bank-900 "})  # again
+    client.post(url, {"amount_fen": "1e5", "external_reference": "BANK-901"})
+    for who in ("finance", "cs"):
+        text = login(billing_world.user(who)).get(reverse("admin:billing_topup_changelist"))
+        text = text.content.decode()
+        assert "外部流水号 BANK-900 已入账，不能重复充值。" in text
+        assert "1e5" in text and "指数" in text
+        assert text.count("录入被拒") >= 2, who
+    # Merchants read their money in the ledger entries, never the top-up records.
+    for who in ("owner", "agent", "viewer", "other"):
+        response = login(billing_world.user(who)).get(reverse("admin:billing_topup_changelist"))
+        assert response.status_code == 403
+
+
+def test_rejected_top_up_is_listed_with_its_reason(billing_world, finance2, login):
+    decide = reverse("admin:billing_topup_decide", args=[billing_world.top_up_a.pk])
+    login(finance2).post(decide, {"decision": "reject", "decision_note": "回单金额不符"})
+    billing_world.top_up_a.refresh_from_db()
+    assert billing_world.top_up_a.status == TopUp.Status.REJECTED
+    text = login(billing_world.cs).get(reverse("admin:billing_topup_changelist")).content
+    assert "回单金额不符" in text.decode()
+    assert selectors.wallet_balances(shop_id=billing_world.shop_a.pk).available_fen == 9_400
+
+
+def test_top_up_list_searches_a_whole_serial_in_any_case(billing_world, login):
+    url = reverse("admin:billing_topup_changelist")
+    text = login(billing_world.finance).get(url, {"q": " bank-big "}).content.decode()
+    assert "BANK-BIG" in text
+    text = login(billing_world.finance).get(url, {"q": "BANK"}).content.decode()
+    assert "BANK-BIG" not in text
+
+
+def test_wallet_page_shows_pending_top_ups_to_finance_only(billing_world, login):
+    url = reverse("admin:billing_wallet_change", args=[billing_world.wallet_a.pk])
+    records = reverse("admin:billing_topup_changelist")
+    finance_page = login(billing_world.finance).get(url).content.decode()
+    assert 'id="pending-top-ups"' in finance_page and "60,000.00" in finance_page
+    cs_page = login(billing_world.cs).get(url).content.decode()
+    assert records in cs_page and 'id="pending-top-ups"' not in cs_page
+    for who in ("owner", "agent", "viewer"):
+        page = login(billing_world.user(who)).get(url).content.decode()
+        assert records not in page and "BANK-BIG" not in page, who
+
+
+def test_wallet_page_stays_cheap_for_finance(busy_billing, login):
+    url = reverse("admin:billing_wallet_change", args=[busy_billing.wallet_a.pk])
+    count, _ = _count(login(busy_billing.finance), url)
+    assert count <= 12

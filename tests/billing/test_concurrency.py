@@ -1,4 +1,5 @@
-"""Holds and captures from many threads at once, each on its own database connection.
+"""Holds, captures, top-ups and their approvals from many threads at once, each on its own
+database connection.
 
 The threads meet at a barrier so they start together. Django's connection pool (at most
 DATABASE_POOL_MAX connections, 10 by default) decides how many are inside PostgreSQL at the same
@@ -9,11 +10,22 @@ import threading
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import connection
 
 from billing import selectors, services
-from billing.models import Account, Hold, HoldEvent, LedgerEntry, LedgerTransaction
+from billing.models import (
+    Account,
+    Hold,
+    HoldEvent,
+    LedgerEntry,
+    LedgerTransaction,
+    TopUp,
+    TopUpEvent,
+)
 from billing.services import BillingError
+from intercepts.models import PLATFORM_FINANCE
+from tests.factories import UserFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -148,3 +160,73 @@ def test_simultaneous_top_ups_with_one_reference_apply_once(world, wallet_a):
     assert len(results) == 1
     assert len(errors) == 9 and all(isinstance(e, BillingError) for e in errors)
     assert selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen == 500
+
+
+def test_simultaneous_top_ups_with_one_serial_in_any_letter_case_apply_once(world, wallet_a):
+    spellings = ["bank-2", "BANK-2", " Bank-2 ", "ＢＡＮＫ－２", "bAnK-2"]
+    results, errors = run_together(
+        10,
+        lambda i: services.top_up_request(
+            actor=world.finance,
+            wallet=wallet_a,
+            amount_fen=500,
+            external_reference=spellings[i % len(spellings)],
+        ),
+    )
+    assert len(results) == 1
+    assert len(errors) == 9 and all(isinstance(e, BillingError) for e in errors), errors
+    assert selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen == 500
+    assert LedgerTransaction.objects.filter(kind="top_up", reference="BANK-2").count() == 1
+    # Each refused attempt is kept, and none of them holds the serial.
+    statuses = sorted(TopUp.objects.values_list("status", flat=True))
+    assert statuses == ["applied"] + ["refused"] * 9
+
+
+@pytest.fixture
+def large_top_up(world, wallet_a):
+    return services.top_up_request(
+        actor=world.finance, wallet=wallet_a, amount_fen=6_000_000, external_reference="BANK-RACE"
+    )
+
+
+@pytest.fixture
+def approvers(finance2):
+    finance3 = UserFactory(username="finance3")
+    finance3.groups.add(Group.objects.get(name=PLATFORM_FINANCE))
+    return [finance2, finance3]
+
+
+def test_racing_approvals_credit_once(world, wallet_a, large_top_up, approvers):
+    def approve(i):
+        # Each approver's page loaded the top-up while it was still waiting.
+        top_up = TopUp.objects.get(pk=large_top_up.pk)
+        return services.top_up_approve(actor=approvers[i % 2], top_up=top_up)
+
+    results, errors = run_together(10, approve)
+
+    assert not errors, errors
+    assert {top_up.status for top_up in results} == {TopUp.Status.APPLIED}
+    txns = LedgerTransaction.objects.filter(kind="top_up", reference="BANK-RACE")
+    assert txns.count() == 1
+    assert LedgerEntry.objects.filter(transaction__in=txns).count() == 2
+    assert TopUpEvent.objects.filter(top_up=large_top_up, to_status="applied").count() == 1
+    assert selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen == 6_000_000
+    assert not selectors.ledger_discrepancies()
+
+
+def test_racing_approval_and_rejection_one_wins(world, wallet_a, large_top_up, approvers):
+    def decide(i):
+        top_up = TopUp.objects.get(pk=large_top_up.pk)
+        decide = services.top_up_approve if i % 2 else services.top_up_reject
+        return decide(actor=approvers[i % 2], top_up=top_up)
+
+    results, errors = run_together(10, decide)
+
+    final = TopUp.objects.get(pk=large_top_up.pk).status
+    assert final in (TopUp.Status.APPLIED, TopUp.Status.REJECTED)
+    assert {top_up.status for top_up in results} == {final}
+    assert len(errors) == 5 and all(isinstance(e, BillingError) for e in errors), errors
+    credited = 6_000_000 if final == TopUp.Status.APPLIED else 0
+    assert selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen == credited
+    assert LedgerTransaction.objects.filter(reference="BANK-RACE").count() == (credited > 0)
+    assert TopUpEvent.objects.filter(top_up=large_top_up).count() == 2  # requested, decided

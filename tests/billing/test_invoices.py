@@ -171,3 +171,13 @@ def test_parallel_requests_over_the_same_fees_make_one_invoice(world, charged):
         thread.join(timeout=60)
     assert sum(isinstance(o, int) for o in outcomes) == 1
     assert InvoiceLine.objects.filter(live=True).count() == 3
+
+
+def test_invoice_number_is_kept_in_one_form(world, charged):
+    invoice = request(world, charged)
+    # Typed with an input method: full-width digits and letters, blanks, lower case.
+    services.invoice_issue(
+        actor=world.finance, invoice=invoice, invoice_number=" ２４３３ 20ab1\u3000"
+    )
+    invoice.refresh_from_db()
+    assert invoice.invoice_number == "243320AB1"

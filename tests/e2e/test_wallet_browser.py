@@ -102,3 +102,58 @@ def test_owner_requests_an_invoice_in_the_browser(world, funded_wallet, browser_
     screenshot(page, "owner_invoice_requested")
     assert "intercept:41" in page.content()
     assert "数电专票" in page.content() and "待审核" in page.content()
+
+
+def test_large_top_up_waits_for_a_second_finance_user_in_the_browser(
+    world, funded_wallet, finance2, browser_page
+):
+    page = browser_page
+    wallet_url = f"{page.live_server_url}/admin/billing/wallet/{funded_wallet.pk}/change/"
+    login_in_browser(page, "finance", "pw-for-tests-123")
+    page.goto(wallet_url)
+    page.get_by_role("link", name="充值").first.click()
+    # A full-width amount, as a Chinese input method types it, is refused on the form.
+    page.fill("#id_amount_fen", "６００００")
+    page.fill("#id_external_reference", " cmb-e2e-big ")
+    page.get_by_role("button", name="充值").click()
+    page.get_by_text("使用半角字符").first.wait_for()
+    screenshot(page, "finance_top_up_full_width_refused")
+    page.fill("#id_amount_fen", "60000.00")
+    page.fill("#id_note", "大额对公转账")
+    page.get_by_role("button", name="充值").click()
+    page.get_by_text("60,000.00 元的充值需等待另一位财务人员审批").wait_for()
+    screenshot(page, "finance_top_up_waiting")
+    assert page.locator("#balance-available").inner_text() == "494.00"
+    pending = page.locator("#pending-top-ups").inner_text()
+    assert "60,000.00" in pending and "CMB-E2E-BIG" in pending
+    # Its requester may withdraw it but not approve it.
+    page.locator("#pending-top-ups").get_by_role("link", name="审核").click()
+    page.get_by_role("button", name="驳回").wait_for()
+    assert page.get_by_role("button", name="批准并入账").count() == 0
+
+    page.context.clear_cookies()
+    login_in_browser(page, "finance2", "pw-for-tests-123")
+    page.goto(wallet_url)
+    page.locator("#pending-top-ups").get_by_role("link", name="审核").click()
+    page.fill("input[name=decision_note]", "已核对银行回单")
+    screenshot(page, "finance2_top_up_to_approve")
+    page.get_by_role("button", name="批准并入账").click()
+    page.get_by_text("充值已批准并入账").wait_for()
+    screenshot(page, "finance2_top_up_approved")
+    assert "已核对银行回单" in page.content()
+    assert selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen == 6_049_400
+
+    page.goto(wallet_url)
+    page.wait_for_selector("#wallet-entries")
+    screenshot(page, "finance2_wallet_after_approval")
+    assert page.locator("#balance-available").inner_text() == "60,494.00"
+    assert page.locator("#pending-top-ups").count() == 0
+    assert "CMB-E2E-BIG" in page.locator("#wallet-entries").inner_text()
+
+    # The top-up records keep the refused attempt beside the applied top-up.
+    page.get_by_role("link", name="充值记录").click()
+    page.wait_for_selector("#result_list")
+    screenshot(page, "finance2_top_up_records")
+    records = page.locator("#result_list").inner_text()
+    assert "６００００" in records and "录入被拒" in records and "半角" in records
+    assert "60,000.00" in records and "已入账" in records
