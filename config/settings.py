@@ -7,6 +7,7 @@ allowed hosts are required.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "axes",
     "couriers",
     "billing",
     "intercepts",
@@ -88,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a refused sign-in of a locked user or address into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -171,13 +175,28 @@ else:
 # language and filters in each web process, up to this many MB; 0 renders every page whole.
 WORKBENCH_FRAME_CACHE_MB = float(env("WORKBENCH_FRAME_CACHE_MB", "32"))
 
-# Sessions name the backend that signed them in; Django's own stays listed so that sessions
-# made before the workbench backend keep working (it is asked second, so only failed sign-ins
-# reach it). It can go once those sessions have expired (SESSION_COOKIE_AGE, two weeks).
+# Sign-in: django-axes counts failed sign-ins (the login page and the PIN reset's password
+# check) per user and per address; SIGNIN_FAILURE_LIMIT failures lock that user, or that
+# address, for SIGNIN_COOLOFF_MINUTES. Axes is asked first and refuses a locked sign-in before
+# the password is checked.
 AUTHENTICATION_BACKENDS = [
-    "intercepts.auth.WorkbenchBackend",
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_FAILURE_LIMIT = int(env("SIGNIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(env("SIGNIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "intercepts.signin.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# The records are shown read-only to platform staff by the workbench's own admin pages.
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Behind a reverse proxy, the number of proxies that append to X-Forwarded-For; unset, the
+# address is the connection's own.
+_SIGNIN_PROXY_COUNT = env("SIGNIN_PROXY_COUNT")
+if _SIGNIN_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = int(_SIGNIN_PROXY_COUNT)
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -188,7 +207,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "unfold"]
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "unfold", BASE_DIR / "locale" / "axes"]
 TIME_ZONE = env("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
@@ -378,6 +397,24 @@ UNFOLD = {
                         "icon": "call_received",
                         "link": reverse_lazy("admin:intercepts_courierpush_changelist"),
                         "permission": "intercepts.navigation.courier_pushes",
+                    },
+                    {
+                        "title": _("Sign-in locks"),
+                        "icon": "lock_person",
+                        "link": reverse_lazy("admin:axes_accessattempt_changelist"),
+                        "permission": "intercepts.navigation.signin_attempts",
+                    },
+                    {
+                        "title": _("Failed sign-ins"),
+                        "icon": "no_accounts",
+                        "link": reverse_lazy("admin:axes_accessfailurelog_changelist"),
+                        "permission": "intercepts.navigation.signin_failures",
+                    },
+                    {
+                        "title": _("Sign-in log"),
+                        "icon": "login",
+                        "link": reverse_lazy("admin:axes_accesslog_changelist"),
+                        "permission": "intercepts.navigation.signin_log",
                     },
                     {
                         "title": _("Users"),

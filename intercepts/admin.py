@@ -1273,4 +1273,4 @@ class InterceptRequestAdmin(ShopScopedAdmin):
         return format_fen(obj.fee_fen)
 
 
-from intercepts import admin_billing  # noqa: E402, F401
+from intercepts import admin_billing, admin_signin  # noqa: E402, F401

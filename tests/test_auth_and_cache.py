@@ -1,34 +1,12 @@
-"""The session's user is read by the workbench backend; the Redis cache shares its client."""
+"""The session's user is read back from its session; the Redis cache shares its client."""
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.core.cache import cache
 from django.test import RequestFactory
-from django.utils import timezone
 
-from intercepts.auth import WorkbenchBackend
 from tests.factories import UserFactory
-
-
-@pytest.mark.django_db
-def test_the_backend_reads_the_user_as_the_orm_would():
-    user = UserFactory(username="reader", first_name="阿", last_name="明")
-    user.last_login = timezone.now()
-    user.save()
-    read = WorkbenchBackend().get_user(user.pk)
-    assert read.pk == user.pk
-    assert (read.username, read.get_full_name(), read.email) == ("reader", "阿 明", user.email)
-    assert read.last_login == user.last_login
-    assert timezone.is_aware(read.last_login) and timezone.is_aware(read.date_joined)
-    assert read.password == user.password
-
-
-@pytest.mark.django_db
-def test_an_inactive_or_missing_user_is_no_user():
-    user = UserFactory(is_active=False)
-    assert WorkbenchBackend().get_user(user.pk) is None
-    assert WorkbenchBackend().get_user(user.pk + 1000) is None
 
 
 @pytest.mark.django_db

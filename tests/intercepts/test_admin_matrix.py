@@ -70,6 +70,11 @@ MATRIX = [
     ("admin:intercepts_courierpush_changelist", None, row(403, 403, 403, 403, 200, 200)),
     ("admin:intercepts_courierpush_add", None, row(403, 403, 403, 403, 403, 403)),
     ("admin:auth_user_changelist", None, row(403, 403, 403, 403, 403, 403)),
+    # Sign-in records: read by platform staff, written only by the sign-in itself
+    ("admin:axes_accessattempt_changelist", None, row(403, 403, 403, 403, 200, 200)),
+    ("admin:axes_accessfailurelog_changelist", None, row(403, 403, 403, 403, 200, 200)),
+    ("admin:axes_accesslog_changelist", None, row(403, 403, 403, 403, 200, 200)),
+    ("admin:axes_accessattempt_add", None, row(403, 403, 403, 403, 403, 403)),
     ("admin:auth_group_changelist", None, row(403, 403, 403, 403, 403, 403)),
 ]
 

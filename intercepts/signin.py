@@ -1,0 +1,44 @@
+"""Sign-in: the lockout page django-axes shows, and the login-password check of other forms.
+
+django-axes counts failed sign-ins per user and per address (``AXES_*`` in the settings). A
+form that asks for the login password again (the PIN reset) checks it through
+``login_password_confirm``, so its wrong guesses count toward the same lockout.
+"""
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import authenticate
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """The page for a refused sign-in of a locked user or address: when to try again.
+
+    Every refused try during the lock starts the cool-off again, so the lock ends one cool-off
+    after this request.
+    """
+    retry_at = timezone.localtime(timezone.now() + settings.AXES_COOLOFF_TIME)
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Sign-in locked"),
+        "retry_at": retry_at,
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "cooloff_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+    }
+    return TemplateResponse(
+        request,
+        "admin/signin_locked.html",
+        context,
+        status=settings.AXES_HTTP_RESPONSE_CODE,
+    ).render()
+
+
+def login_password_confirm(*, request, password: str) -> bool:
+    """Whether ``password`` is the signed-in user's login password, checked through the
+    authentication backends: a wrong one counts as a failed sign-in, and a locked user (or
+    address) is refused whatever the password."""
+    user = request.user
+    confirmed = authenticate(request, username=user.get_username(), password=password or "")
+    return confirmed is not None and confirmed.pk == user.pk

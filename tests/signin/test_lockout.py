@@ -1,0 +1,88 @@
+"""Failed sign-ins are limited per user and per address (django-axes), and leave lines that
+platform staff read."""
+
+from datetime import timedelta
+
+import pytest
+from axes.models import AccessAttempt
+from django.urls import reverse
+from django.utils import timezone
+
+PASSWORD = "pw-for-tests-123"
+
+
+def _sign_in(client, username, password, address="10.0.0.1"):
+    return client.post(
+        reverse("admin:login"),
+        {"username": username, "password": password, "next": reverse("admin:index")},
+        REMOTE_ADDR=address,
+    )
+
+
+def _fail(client, username, times, *, address=None):
+    for n in range(times):
+        _sign_in(client, username, "wrong-guess", address or f"10.1.0.{n + 1}")
+
+
+def test_repeated_wrong_passwords_lock_the_account(world, client, settings):
+    # Five wrong passwords from five addresses lock the user, not only an address.
+    _fail(client, "finance", settings.AXES_FAILURE_LIMIT)
+    response = _sign_in(client, "finance", PASSWORD, "10.9.9.9")
+    retry_at = timezone.localtime(timezone.now() + settings.AXES_COOLOFF_TIME)
+    page = response.content.decode()
+    assert (response.status_code, "_auth_user_id" in client.session, "登录已锁定" in page) == (
+        429,
+        False,
+        True,
+    )
+    assert f"请于 {retry_at:%Y-%m-%d %H:%M} 后再试" in page or (
+        f"请于 {retry_at - timedelta(minutes=1):%Y-%m-%d %H:%M} 后再试" in page
+    )
+
+
+def test_an_address_with_many_failures_is_locked_for_every_user(world, client, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in(client, f"nobody-{n}", "wrong-guess", "10.2.0.7")
+    response = _sign_in(client, "cs", PASSWORD, "10.2.0.7")
+    assert (response.status_code, "_auth_user_id" in client.session) == (429, False)
+
+
+def test_the_same_user_signs_in_from_another_address_after_an_address_lock(world, client, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _sign_in(client, f"nobody-{n}", "wrong-guess", "10.2.0.8")
+    response = _sign_in(client, "cs", PASSWORD, "10.2.0.9")
+    assert (response.status_code, "_auth_user_id" in client.session) == (302, True)
+
+
+def test_the_lock_ends_after_the_cool_off(world, client, settings):
+    _fail(client, "finance", settings.AXES_FAILURE_LIMIT)
+    AccessAttempt.objects.update(
+        attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    )
+    response = _sign_in(client, "finance", PASSWORD, "10.9.9.9")
+    assert (response.status_code, "_auth_user_id" in client.session) == (302, True)
+
+
+def test_fewer_failures_than_the_limit_do_not_lock(world, client, settings):
+    _fail(client, "finance", settings.AXES_FAILURE_LIMIT - 1)
+    response = _sign_in(client, "finance", PASSWORD, "10.9.9.9")
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [("cs", 200), ("finance", 200), ("owner", 403), ("agent", 403), ("viewer", 403)],
+)
+def test_a_locked_sign_in_leaves_an_audit_line_platform_staff_read(
+    world, client, login, settings, who, expected
+):
+    _fail(client, "owner", settings.AXES_FAILURE_LIMIT + 1, address="10.3.0.1")
+    response = login(world.user(who)).get(reverse("admin:axes_accessfailurelog_changelist"))
+    shown = response.status_code == 200 and "10.3.0.1" in response.content.decode()
+    assert (response.status_code, shown) == (expected, expected == 200)
+
+
+def test_the_lock_is_listed_for_platform_staff(world, client, login, settings):
+    _fail(client, "owner", settings.AXES_FAILURE_LIMIT, address="10.3.0.2")
+    response = login(world.cs).get(reverse("admin:axes_accessattempt_changelist"))
+    assert "10.3.0.2" in response.content.decode()
