@@ -52,6 +52,7 @@ from billing.money import YuanFormField, format_fen
 from billing.services import BillingError
 from billing.statements import statement_filename, statement_pdf
 from billing.validators import normalise_reference
+from intercepts import signin
 from intercepts.admin_scoping import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
@@ -397,6 +398,13 @@ class WalletAdmin(ShopScopedAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 if has_pin:
+                    # Through the sign-in backends: a wrong guess counts toward the sign-in
+                    # lockout, and a locked user is refused (the lockout page) whatever the
+                    # password.
+                    if not signin.login_password_confirm(
+                        request=request, password=form.cleaned_data["login_password"]
+                    ):
+                        raise BillingError(_("Your login password is not correct."))
                     services.payment_password_reset(
                         actor=request.user,
                         shop_id=wallet.shop_id,

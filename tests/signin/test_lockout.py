@@ -86,3 +86,35 @@ def test_the_lock_is_listed_for_platform_staff(world, client, login, settings):
     _fail(client, "owner", settings.AXES_FAILURE_LIMIT, address="10.3.0.2")
     response = login(world.cs).get(reverse("admin:axes_accessattempt_changelist"))
     assert "10.3.0.2" in response.content.decode()
+
+
+def test_pin_reset_password_guesses_are_locked(world, login, settings):
+    from billing import services
+
+    shop_id = world.shop_a.pk
+    wallet = services.wallet_open(actor=world.owner, shop_id=shop_id)
+    services.payment_password_set(actor=world.owner, shop_id=shop_id, pin="123456")
+    url = reverse("admin:billing_wallet_payment_password", args=[wallet.pk])
+    client = login(world.owner)
+    for _n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(url, {"login_password": "wrong-guess", "pin": "654321", "pin_again": "654321"})
+    response = client.post(
+        url, {"login_password": PASSWORD, "pin": "654321", "pin_again": "654321"}
+    )
+    services.payment_password_check(shop_id=shop_id, pin="123456")  # the old PIN still holds
+    assert (response.status_code, "登录已锁定" in response.content.decode()) == (429, True)
+
+
+def test_pin_reset_guesses_lock_the_sign_in_too(world, client, login, settings):
+    from billing import services
+
+    shop_id = world.shop_a.pk
+    wallet = services.wallet_open(actor=world.owner, shop_id=shop_id)
+    services.payment_password_set(actor=world.owner, shop_id=shop_id, pin="123456")
+    url = reverse("admin:billing_wallet_payment_password", args=[wallet.pk])
+    login(world.owner)
+    for _n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(url, {"login_password": "wrong-guess", "pin": "654321", "pin_again": "654321"})
+    client.logout()
+    response = _sign_in(client, "owner", PASSWORD, "10.9.9.8")
+    assert (response.status_code, "_auth_user_id" in client.session) == (429, False)
