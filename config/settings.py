@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "couriers",
     "billing",
     "intercepts",
@@ -88,6 +91,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The second sign-in step: which device verified this session, then send a user who has
+    # not passed the step (but has, or must have, an authenticator) to it.
+    "django_otp.middleware.OTPMiddleware",
+    "intercepts.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a refused sign-in of a locked user or address into the lockout page.
@@ -198,6 +205,14 @@ if _SIGNIN_PROXY_COUNT:
     AXES_IPWARE_PROXY_COUNT = int(_SIGNIN_PROXY_COUNT)
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
 
+# Two-step sign-in (TOTP authenticator app, with recovery codes): required for platform staff
+# and shop owners while this is on; on by default whenever debug is off. The demo leaves it off
+# so its printed logins work alone.
+WORKBENCH_REQUIRE_2FA = env_bool("WORKBENCH_REQUIRE_2FA", not DEBUG)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Parcel intercepts workbench")
+# Superusers see authenticator devices in the admin without their keys.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -266,6 +281,11 @@ REST_FRAMEWORK = {
 }
 
 UNFOLD = {
+    "ACCOUNT": {
+        "navigation": [
+            {"title": _("Two-step sign-in"), "link": reverse_lazy("admin:two_factor_setup")},
+        ],
+    },
     "SITE_TITLE": _("Parcel intercepts"),
     "SITE_HEADER": _("After-sales workbench"),
     "SITE_SUBHEADER": _("Parcel intercepts"),

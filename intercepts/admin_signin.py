@@ -9,10 +9,16 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
+from intercepts import two_factor
 from intercepts.admin_scoping import LazyChangeList, StrictLookupsMixin, is_platform_staff
+
+# The two-step sign-in pages, in the workbench's URLs (Unfold's site adds ``extra_urls``).
+admin.site.extra_urls = two_factor.urls
 
 
 class SigninRecordAdmin(StrictLookupsMixin, ModelAdmin):
@@ -89,3 +95,37 @@ class AccessLogAdmin(SigninRecordAdmin):
         "path_info",
     )
     fields = readonly_fields
+
+
+class AuthenticatorAdmin(ModelAdmin):
+    """Superusers remove a user's lost authenticator (the user then enrols again); the keys are
+    never shown. Django's model permissions are not consulted: nobody else sees these."""
+
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    search_fields = ("user__username",)
+    sortable_by = ()
+    show_full_result_count = False
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at")
+    readonly_fields = fields
+    list_select_related = ("user",)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, AuthenticatorAdmin)
