@@ -9,6 +9,10 @@ ONLY ?=
 
 .PHONY: run test bench lint check format messages install clean
 
+# Debug is off unless DJANGO_DEBUG=1: the demo, the tests and the checks run with it (the
+# benchmarks set up their own production-like settings).
+run test check messages: export DJANGO_DEBUG = 1
+
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python 3.12 or newer is needed"'
 	$(PYTHON) -m venv $(VENV)

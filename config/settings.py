@@ -1,9 +1,9 @@
 """Settings, read from the environment (see .env.example).
 
 Without any variable set the project runs on embedded defaults: SQLite and Celery's filesystem
-broker under ``var/``, a file cache, debug on. ``DATABASE_URL``, ``CELERY_BROKER_URL`` and
-``REDIS_URL`` switch to PostgreSQL and Redis. With ``DJANGO_DEBUG=0`` a real secret key and the
-allowed hosts are required.
+broker under ``var/``, a file cache. Debug is off unless ``DJANGO_DEBUG=1`` (``make run`` and
+``make test`` set it); with debug off a real secret key and the allowed hosts are required.
+``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
 """
 
 import os
@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse_lazy
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -36,7 +37,8 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in (env(name, default) or "").split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: a deployment that forgets the variable must not serve debug pages.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 _INSECURE_KEY = "django-insecure-local-development-only"
 SECRET_KEY = env("DJANGO_SECRET_KEY", _INSECURE_KEY)
@@ -55,13 +57,45 @@ if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY must be set to a random value of 50 characters or more when "
             "DJANGO_DEBUG is off, for example: python -c "
-            "'import secrets; print(secrets.token_urlsafe(50))'"
+            "'import secrets; print(secrets.token_urlsafe(50))' "
+            "(the demo and the tests run with DJANGO_DEBUG=1 instead: make run, make test)"
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off.")
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# HTTPS (see .env.example for production values): redirect plain HTTP, send HSTS, and trust
+# the reverse proxy's X-Forwarded-Proto (only behind a proxy that sets it on every request).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(env("DJANGO_SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (Django's own middleware). Scripts only from this site, or inline
+# with the request's nonce ({{ csp_nonce }}). Unfold's Alpine.js evaluates its x-* attributes
+# with Function(), hence 'unsafe-eval'; Unfold's theme colours are an inline <style> and Alpine
+# binds style attributes, hence inline styles.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE, CSP.UNSAFE_EVAL],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# Sessions end after this many minutes without a request (SESSION_IDLE_MINUTES, default two
+# hours); each request pushes the end back, writing the session at most once a minute.
+SESSION_COOKIE_AGE = int(float(env("SESSION_IDLE_MINUTES", "120")) * 60)
+SESSION_IDLE_REFRESH_SECONDS = 60
 
 INSTALLED_APPS = [
     "unfold",
@@ -86,6 +120,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +130,7 @@ MIDDLEWARE = [
     # not passed the step (but has, or must have, an authenticator) to it.
     "django_otp.middleware.OTPMiddleware",
     "intercepts.two_factor.TwoFactorMiddleware",
+    "intercepts.signin.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a refused sign-in of a locked user or address into the lockout page.
@@ -115,6 +151,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
