@@ -10,7 +10,7 @@ import time
 
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import SESSION_KEY, authenticate, user_logged_in
 from django.dispatch import receiver
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -62,7 +62,7 @@ class IdleSessionMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         session = getattr(request, "session", None)
-        if session is not None and session.get("_auth_user_id") is not None:
+        if session is not None and session.get(SESSION_KEY) is not None:
             now = int(time.time())
             if now - session.get(SEEN_KEY, 0) >= settings.SESSION_IDLE_REFRESH_SECONDS:
                 session[SEEN_KEY] = now  # modified: saved with a fresh expiry

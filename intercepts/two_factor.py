@@ -133,7 +133,8 @@ def verify_view(request):
     user = request.user
     if user.is_verified():
         return HttpResponseRedirect(_next_url(request))
-    if not request.session.get(SESSION_KEY) and not _enrolled(user):
+    if not _enrolled(user):  # e.g. a superuser removed the lost authenticator
+        request.session[SESSION_KEY] = False
         return redirect("admin:two_factor_setup")
     if AxesProxyHandler.is_locked(request, _credentials(user)):
         logout(request)

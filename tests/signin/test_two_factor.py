@@ -134,3 +134,12 @@ def test_enrolled_user_may_issue_new_recovery_codes(world, login):
     session.save()
     response = client.post(reverse("admin:two_factor_setup"), {"action": "recovery"})
     assert len(re.findall(r"<li>([a-z2-7]{8})</li>", response.content.decode())) == 10
+
+
+@required
+def test_a_removed_authenticator_sends_the_user_to_set_up_a_new_one(world, client):
+    authenticator(world.finance)
+    sign_in(client, "finance")
+    TOTPDevice.objects.filter(user=world.finance).delete()  # a superuser removed the lost one
+    response = client.get(reverse("admin:two_factor_verify"))
+    assert response["Location"] == reverse("admin:two_factor_setup")
