@@ -167,10 +167,6 @@ else:
         }
     }
 
-# Workbench list pages keep their rendered frame (sidebar, header, filters) per user, roles,
-# language and filters in each web process, up to this many MB; 0 renders every page whole.
-WORKBENCH_FRAME_CACHE_MB = float(env("WORKBENCH_FRAME_CACHE_MB", "32"))
-
 # Sessions name the backend that signed them in; Django's own stays listed so that sessions
 # made before the workbench backend keep working (it is asked second, so only failed sign-ins
 # reach it). It can go once those sessions have expired (SESSION_COOKIE_AGE, two weeks).

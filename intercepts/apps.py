@@ -7,7 +7,6 @@ class InterceptsConfig(AppConfig):
     verbose_name = _("After-sales")
 
     def ready(self) -> None:
-        from intercepts import checks  # noqa: F401  (registers the system checks)
         from intercepts.pgarrays import register_lookups
 
         register_lookups()

@@ -54,35 +54,15 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def list_page_queries(
-    client, url, params=None, *, framed: bool = True
-) -> tuple[list[dict], list[dict]]:
-    """The queries of a list page rendered whole (no cached frame), then served from its frame
-    (for a ``framed`` list; otherwise simply rendered twice)."""
+def list_page_queries(client, url, params=None) -> list[dict]:
+    """The queries of one list page, which must answer 200."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from intercepts.admin_frames import frames
-
-    frames.clear()
-    captured = []
-    for _ in range(2):
-        with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url, params or {})
-        assert response.status_code == 200
-        captured.append(ctx.captured_queries)
-    assert frames.hits == (1 if framed else 0), "only a framed list comes from its frame"
-    return captured[0], captured[1]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_list_frames():
-    """Each test starts with no cached list-page frames (they live as long as the process)."""
-    from intercepts.admin_frames import frames
-
-    frames.clear()
-    yield
-    frames.clear()
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params or {})
+    assert response.status_code == 200
+    return ctx.captured_queries
 
 
 @pytest.fixture
