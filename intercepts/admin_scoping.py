@@ -9,10 +9,9 @@ a 404 for an object outside the user's shops. Its changelist never counts the ta
 from django.contrib.admin import ShowFacets, SimpleListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
