@@ -124,15 +124,6 @@ if DATABASE_URL:
     else:
         _db["CONN_MAX_AGE"] = int(env("DATABASE_CONN_MAX_AGE", "60"))
         _db["CONN_HEALTH_CHECKS"] = True
-    if _db["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-        "DATABASE_PREPARED_STATEMENTS", True
-    ):
-        # Django turns psycopg's prepared statements off for the sake of transaction-mode
-        # poolers. Its own queries bind on the client and are never prepared either way; the
-        # ledger's posting statement asks to be prepared, because planning it costs more than
-        # running it. Set DATABASE_PREPARED_STATEMENTS=0 behind a pooler that cannot keep them
-        # (PgBouncer in transaction mode without max_prepared_statements).
-        _db.setdefault("OPTIONS", {})["prepare_threshold"] = 5
 else:
     _db = {
         "ENGINE": "django.db.backends.sqlite3",

@@ -29,7 +29,6 @@ from tests.factories import UserFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("posting_path"),
     # SQLite lets one writer in at a time and fails the others at once: there is no race to
     # test there, only "database is locked".
     pytest.mark.skipif(
