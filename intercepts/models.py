@@ -599,6 +599,25 @@ class InterceptPolicy(models.Model):
         return self.redirect_stages if action == "redirect" else self.return_stages
 
 
+class InterceptStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    SUBMITTED = "submitted", _("Sent to the courier")
+    ACCEPTED = "accepted", _("Accepted by the courier")
+    SUCCEEDED = "succeeded", _("Intercepted")
+    COMPLETED = "completed", _("Completed")
+    REJECTED = "rejected", _("Refused by the courier")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Withdrawn")
+
+
+# The statuses of an intercept still under way: the partial unique index and the code read this.
+OPEN_INTERCEPT_STATUSES = (
+    InterceptStatus.CREATED,
+    InterceptStatus.SUBMITTED,
+    InterceptStatus.ACCEPTED,
+)
+
+
 class InterceptRequest(models.Model):
     """A request to a courier to stop a parcel: send it back, or deliver it to a new address.
 
@@ -617,18 +636,9 @@ class InterceptRequest(models.Model):
         API = "api", _("API")
         AUTOMATIC = "automatic", _("Automatic")
 
-    class Status(models.TextChoices):
-        CREATED = "created", _("Created")
-        SUBMITTED = "submitted", _("Sent to the courier")
-        ACCEPTED = "accepted", _("Accepted by the courier")
-        SUCCEEDED = "succeeded", _("Intercepted")
-        COMPLETED = "completed", _("Completed")
-        REJECTED = "rejected", _("Refused by the courier")
-        FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Withdrawn")
-
+    Status = InterceptStatus
     # At most one of these per parcel at a time (a partial unique index).
-    OPEN = (Status.CREATED, Status.SUBMITTED, Status.ACCEPTED)
+    OPEN = OPEN_INTERCEPT_STATUSES
     # A result can overtake the courier's acknowledgement (a push before the answer is
     # recorded), so a submitted request may also succeed or fail directly.
     TRANSITIONS = {
@@ -728,7 +738,7 @@ class InterceptRequest(models.Model):
             ),
             models.UniqueConstraint(
                 fields=("parcel",),
-                condition=Q(status__in=["created", "submitted", "accepted"]),
+                condition=Q(status__in=OPEN_INTERCEPT_STATUSES),
                 name="intercept_one_open_per_parcel",
             ),
         ]
