@@ -10,6 +10,7 @@ never goes below zero: checked here first, and by the database's CHECK constrain
 
 from dataclasses import dataclass
 
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from billing.models import Account, Hold, HoldEvent, LedgerEntry, LedgerTransaction
@@ -72,10 +73,12 @@ def post_orm(
             for pk, side in ((debit_pk, DEBIT), (credit_pk, CREDIT))
         ]
     )
-    # The rows are locked: the balances read above are current. The CHECK constraint is the
-    # last word on negative balances.
-    for pk, balance_fen in after.items():
-        Account.objects.filter(pk=pk).update(balance_fen=balance_fen)
+    # The rows are locked, so the balances read above are current; both move in one UPDATE
+    # (the lock is held until commit, so every round trip here counts). The CHECK constraint
+    # is the last word on negative balances.
+    Account.objects.filter(pk__in=after).update(
+        balance_fen=Case(*(When(pk=pk, then=Value(balance)) for pk, balance in after.items()))
+    )
     return txn
 
 
