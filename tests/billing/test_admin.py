@@ -19,8 +19,7 @@ from billing.models import (
     TopUp,
     Wallet,
 )
-from tests.conftest import list_page_queries
-from tests.factories import UserFactory
+from tests.factories import UserFactory, list_page_queries
 
 CAST = ("owner", "agent", "viewer", "other", "cs", "finance", "anonymous")
 

@@ -233,10 +233,8 @@ def test_ledger_rows_refuse_update_and_delete_in_python(world, wallet_a, fund):
 
 
 @pytest.mark.parametrize("table", ["billing_ledgerentry", "billing_ledgertransaction"])
+@pytest.mark.postgres
 def test_ledger_rows_refuse_update_and_delete_in_the_database(world, wallet_a, fund, table):
-    if connection.vendor != "postgresql":
-        # The trigger is PostgreSQL's: SQLite's test flush deletes rows one by one.
-        pytest.skip("the append-only trigger is installed on PostgreSQL")
     fund(wallet_a, 100)
     for sql in (f"UPDATE {table} SET created_at = created_at", f"DELETE FROM {table}"):
         with (
@@ -249,12 +247,11 @@ def test_ledger_rows_refuse_update_and_delete_in_the_database(world, wallet_a, f
 
 
 @pytest.mark.parametrize("table", ["billing_wallet", "billing_account", "billing_hold"])
+@pytest.mark.postgres
 def test_rows_the_ledger_refers_to_cannot_be_deleted_in_the_database(
     world, wallet_a, fund, zto, table
 ):
     # Ledger rows refer to these by foreign keys the database checks.
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite checks foreign keys at commit, which a test never reaches")
     fund(wallet_a, 100)
     services.wallet_hold(
         shop_id=world.shop_a.pk, reference="intercept:7", amount_fen=50, courier=zto
@@ -395,9 +392,8 @@ def test_a_hold_reads_back_as_stored(world, wallet_a, fund, zto):
     assert [getattr(hold, f) for f in fields] == [getattr(stored, f) for f in fields]
 
 
+@pytest.mark.postgres
 def test_self_check_finds_an_entry_filed_under_another_wallet(world, wallet_a, wallet_b, fund):
-    if connection.vendor != "postgresql":
-        pytest.skip("switching the append-only trigger off is PostgreSQL's")
     fund(wallet_a, 100)
     entry = LedgerEntry.objects.filter(wallet=wallet_a).first()
     # Only raw SQL with triggers switched off could do this (the trigger refuses UPDATE).

@@ -35,7 +35,7 @@ def test_agent_sees_own_after_sales_in_chinese(world, browser_page):
 def test_list_shows_new_rows_and_switches_language(world, browser_page):
     """A second visit shows the after-sale created since the first, and the page's forms carry
     a CSRF token the server accepts (the language switch is a POST)."""
-    from tests.conftest import make_after_sale
+    from tests.factories import make_after_sale
 
     page = browser_page
     for _ in range(20):  # a full first page: a new after-sale keeps it at 20 rows

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from intercepts.models import AfterSale, Order, Parcel, Shop
-from tests.conftest import list_page_queries, make_after_sale
+from tests.factories import list_page_queries, make_after_sale
 
 CHANGELISTS = [
     (AfterSale, "admin:intercepts_aftersale_changelist"),

@@ -187,10 +187,9 @@ def test_only_post_is_accepted(client, account):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.postgres
 def test_the_wsgi_push_path_hands_its_database_connection_back(account, parcel):
     """Pushes answered in front of Django still end their request: the connection goes back."""
-    if connection.vendor != "postgresql":
-        pytest.skip("an in-memory SQLite test database is never closed")
     url = reverse("courier-push", args=[account.pk])
     connection.ensure_connection()
     response = WsgiClient(keep_connection=False).post(url, urlencode(_push(parcel)))
