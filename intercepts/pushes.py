@@ -17,12 +17,10 @@ import logging
 import time
 from collections import defaultdict
 
-import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from couriers.adapters import get_adapter
 from couriers.adapters.base import PushRejected
@@ -87,40 +85,8 @@ def push_receive(*, account: CourierAccount, body: str, content_type: str):
 
 
 def _store_received(account_id: int, body: str) -> None:
-    """Store a verified push: one INSERT, committed on its own (no transaction around it).
-
-    On PostgreSQL the INSERT is prepared once per connection (see ``billing.posting``): building
-    and planning it again for every push would cost more than writing the row. It returns no
-    columns, so a migration run meanwhile cannot leave its plan unusable.
-    """
-    if connection.vendor != "postgresql":
-        CourierPush.objects.create(
-            account_id=account_id, body=body, status=CourierPush.Status.RECEIVED
-        )
-        return
-
-    def run():
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                _INSERT_RECEIVED,
-                [account_id, timezone.now(), body, CourierPush.Status.RECEIVED.value],
-                prepare=True,
-            )
-
-    if connection.in_atomic_block:
-        # Inside a caller's transaction: a savepoint, so that a failure leaves it usable.
-        with transaction.atomic():
-            run()
-    else:
-        run()  # autocommit: the statement is its own transaction
-
-
-_INSERT_RECEIVED = (
-    f"INSERT INTO {CourierPush._meta.db_table} "
-    "(account_id, received_at, body, status, error, parcels_updated) "
-    "VALUES (%s, %s, %s, %s, '', 0)"
-)
+    """Store a verified push as received, for the drain to apply."""
+    CourierPush.objects.create(account_id=account_id, body=body, status=CourierPush.Status.RECEIVED)
 
 
 def _flag_raise() -> bool:
