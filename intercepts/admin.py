@@ -915,7 +915,16 @@ class CourierPushAdmin(PlatformReadOnlyMixin, ModelAdmin):
     sortable_by = ()
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    readonly_fields = ("received_at", "account", "status", "parcels_updated", "error", "body")
+    readonly_fields = (
+        "received_at",
+        "account",
+        "status",
+        "parcels_updated",
+        "error",
+        "body_size",
+        "body_sha256",
+        "body",
+    )
     fields = readonly_fields
 
     def get_changelist(self, request, **kwargs):

@@ -13,6 +13,7 @@ left, waits ``FLAG_TRUST_S`` and looks once more, so a push stored meanwhile is 
 queues a new drain. A periodic task drains too, in case a worker died in the middle.
 """
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -56,32 +57,48 @@ _flag_seen_up_at = float("-inf")  # time.monotonic() of this process's last SET 
 FORM = "application/x-www-form-urlencoded"
 
 
-def push_receive(*, account: CourierAccount, body: str, content_type: str):
+def push_receive(*, account: CourierAccount, body: bytes, content_type: str):
     """Verify a push and store it; returns the adapter's parsed push (with the ack to send).
 
     All three protocols post a urlencoded form, and the drain verifies again from the stored
     body, so that is the one shape taken. A push that fails verification is stored as refused
-    and ``PushRejected`` raised.
+    (``push_refuse``) and ``PushRejected`` raised.
     """
+    text = body.decode("utf-8", errors="replace")
     try:
-        if "\x00" in body:
+        if "\x00" in text:
             # No gateway sends one (a form escapes it), and the database keeps none in text.
-            body = body.replace("\x00", "\ufffd")
             raise PushRejected("a raw NUL character in the body")
         if content_type != FORM:
             raise PushRejected(f"not a urlencoded form: {content_type or 'no content type'}")
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-        if limit is not None and body.count("&") >= limit:
+        if limit is not None and text.count("&") >= limit:
             raise PushRejected(f"more than {limit} form fields")
-        parsed = get_adapter(account.config()).parse_push(parse_form(body))
+        parsed = get_adapter(account.config()).parse_push(parse_form(text))
     except PushRejected as exc:
-        CourierPush.objects.create(
-            account=account, body=body, status=CourierPush.Status.REFUSED, error=str(exc)[:255]
-        )
+        push_refuse(account=account, body=body, error=str(exc))
         raise
-    _store_received(account.pk, body)
+    _store_received(account.pk, text)
     transaction.on_commit(pushes_wake_drain)
     return parsed
+
+
+def push_refuse(
+    *, account: CourierAccount, body: bytes, error: str, size: int | None = None
+) -> None:
+    """Store a refused push as a bounded record: the first ``EXCERPT_CHARS`` characters of its
+    body, the body's size in bytes and its SHA-256. ``size`` is given where only part of the
+    body was read (a body over the limit); its digest is then left blank."""
+    excerpt = body.decode("utf-8", errors="replace")[: CourierPush.EXCERPT_CHARS]
+    CourierPush.objects.create(
+        account=account,
+        # The database keeps no NUL in text.
+        body=excerpt.replace("\x00", "\ufffd"),
+        body_size=len(body) if size is None else size,
+        body_sha256=hashlib.sha256(body).hexdigest() if size is None else "",
+        status=CourierPush.Status.REFUSED,
+        error=error[:255],
+    )
 
 
 def _store_received(account_id: int, body: str) -> None:

@@ -1,5 +1,6 @@
 """Courier pushes: verified, stored raw, answered as the protocol expects, applied once."""
 
+import hashlib
 import json
 import time
 from urllib.parse import urlencode
@@ -135,12 +136,31 @@ def test_a_push_naming_a_host_not_allowed_is_refused(client, account, parcel):
     assert not CourierPush.objects.exists()
 
 
-def test_a_push_over_the_upload_limit_is_refused(client, account, parcel, settings):
-    body = urlencode(_push(parcel))
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body) - 1
+def test_oversized_push_is_refused_before_storing(client, account, parcel, settings):
+    """Over the limit: answered 413, and only a bounded record kept (never the body whole)."""
+    settings.COURIER_PUSH_MAX_BYTES = 64 * 1024
+    body = urlencode(_push(parcel)) + "&pad=" + "x" * (2_400 * 1024)
     response = client.post(reverse("courier-push", args=[account.pk]), body, content_type=FORM)
-    assert response.status_code == 400
-    assert not CourierPush.objects.exists()
+    push = CourierPush.objects.get()
+    assert (response.status_code, push.status, len(push.body), push.body_size) == (
+        413,
+        CourierPush.Status.REFUSED,
+        CourierPush.EXCERPT_CHARS,
+        len(body),
+    )
+
+
+def test_refused_push_keeps_a_bounded_excerpt(client, account, parcel):
+    """A refused push under the size limit keeps its first characters, its size and digest."""
+    body = urlencode(_push(parcel, salt="wrong-salt")) + "&pad=" + "y" * 30_000
+    response = client.post(reverse("courier-push", args=[account.pk]), body, content_type=FORM)
+    push = CourierPush.objects.get()
+    assert (response.status_code, push.body, push.body_size, push.body_sha256) == (
+        400,
+        body[: CourierPush.EXCERPT_CHARS],
+        len(body),
+        hashlib.sha256(body.encode()).hexdigest(),
+    )
 
 
 def test_a_push_with_too_many_fields_is_refused_and_stored(client, account, parcel, settings):
