@@ -17,11 +17,13 @@ import hashlib
 import logging
 import time
 from collections import defaultdict
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 from couriers.adapters import get_adapter
 from couriers.adapters.base import PushRejected
@@ -104,6 +106,43 @@ def push_refuse(
 def _store_received(account_id: int, body: str) -> None:
     """Store a verified push as received, for the drain to apply."""
     CourierPush.objects.create(account_id=account_id, body=body, status=CourierPush.Status.RECEIVED)
+
+
+DELETE_BATCH = 5000
+
+
+def pushes_delete_expired(*, now=None, batch: int = DELETE_BATCH) -> dict[str, int]:
+    """Delete raw pushes past their retention, a batch at a time; returns how many of each.
+
+    Refused pushes are kept ``COURIER_PUSH_REFUSED_RETENTION_DAYS``, applied ones (accepted, or
+    failed while applying) ``COURIER_PUSH_ACCEPTED_RETENTION_DAYS``; a push not yet applied is
+    never deleted. Each batch is its own short transaction, and running it twice deletes
+    nothing more.
+    """
+    now = timezone.now() if now is None else now
+    Status = CourierPush.Status
+    retained = {
+        "refused": ([Status.REFUSED], settings.COURIER_PUSH_REFUSED_RETENTION_DAYS),
+        "applied": (
+            [Status.ACCEPTED, Status.FAILED],
+            settings.COURIER_PUSH_ACCEPTED_RETENTION_DAYS,
+        ),
+    }
+    deleted: dict[str, int] = {}
+    for kind, (statuses, days) in retained.items():
+        expired = CourierPush.objects.filter(
+            status__in=statuses, received_at__lt=now - timedelta(days=days)
+        )
+        deleted[kind] = 0
+        while True:
+            pks = list(expired.order_by("pk").values_list("pk", flat=True)[:batch])
+            if not pks:
+                break
+            count, _ = CourierPush.objects.filter(pk__in=pks).delete()
+            deleted[kind] += count
+            if len(pks) < batch:
+                break
+    return deleted
 
 
 def _flag_raise() -> bool:
