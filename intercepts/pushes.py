@@ -23,10 +23,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from couriers.adapters import get_adapter
 from couriers.adapters.base import PushRejected
+from couriers.adapters.common import format_local_time
 from couriers.models import Courier, CourierAccount
 from couriers.ratelimit import redis_client
 from couriers.urlencoded import parse_form
@@ -77,12 +79,52 @@ def push_receive(*, account: CourierAccount, body: bytes, content_type: str):
         if limit is not None and text.count("&") >= limit:
             raise PushRejected(f"more than {limit} form fields")
         parsed = get_adapter(account.config()).parse_push(parse_form(text))
+        _check_times(parsed)
     except PushRejected as exc:
         push_refuse(account=account, body=body, error=str(exc))
         raise
     _store_received(account.pk, text)
     transaction.on_commit(pushes_wake_drain)
     return parsed
+
+
+def _check_times(parsed) -> None:
+    """Refuse a push signed too far from our clock (either way: a replay, or a forged future),
+    and one carrying a scan dated more than a small skew in the future (it must not move a
+    parcel's stage). The errors are kept in the site's language, for platform staff."""
+    now = timezone.now()
+    window = settings.COURIER_PUSH_TIME_WINDOW_S
+    with translation.override(settings.LANGUAGE_CODE):
+        if parsed.signed_at is not None and abs(now - parsed.signed_at) > timedelta(seconds=window):
+            raise PushRejected(
+                _(
+                    "Push signed at %(signed)s, more than %(minutes)d minutes from our clock "
+                    "(%(now)s): refused as a possible replay"
+                )
+                % {
+                    "signed": format_local_time(parsed.signed_at),
+                    "minutes": window // 60,
+                    "now": format_local_time(now),
+                }
+            )
+        skew = settings.COURIER_SCAN_FUTURE_SKEW_S
+        if skew is None:
+            return
+        latest = now + timedelta(seconds=skew)
+        for result in parsed.tracking:
+            for scan in result.scans:
+                if scan.occurred_at > latest:
+                    raise PushRejected(
+                        _(
+                            "Scan of waybill %(waybill)s dated %(when)s, more than %(minutes)d "
+                            "minutes ahead of our clock"
+                        )
+                        % {
+                            "waybill": result.waybill_no,
+                            "when": format_local_time(scan.occurred_at),
+                            "minutes": skew // 60,
+                        }
+                    )
 
 
 def push_refuse(
