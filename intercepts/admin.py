@@ -908,7 +908,14 @@ class CourierAccountAdmin(PlatformReadOnlyMixin, ModelAdmin):
 class CourierPushAdmin(PlatformReadOnlyMixin, ModelAdmin):
     """Every push as received: platform staff check here why a courier's updates stopped."""
 
-    list_display = ("received_at", "account", "status", "parcels_updated", "error")
+    list_display = (
+        "received_at",
+        "account",
+        "status",
+        "parcels_updated",
+        "refused_dropped",
+        "error",
+    )
     list_filter = ("status",)
     list_select_related = ("account",)
     ordering = ("-received_at", "-id")
@@ -921,6 +928,7 @@ class CourierPushAdmin(PlatformReadOnlyMixin, ModelAdmin):
         "status",
         "parcels_updated",
         "error",
+        "refused_dropped",
         "body_size",
         "body_sha256",
         "body",

@@ -816,6 +816,9 @@ class CourierPush(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     error = models.CharField(_("error"), max_length=255, blank=True)
     parcels_updated = models.PositiveIntegerField(_("parcels updated"), default=0)
+    # On the one row that marks an account's refused pushes going over the limit in a minute:
+    # how many more were refused that minute and answered, but not stored.
+    refused_dropped = models.PositiveIntegerField(_("refused pushes not stored"), default=0)
 
     class Meta:
         verbose_name = _("courier push")

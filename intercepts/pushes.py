@@ -23,6 +23,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -127,14 +128,44 @@ def _check_times(parsed) -> None:
                     )
 
 
+REFUSED_KEY = "intercepts:pushes:refused:{account}:{minute}"
+
+
 def push_refuse(
     *, account: CourierAccount, body: bytes, error: str, size: int | None = None
 ) -> None:
     """Store a refused push as a bounded record: the first ``EXCERPT_CHARS`` characters of its
     body, the body's size in bytes and its SHA-256. ``size`` is given where only part of the
-    body was read (a body over the limit); its digest is then left blank."""
+    body was read (a body over the limit); its digest is then left blank.
+
+    Refused pushes are counted per account and minute (an atomic increment in the cache); past
+    ``COURIER_PUSH_REFUSED_PER_MINUTE`` the first one over is stored as a marker row, a warning
+    logged, and the rest of that minute only counted on the marker (``refused_dropped``).
+    """
+    minute = int(time.time() // 60)
+    key = REFUSED_KEY.format(account=account.pk, minute=minute)
+    count = _count_refused(key)
+    limit = settings.COURIER_PUSH_REFUSED_PER_MINUTE
+    if count > limit + 1:
+        marker = cache.get(f"{key}:marker")
+        if marker is not None:
+            CourierPush.objects.filter(pk=marker).update(refused_dropped=F("refused_dropped") + 1)
+        return
+    if count == limit + 1:
+        logger.warning(
+            "More than %d refused pushes this minute for account %s (%s): "
+            "storing no more of them until the next minute",
+            limit,
+            account.pk,
+            account.protocol,
+        )
+        with translation.override(settings.LANGUAGE_CODE):
+            error = _(
+                "Over %(limit)d refused pushes in a minute: the rest of this minute are answered "
+                "but not stored, only counted here (last error: %(error)s)"
+            ) % {"limit": limit, "error": error}
     excerpt = body.decode("utf-8", errors="replace")[: CourierPush.EXCERPT_CHARS]
-    CourierPush.objects.create(
+    push = CourierPush.objects.create(
         account=account,
         # The database keeps no NUL in text.
         body=excerpt.replace("\x00", "\ufffd"),
@@ -143,6 +174,25 @@ def push_refuse(
         status=CourierPush.Status.REFUSED,
         error=error[:255],
     )
+    if count == limit + 1:
+        cache.set(f"{key}:marker", push.pk, timeout=120)
+
+
+def _count_refused(key: str) -> int:
+    """Add one to a per-minute count and return it: Redis's INCR where the shared client is
+    configured, Django's cache otherwise (the embedded defaults)."""
+    client = redis_client()
+    if client is not None:
+        count = client.incr(key)
+        if count == 1:
+            client.expire(key, 120)
+        return int(count)
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: the first of a new count
+        cache.add(key, 1, timeout=120)
+        return 1
 
 
 def _store_received(account_id: int, body: str) -> None:

@@ -337,3 +337,22 @@ def test_a_push_is_answered_behind_the_middleware_and_never_cached(client, accou
         "no-cache" in response.headers["Cache-Control"],
         response.headers["X-Frame-Options"],  # set by the clickjacking middleware
     ) == (200, True, "DENY")
+
+
+def test_refused_push_flood_stops_storing(client, account, parcel, settings, caplog):
+    """Past the per-minute limit, refused pushes are answered alike but not stored: one marker
+    row counts them, and one warning is logged."""
+    settings.COURIER_PUSH_REFUSED_PER_MINUTE = 3
+    url = reverse("courier-push", args=[account.pk])
+    if time.time() % 60 > 55:  # counted per clock minute: keep the seven within one
+        time.sleep(60 - time.time() % 60)
+    with caplog.at_level("WARNING", logger="intercepts.pushes"):
+        answers = [send(client, url, _push(parcel, salt="wrong")).status_code for _ in range(7)]
+    marker = CourierPush.objects.get(refused_dropped__gt=0)
+    warnings = [r for r in caplog.records if "storing no more" in r.getMessage()]
+    assert (answers, CourierPush.objects.count(), marker.refused_dropped, len(warnings)) == (
+        [400] * 7,
+        4,  # three refused pushes and the marker
+        3,
+        1,
+    )
