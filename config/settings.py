@@ -222,6 +222,18 @@ CELERY_TIMEZONE = TIME_ZONE
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 COURIER_SANDBOX_URL = env("COURIER_SANDBOX_URL", "http://127.0.0.1:8765")
 TRACKING_POLL_SCALE = float(env("TRACKING_POLL_SCALE", "1"))
+# Courier pushes: the largest body read (a larger one is answered 413 and only an excerpt kept),
+# how long refused and applied raw pushes are kept, how far a signed push time may be from our
+# clock (either way), how far in the future a scan may be dated, and how many refused pushes per
+# gateway account and minute are stored (the rest are answered alike and only counted).
+COURIER_PUSH_MAX_BYTES = int(env("COURIER_PUSH_MAX_BYTES", str(64 * 1024)))
+COURIER_PUSH_REFUSED_RETENTION_DAYS = int(env("COURIER_PUSH_REFUSED_RETENTION_DAYS", "7"))
+COURIER_PUSH_ACCEPTED_RETENTION_DAYS = int(env("COURIER_PUSH_ACCEPTED_RETENTION_DAYS", "30"))
+COURIER_PUSH_TIME_WINDOW_S = int(env("COURIER_PUSH_TIME_WINDOW_S", "600"))
+# "off" for the demo, whose sandbox courier dates its scans on an accelerated clock.
+_scan_skew = env("COURIER_SCAN_FUTURE_SKEW_S", "3600")
+COURIER_SCAN_FUTURE_SKEW_S = None if _scan_skew == "off" else int(_scan_skew)
+COURIER_PUSH_REFUSED_PER_MINUTE = int(env("COURIER_PUSH_REFUSED_PER_MINUTE", "60"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -803,6 +803,8 @@ class InterceptEvent(models.Model):
 class CourierPush(models.Model):
     """Every push a courier gateway sent us, as received, and what became of it."""
 
+    EXCERPT_CHARS = 2000
+
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received, not yet applied")
         ACCEPTED = "accepted", _("Accepted")
@@ -816,10 +818,17 @@ class CourierPush(models.Model):
         verbose_name=_("gateway account"),
     )
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    # A refused push keeps only the first EXCERPT_CHARS characters of its body, with the whole
+    # body's size and SHA-256 (blank where the body was too large to be read).
     body = models.TextField(_("raw body"))
+    body_size = models.PositiveIntegerField(_("body size (bytes)"), default=0)
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     error = models.CharField(_("error"), max_length=255, blank=True)
     parcels_updated = models.PositiveIntegerField(_("parcels updated"), default=0)
+    # On the one row that marks an account's refused pushes going over the limit in a minute:
+    # how many more were refused that minute and answered, but not stored.
+    refused_dropped = models.PositiveIntegerField(_("refused pushes not stored"), default=0)
 
     class Meta:
         verbose_name = _("courier push")
