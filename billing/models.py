@@ -11,13 +11,8 @@ shop, so they are positive; a counterpart such as external funding goes negative
 came in. Summed over every account of the ledger the balances are always zero.
 
 The rows a posting writes (transaction, entries, a hold and its history) refer to their wallet,
-account, transaction or hold without a foreign-key constraint. On PostgreSQL a posting is one
-statement that derives every such id from rows it reads, locks or writes itself, and the database
-refuses to delete the rows referred to (wallets, accounts, holds: a trigger, like the one that
-keeps ledger rows append-only), so a constraint could never fail; but its check runs inside the
-wallet's critical section, at commit, and locks the wallet's busiest rows once more for every row
-written. The ORM path (the embedded SQLite) posts inside one transaction from rows it has just
-read, and the models' PROTECT keeps those rows from being deleted through Django.
+account, transaction or hold by foreign keys the database checks; PROTECT keeps those rows from
+being deleted through Django, and the constraints outside it.
 """
 
 from django.conf import settings
@@ -143,7 +138,6 @@ class LedgerTransaction(AppendOnlyModel):
     wallet = models.ForeignKey(
         Wallet,
         on_delete=models.PROTECT,
-        db_constraint=False,  # see the module's docstring
         db_index=False,  # looked up by (kind, reference); wallets are never deleted
         related_name="transactions",
         verbose_name=_("wallet"),
@@ -195,19 +189,15 @@ class LedgerEntry(AppendOnlyModel):
     transaction = models.ForeignKey(
         LedgerTransaction,
         on_delete=models.PROTECT,
-        db_constraint=False,  # see the module's docstring
         db_index=False,
         related_name="entries",
         verbose_name=_("transaction"),
     )
-    # The account's wallet again, so that a shop's entries are listed from one index. A copy,
-    # written by the posting from the account itself, so no foreign key of its own: its check
-    # would lock the wallet row for every entry of every posting, the busiest row of a shop
-    # (``selectors.ledger_discrepancies`` checks the copy instead).
+    # The account's wallet again, so that a shop's entries are listed from one index; written
+    # by the posting from the account itself (``selectors.ledger_discrepancies`` checks it).
     wallet = models.ForeignKey(
         Wallet,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
+        on_delete=models.PROTECT,
         db_index=False,  # the (wallet, -id) index below serves it
         related_name="entries",
         verbose_name=_("wallet"),
@@ -215,7 +205,6 @@ class LedgerEntry(AppendOnlyModel):
     account = models.ForeignKey(
         Account,
         on_delete=models.PROTECT,
-        db_constraint=False,  # see the module's docstring
         related_name="entries",
         verbose_name=_("account"),
     )
@@ -259,7 +248,6 @@ class Hold(models.Model):
     wallet = models.ForeignKey(
         Wallet,
         on_delete=models.PROTECT,
-        db_constraint=False,  # see the module's docstring
         db_index=False,  # the (wallet, -id) index below serves it
         related_name="holds",
         verbose_name=_("wallet"),
@@ -300,7 +288,6 @@ class HoldEvent(models.Model):
     hold = models.ForeignKey(
         Hold,
         on_delete=models.PROTECT,
-        db_constraint=False,  # see the module's docstring
         related_name="events",
         verbose_name=_("fee hold"),
     )

@@ -170,14 +170,11 @@ def _transfer(
         "actor": actor,
         "memo": memo,
     }
-    with _refusing_overdraft(wallet_id=wallet_id, transfer=transfer, amount_fen=amount_fen):
-        if posting.use_statement():
-            txn_id = posting.statement_transfer(**posting_args)
-            if txn_id is None:
-                raise BillingError(_("The wallet does not exist."))
-            return txn_id
-        with transaction.atomic():
-            return posting.post_orm(**posting_args).pk
+    with (
+        _refusing_overdraft(wallet_id=wallet_id, transfer=transfer, amount_fen=amount_fen),
+        transaction.atomic(),
+    ):
+        return posting.post_orm(**posting_args).pk
 
 
 # --- Wallets ---------------------------------------------------------------------------------
@@ -557,8 +554,8 @@ def _hold_move_allowed(hold: Hold, to_status: str) -> bool:
 
 
 def hold_set_status(*, hold: Hold, to_status: str, actor=None) -> bool:
-    """The one way a hold changes status (through the ORM; ``posting.statement_settle`` is the
-    same guarded update as SQL). True if this call moved it, False if it already was there."""
+    """The one way a hold changes status. True if this call moved it, False if it already was
+    there."""
     if not _hold_move_allowed(hold, to_status):
         return False
     now = timezone.now()
@@ -586,7 +583,8 @@ def _same_hold(hold: Hold, *, shop_id: int, amount_fen: int, courier_id: int) ->
     return hold
 
 
-def _hold_orm(*, shop_id, reference, amount_fen, courier_id, actor) -> Hold | None:
+def _hold_create(*, shop_id, reference, amount_fen, courier_id, actor) -> Hold | None:
+    """The new hold with its history row and its posting; None if nothing was written."""
     wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
     if wallet_id is None or Hold.objects.filter(reference=reference).exists():
         return None
@@ -632,10 +630,7 @@ def wallet_hold(*, shop_id: int, reference: str, amount_fen: int, courier, actor
         "actor": actor,
     }
     try:
-        if posting.use_statement():
-            hold = posting.statement_hold(transfer=HOLD_TRANSFER, **args)
-        else:
-            hold = _hold_orm(**args)
+        hold = _hold_create(**args)
     except (NotEnough, IntegrityError) as exc:
         wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
         with _refusing_overdraft(
@@ -661,23 +656,6 @@ def _hold_by_reference(reference: str) -> Hold:
 def _settle(*, reference: str, to_status: str, actor) -> Hold:
     reference = (reference or "").strip()
     kind, transfer = SETTLEMENTS[to_status]
-    if posting.use_statement():
-        hold = posting.statement_settle(
-            reference=reference,
-            from_status=Hold.Status.HELD,
-            to_status=to_status,
-            kind=kind,
-            transfer=transfer,
-            actor=actor,
-        )
-        if hold is not None:
-            return hold
-        # It was not held: settled before (return that first result) or never held.
-        hold = _hold_by_reference(reference)
-        if _hold_move_allowed(hold, to_status):
-            # Held again only if it was created after the statement looked: ask to retry.
-            raise BillingError(_("The fee changed meanwhile; please try again."))
-        return hold
     with transaction.atomic():
         hold = _hold_by_reference(reference)
         if hold_set_status(hold=hold, to_status=to_status, actor=actor):

@@ -29,6 +29,11 @@ app.conf.update(
         "tracking-apply-pushes": {"task": "tracking.apply_pushes", "schedule": 60.0},
         # Intercepts left unanswered (a timeout, a worker that died) are asked about again.
         "intercepts-reconcile": {"task": "intercepts.reconcile", "schedule": 60.0},
+        # Refused pushes after 7 days, applied raw pushes after 30 (settings).
+        "tracking-pushes-delete-expired": {
+            "task": "tracking.pushes_delete_expired",
+            "schedule": crontab(hour=3, minute=41),
+        },
         "sessions-clear-expired": {
             "task": "intercepts.sessions_clear_expired",
             "schedule": crontab(hour=4, minute=17),

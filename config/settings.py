@@ -172,15 +172,6 @@ if DATABASE_URL:
     else:
         _db["CONN_MAX_AGE"] = int(env("DATABASE_CONN_MAX_AGE", "60"))
         _db["CONN_HEALTH_CHECKS"] = True
-    if _db["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-        "DATABASE_PREPARED_STATEMENTS", True
-    ):
-        # Django turns psycopg's prepared statements off for the sake of transaction-mode
-        # poolers. Its own queries bind on the client and are never prepared either way; the
-        # ledger's posting statement asks to be prepared, because planning it costs more than
-        # running it. Set DATABASE_PREPARED_STATEMENTS=0 behind a pooler that cannot keep them
-        # (PgBouncer in transaction mode without max_prepared_statements).
-        _db.setdefault("OPTIONS", {})["prepare_threshold"] = 5
 else:
     _db = {
         "ENGINE": "django.db.backends.sqlite3",
@@ -214,10 +205,6 @@ else:
             "LOCATION": VAR_DIR / "cache",
         }
     }
-
-# Workbench list pages keep their rendered frame (sidebar, header, filters) per user, roles,
-# language and filters in each web process, up to this many MB; 0 renders every page whole.
-WORKBENCH_FRAME_CACHE_MB = float(env("WORKBENCH_FRAME_CACHE_MB", "32"))
 
 # Sign-in: django-axes counts failed sign-ins (the login page and the PIN reset's password
 # check) per user and per address; SIGNIN_FAILURE_LIMIT failures lock that user, or that
@@ -306,6 +293,18 @@ CELERY_TIMEZONE = TIME_ZONE
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 COURIER_SANDBOX_URL = env("COURIER_SANDBOX_URL", "http://127.0.0.1:8765")
 TRACKING_POLL_SCALE = float(env("TRACKING_POLL_SCALE", "1"))
+# Courier pushes: the largest body read (a larger one is answered 413 and only an excerpt kept),
+# how long refused and applied raw pushes are kept, how far a signed push time may be from our
+# clock (either way), how far in the future a scan may be dated, and how many refused pushes per
+# gateway account and minute are stored (the rest are answered alike and only counted).
+COURIER_PUSH_MAX_BYTES = int(env("COURIER_PUSH_MAX_BYTES", str(64 * 1024)))
+COURIER_PUSH_REFUSED_RETENTION_DAYS = int(env("COURIER_PUSH_REFUSED_RETENTION_DAYS", "7"))
+COURIER_PUSH_ACCEPTED_RETENTION_DAYS = int(env("COURIER_PUSH_ACCEPTED_RETENTION_DAYS", "30"))
+COURIER_PUSH_TIME_WINDOW_S = int(env("COURIER_PUSH_TIME_WINDOW_S", "600"))
+# "off" for the demo, whose sandbox courier dates its scans on an accelerated clock.
+_scan_skew = env("COURIER_SCAN_FUTURE_SKEW_S", "3600")
+COURIER_SCAN_FUTURE_SKEW_S = None if _scan_skew == "off" else int(_scan_skew)
+COURIER_PUSH_REFUSED_PER_MINUTE = int(env("COURIER_PUSH_REFUSED_PER_MINUTE", "60"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

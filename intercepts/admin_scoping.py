@@ -9,22 +9,16 @@ a 404 for an object outside the user's shops. Its changelist never counts the ta
 from django.contrib.admin import ShowFacets, SimpleListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
-from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
-from django.template.loader import render_to_string
+from django.http import Http404
 from django.urls import path
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.paginator import InfinitePaginator as _UnfoldInfinitePaginator
 from unfold.views import ChangeList
 
-from intercepts import admin_frames
 from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, ShopMembership
-from intercepts.templatetags.workbench_list import rows_html
 from intercepts.tenancy import access_for, scope_to_shops
 
 PAGINATION_TEMPLATE = "unfold/helpers/pagination.html"
@@ -194,17 +188,10 @@ class NoCountPaginator(Paginator):
         return NoCountPage(items[: self.per_page], number, self)
 
 
-WORKBENCH_LIST_TEMPLATE = "admin/workbench/change_list.html"
-
-
 class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
     show_full_result_count = False
     # Facet counts are a COUNT per filter choice over the whole list: never on big tables.
     show_facets = ShowFacets.NEVER
-    change_list_template = WORKBENCH_LIST_TEMPLATE
-    # The list page comes from a cached frame (admin_frames) unless it shows more than its
-    # rows, filters and pagination.
-    frame_cached_list = True
     # Unfold looks these up on every row; defining them spares a failed lookup per row.
     list_sections = ()
     list_per_page = 20
@@ -215,88 +202,6 @@ class ShopScopedAdmin(StrictLookupsMixin, RolePermissionsMixin, ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return LazyChangeList
-
-    def get_changelist_instance(self, request):
-        # The list the frame path already built for this request, rather than a second one.
-        cl = getattr(request, "_workbench_changelist", None)
-        if cl is not None:
-            del request._workbench_changelist
-            return cl
-        return super().get_changelist_instance(request)
-
-    def _frame_cacheable(self, cl) -> bool:
-        return (
-            self.frame_cached_list
-            and self.change_list_template == WORKBENCH_LIST_TEMPLATE
-            and not getattr(self, "list_before_template", None)
-            and not getattr(self, "list_after_template", None)
-            and not cl.date_hierarchy
-            and not cl.list_editable
-            and not cl.is_popup
-            # A search is seldom repeated: its frame would only push out ones that are.
-            and not cl.query
-            and admin_frames.filters_known(cl)
-        )
-
-    def changelist_view(self, request, extra_context=None):
-        if (
-            extra_context
-            or not admin_frames.enabled()
-            or not admin_frames.servable(request)
-            or not self.has_view_or_change_permission(request)
-        ):
-            return super().changelist_view(request, extra_context)
-        try:
-            cl = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return super().changelist_view(request, extra_context)
-        request._workbench_changelist = cl
-        if not self._frame_cacheable(cl):
-            return super().changelist_view(request, extra_context)
-        # The add button keeps the list's query, page included, to come back to.
-        page_in_key = self.has_add_permission(request)
-        key = admin_frames.frame_key(request, cl, page_var=None if page_in_key else PAGE_VAR)
-        frame = admin_frames.frames.get(key)
-        if frame is not None:
-            del request._workbench_changelist
-            self.request = request  # as Unfold's changelist_view does
-            request.current_app = self.admin_site.name
-            return HttpResponse(
-                frame.fill(
-                    {
-                        "csrf": get_token(request),
-                        "rows": rows_html(cl) if cl.result_list else "",
-                        "pagination": frame.pagination(
-                            (cl.page_num, cl.has_next_page),
-                            lambda: render_to_string(
-                                PAGINATION_TEMPLATE, {"cl": cl, "opts": cl.opts}
-                            ),
-                        ),
-                    }
-                )
-            )
-        response = super().changelist_view(
-            request,
-            {
-                "csrf_token": admin_frames.CSRF_SENTINEL,
-                "workbench_frame_recording": {
-                    "pagination_start": mark_safe(admin_frames.hole_start("pagination")),
-                    "pagination_end": mark_safe(admin_frames.hole_end("pagination")),
-                },
-            },
-        )
-        if not hasattr(response, "add_post_render_callback"):  # not a rendered page after all
-            return response
-        expected = {"csrf", "pagination"} | ({"rows"} if cl.result_list else set())
-
-        def keep_frame(response):
-            frame, served = admin_frames.cut(response.content.decode(), get_token(request))
-            if set(frame.holes) == expected:
-                admin_frames.frames.put(key, frame)
-            response.content = served
-
-        response.add_post_render_callback(keep_frame)
-        return response
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         return NoCountPaginator(queryset, per_page, orphans, allow_empty_first_page)

@@ -599,6 +599,25 @@ class InterceptPolicy(models.Model):
         return self.redirect_stages if action == "redirect" else self.return_stages
 
 
+class InterceptStatus(models.TextChoices):
+    CREATED = "created", _("Created")
+    SUBMITTED = "submitted", _("Sent to the courier")
+    ACCEPTED = "accepted", _("Accepted by the courier")
+    SUCCEEDED = "succeeded", _("Intercepted")
+    COMPLETED = "completed", _("Completed")
+    REJECTED = "rejected", _("Refused by the courier")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Withdrawn")
+
+
+# The statuses of an intercept still under way: the partial unique index and the code read this.
+OPEN_INTERCEPT_STATUSES = (
+    InterceptStatus.CREATED,
+    InterceptStatus.SUBMITTED,
+    InterceptStatus.ACCEPTED,
+)
+
+
 class InterceptRequest(models.Model):
     """A request to a courier to stop a parcel: send it back, or deliver it to a new address.
 
@@ -617,18 +636,9 @@ class InterceptRequest(models.Model):
         API = "api", _("API")
         AUTOMATIC = "automatic", _("Automatic")
 
-    class Status(models.TextChoices):
-        CREATED = "created", _("Created")
-        SUBMITTED = "submitted", _("Sent to the courier")
-        ACCEPTED = "accepted", _("Accepted by the courier")
-        SUCCEEDED = "succeeded", _("Intercepted")
-        COMPLETED = "completed", _("Completed")
-        REJECTED = "rejected", _("Refused by the courier")
-        FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Withdrawn")
-
+    Status = InterceptStatus
     # At most one of these per parcel at a time (a partial unique index).
-    OPEN = (Status.CREATED, Status.SUBMITTED, Status.ACCEPTED)
+    OPEN = OPEN_INTERCEPT_STATUSES
     # A result can overtake the courier's acknowledgement (a push before the answer is
     # recorded), so a submitted request may also succeed or fail directly.
     TRANSITIONS = {
@@ -728,7 +738,7 @@ class InterceptRequest(models.Model):
             ),
             models.UniqueConstraint(
                 fields=("parcel",),
-                condition=Q(status__in=["created", "submitted", "accepted"]),
+                condition=Q(status__in=OPEN_INTERCEPT_STATUSES),
                 name="intercept_one_open_per_parcel",
             ),
         ]
@@ -793,6 +803,8 @@ class InterceptEvent(models.Model):
 class CourierPush(models.Model):
     """Every push a courier gateway sent us, as received, and what became of it."""
 
+    EXCERPT_CHARS = 2000
+
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received, not yet applied")
         ACCEPTED = "accepted", _("Accepted")
@@ -806,10 +818,17 @@ class CourierPush(models.Model):
         verbose_name=_("gateway account"),
     )
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    # A refused push keeps only the first EXCERPT_CHARS characters of its body, with the whole
+    # body's size and SHA-256 (blank where the body was too large to be read).
     body = models.TextField(_("raw body"))
+    body_size = models.PositiveIntegerField(_("body size (bytes)"), default=0)
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     error = models.CharField(_("error"), max_length=255, blank=True)
     parcels_updated = models.PositiveIntegerField(_("parcels updated"), default=0)
+    # On the one row that marks an account's refused pushes going over the limit in a minute:
+    # how many more were refused that minute and answered, but not stored.
+    refused_dropped = models.PositiveIntegerField(_("refused pushes not stored"), default=0)
 
     class Meta:
         verbose_name = _("courier push")

@@ -13,19 +13,23 @@ left, waits ``FLAG_TRUST_S`` and looks once more, so a push stored meanwhile is 
 queues a new drain. A periodic task drains too, in case a worker died in the middle.
 """
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
+from datetime import timedelta
 
-import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from couriers.adapters import get_adapter
 from couriers.adapters.base import PushRejected
+from couriers.adapters.common import format_local_time
 from couriers.models import Courier, CourierAccount
 from couriers.ratelimit import redis_client
 from couriers.urlencoded import parse_form
@@ -58,69 +62,179 @@ _flag_seen_up_at = float("-inf")  # time.monotonic() of this process's last SET 
 FORM = "application/x-www-form-urlencoded"
 
 
-def push_receive(*, account: CourierAccount, body: str, content_type: str):
+def push_receive(*, account: CourierAccount, body: bytes, content_type: str):
     """Verify a push and store it; returns the adapter's parsed push (with the ack to send).
 
     All three protocols post a urlencoded form, and the drain verifies again from the stored
     body, so that is the one shape taken. A push that fails verification is stored as refused
-    and ``PushRejected`` raised.
+    (``push_refuse``) and ``PushRejected`` raised.
     """
+    text = body.decode("utf-8", errors="replace")
     try:
-        if "\x00" in body:
+        if "\x00" in text:
             # No gateway sends one (a form escapes it), and the database keeps none in text.
-            body = body.replace("\x00", "\ufffd")
             raise PushRejected("a raw NUL character in the body")
         if content_type != FORM:
             raise PushRejected(f"not a urlencoded form: {content_type or 'no content type'}")
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-        if limit is not None and body.count("&") >= limit:
+        if limit is not None and text.count("&") >= limit:
             raise PushRejected(f"more than {limit} form fields")
-        parsed = get_adapter(account.config()).parse_push(parse_form(body))
+        parsed = get_adapter(account.config()).parse_push(parse_form(text))
+        _check_times(parsed)
     except PushRejected as exc:
-        CourierPush.objects.create(
-            account=account, body=body, status=CourierPush.Status.REFUSED, error=str(exc)[:255]
-        )
+        push_refuse(account=account, body=body, error=str(exc))
         raise
-    _store_received(account.pk, body)
+    _store_received(account.pk, text)
     transaction.on_commit(pushes_wake_drain)
     return parsed
 
 
-def _store_received(account_id: int, body: str) -> None:
-    """Store a verified push: one INSERT, committed on its own (no transaction around it).
-
-    On PostgreSQL the INSERT is prepared once per connection (see ``billing.posting``): building
-    and planning it again for every push would cost more than writing the row. It returns no
-    columns, so a migration run meanwhile cannot leave its plan unusable.
-    """
-    if connection.vendor != "postgresql":
-        CourierPush.objects.create(
-            account_id=account_id, body=body, status=CourierPush.Status.RECEIVED
-        )
-        return
-
-    def run():
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                _INSERT_RECEIVED,
-                [account_id, timezone.now(), body, CourierPush.Status.RECEIVED.value],
-                prepare=True,
+def _check_times(parsed) -> None:
+    """Refuse a push signed too far from our clock (either way: a replay, or a forged future),
+    and one carrying a scan dated more than a small skew in the future (it must not move a
+    parcel's stage). The errors are kept in the site's language, for platform staff."""
+    now = timezone.now()
+    window = settings.COURIER_PUSH_TIME_WINDOW_S
+    with translation.override(settings.LANGUAGE_CODE):
+        if parsed.signed_at is not None and abs(now - parsed.signed_at) > timedelta(seconds=window):
+            raise PushRejected(
+                _(
+                    "Push signed at %(signed)s, more than %(minutes)d minutes from our clock "
+                    "(%(now)s): refused as a possible replay"
+                )
+                % {
+                    "signed": format_local_time(parsed.signed_at),
+                    "minutes": window // 60,
+                    "now": format_local_time(now),
+                }
             )
+        skew = settings.COURIER_SCAN_FUTURE_SKEW_S
+        if skew is None:
+            return
+        latest = now + timedelta(seconds=skew)
+        for result in parsed.tracking:
+            for scan in result.scans:
+                if scan.occurred_at > latest:
+                    raise PushRejected(
+                        _(
+                            "Scan of waybill %(waybill)s dated %(when)s, more than %(minutes)d "
+                            "minutes ahead of our clock"
+                        )
+                        % {
+                            "waybill": result.waybill_no,
+                            "when": format_local_time(scan.occurred_at),
+                            "minutes": skew // 60,
+                        }
+                    )
 
-    if connection.in_atomic_block:
-        # Inside a caller's transaction: a savepoint, so that a failure leaves it usable.
-        with transaction.atomic():
-            run()
-    else:
-        run()  # autocommit: the statement is its own transaction
+
+REFUSED_KEY = "intercepts:pushes:refused:{account}:{minute}"
 
 
-_INSERT_RECEIVED = (
-    f"INSERT INTO {CourierPush._meta.db_table} "
-    "(account_id, received_at, body, status, error, parcels_updated) "
-    "VALUES (%s, %s, %s, %s, '', 0)"
-)
+def push_refuse(
+    *, account: CourierAccount, body: bytes, error: str, size: int | None = None
+) -> None:
+    """Store a refused push as a bounded record: the first ``EXCERPT_CHARS`` characters of its
+    body, the body's size in bytes and its SHA-256. ``size`` is given where only part of the
+    body was read (a body over the limit); its digest is then left blank.
+
+    Refused pushes are counted per account and minute (an atomic increment in the cache); past
+    ``COURIER_PUSH_REFUSED_PER_MINUTE`` the first one over is stored as a marker row, a warning
+    logged, and the rest of that minute only counted on the marker (``refused_dropped``).
+    """
+    minute = int(time.time() // 60)
+    key = REFUSED_KEY.format(account=account.pk, minute=minute)
+    count = _count_refused(key)
+    limit = settings.COURIER_PUSH_REFUSED_PER_MINUTE
+    if count > limit + 1:
+        marker = cache.get(f"{key}:marker")
+        if marker is not None:
+            CourierPush.objects.filter(pk=marker).update(refused_dropped=F("refused_dropped") + 1)
+        return
+    if count == limit + 1:
+        logger.warning(
+            "More than %d refused pushes this minute for account %s (%s): "
+            "storing no more of them until the next minute",
+            limit,
+            account.pk,
+            account.protocol,
+        )
+        with translation.override(settings.LANGUAGE_CODE):
+            error = _(
+                "Over %(limit)d refused pushes in a minute: the rest of this minute are answered "
+                "but not stored, only counted here (last error: %(error)s)"
+            ) % {"limit": limit, "error": error}
+    excerpt = body.decode("utf-8", errors="replace")[: CourierPush.EXCERPT_CHARS]
+    push = CourierPush.objects.create(
+        account=account,
+        # The database keeps no NUL in text.
+        body=excerpt.replace("\x00", "\ufffd"),
+        body_size=len(body) if size is None else size,
+        body_sha256=hashlib.sha256(body).hexdigest() if size is None else "",
+        status=CourierPush.Status.REFUSED,
+        error=error[:255],
+    )
+    if count == limit + 1:
+        cache.set(f"{key}:marker", push.pk, timeout=120)
+
+
+def _count_refused(key: str) -> int:
+    """Add one to a per-minute count and return it: Redis's INCR where the shared client is
+    configured, Django's cache otherwise (the embedded defaults)."""
+    client = redis_client()
+    if client is not None:
+        count = client.incr(key)
+        if count == 1:
+            client.expire(key, 120)
+        return int(count)
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: the first of a new count
+        cache.add(key, 1, timeout=120)
+        return 1
+
+
+def _store_received(account_id: int, body: str) -> None:
+    """Store a verified push as received, for the drain to apply."""
+    CourierPush.objects.create(account_id=account_id, body=body, status=CourierPush.Status.RECEIVED)
+
+
+DELETE_BATCH = 5000
+
+
+def pushes_delete_expired(*, now=None, batch: int = DELETE_BATCH) -> dict[str, int]:
+    """Delete raw pushes past their retention, a batch at a time; returns how many of each.
+
+    Refused pushes are kept ``COURIER_PUSH_REFUSED_RETENTION_DAYS``, applied ones (accepted, or
+    failed while applying) ``COURIER_PUSH_ACCEPTED_RETENTION_DAYS``; a push not yet applied is
+    never deleted. Each batch is its own short transaction, and running it twice deletes
+    nothing more.
+    """
+    now = timezone.now() if now is None else now
+    Status = CourierPush.Status
+    retained = {
+        "refused": ([Status.REFUSED], settings.COURIER_PUSH_REFUSED_RETENTION_DAYS),
+        "applied": (
+            [Status.ACCEPTED, Status.FAILED],
+            settings.COURIER_PUSH_ACCEPTED_RETENTION_DAYS,
+        ),
+    }
+    deleted: dict[str, int] = {}
+    for kind, (statuses, days) in retained.items():
+        expired = CourierPush.objects.filter(
+            status__in=statuses, received_at__lt=now - timedelta(days=days)
+        )
+        deleted[kind] = 0
+        while True:
+            pks = list(expired.order_by("pk").values_list("pk", flat=True)[:batch])
+            if not pks:
+                break
+            count, _ = CourierPush.objects.filter(pk__in=pks).delete()
+            deleted[kind] += count
+            if len(pks) < batch:
+                break
+    return deleted
 
 
 def _flag_raise() -> bool:

@@ -2,13 +2,11 @@
 
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import Count, Q
 from django.utils.translation import get_language
 
 from couriers.models import Courier
 from couriers.stages import ParcelStage
-from intercepts import fixed_sql as sql
 from intercepts.models import InterceptRequest, Order, Parcel
 from intercepts.services import normalise_waybill
 
@@ -37,52 +35,35 @@ def order_ids_for_number(term: str, *, shop_ids: list[int] | None) -> list[int]:
 
 
 # --- What every list page reads -----------------------------------------------------------------
-# These run on every workbench list page. They are fixed statements on a plain cursor: compiling
-# the same ORM query for each page cost two to three times running it.
 
 
 def courier_choices() -> list[tuple[str, str]]:
     """(id, name in the active language) of every courier, in the registry's order."""
     language = get_language()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {sql.columns(Courier, 'id name_zh name_en')} FROM {sql.table(Courier)} "
-            f"ORDER BY {sql.columns(Courier, 'sort_order code')}"
+    return [
+        (str(pk), Courier.localized_name(name_zh, name_en, language))
+        for pk, name_zh, name_en in Courier.objects.order_by("sort_order", "code").values_list(
+            "id", "name_zh", "name_en"
         )
-        return [
-            (str(pk), Courier.localized_name(name_zh, name_en, language))
-            for pk, name_zh, name_en in cursor.fetchall()
-        ]
+    ]
 
 
 def parcels_of_orders(
     order_ids: list[int], *, shop_ids: list[int] | None
 ) -> list[tuple[int, str, str, str]]:
     """(order id, courier name, waybill number, stage) of the orders' parcels, oldest first."""
-    if not order_ids:
+    if not order_ids or shop_ids == []:
         return []
-    params: list = list(order_ids)
-    where = f"{sql.column(Parcel, 'order', 'p')} IN ({', '.join(['%s'] * len(order_ids))})"
+    parcels = Parcel.objects.filter(order_id__in=order_ids)
     if shop_ids is not None:
-        if not shop_ids:
-            return []
-        where += f" AND {sql.column(Parcel, 'shop', 'p')} IN ({', '.join(['%s'] * len(shop_ids))})"
-        params += shop_ids
-    statement = (
-        f"SELECT {sql.column(Parcel, 'order', 'p')}, "
-        f"{sql.columns(Courier, 'name_zh name_en', 'c')}, "
-        f"{sql.columns(Parcel, 'waybill_no stage', 'p')} "
-        f"FROM {sql.table(Parcel)} p JOIN {sql.table(Courier)} c "
-        f"ON {sql.column(Courier, 'id', 'c')} = {sql.column(Parcel, 'courier', 'p')} "
-        f"WHERE {where} ORDER BY {sql.column(Parcel, 'id', 'p')}"
-    )
+        parcels = parcels.filter(shop_id__in=shop_ids)
     language = get_language()
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return [
-            (order_id, Courier.localized_name(name_zh, name_en, language), waybill_no, stage)
-            for order_id, name_zh, name_en, waybill_no, stage in cursor.fetchall()
-        ]
+    return [
+        (order_id, Courier.localized_name(name_zh, name_en, language), waybill_no, stage)
+        for order_id, name_zh, name_en, waybill_no, stage in parcels.order_by("id").values_list(
+            "order_id", "courier__name_zh", "courier__name_en", "waybill_no", "stage"
+        )
+    ]
 
 
 def parcel_ids_for_number(term: str, *, shop_ids: list[int] | None) -> list[int]:

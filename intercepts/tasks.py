@@ -46,6 +46,12 @@ def tracking_apply_pushes() -> int:
     return pushes.pushes_drain()
 
 
+@shared_task(name="tracking.pushes_delete_expired")
+def tracking_pushes_delete_expired() -> dict[str, int]:
+    """Delete raw pushes past their retention (safe to run twice: only what has expired)."""
+    return pushes.pushes_delete_expired()
+
+
 @shared_task(name="intercepts.send")
 def intercept_send(intercept_id: int) -> str:
     """Send a new intercept request to its courier (a second run finds it sent and stops)."""

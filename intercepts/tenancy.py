@@ -1,12 +1,10 @@
 """Who may see which shop: one place that answers it for the admin, the API and selectors."""
 
 from dataclasses import dataclass, field
-from functools import cache
 
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db.models import IntegerField, Value
 
-from intercepts import fixed_sql as sql
 from intercepts.models import PLATFORM_GROUPS, ShopMembership
 
 
@@ -55,27 +53,6 @@ class Access:
 ANONYMOUS = Access()
 
 
-@cache
-def _access_sql() -> str:
-    """Memberships, and platform groups as rows with no shop: one round trip for both.
-
-    Every admin page asks this first, so it is one fixed statement rather than an ORM union
-    compiled on each request (compiling cost four times the query).
-    """
-    user_groups = Group.user_set.through
-    placeholders = ", ".join(["%s"] * len(PLATFORM_GROUPS))
-    return (
-        f"SELECT {sql.columns(ShopMembership, 'shop role')} FROM {sql.table(ShopMembership)} "
-        f"WHERE {sql.column(ShopMembership, 'user')} = %s "
-        f"UNION ALL "
-        f"SELECT NULL, {sql.column(Group, 'name', 'g')} FROM {sql.table(Group)} g "
-        f"JOIN {sql.table(user_groups)} ug "
-        f"ON {sql.column(user_groups, 'group', 'ug')} = {sql.column(Group, 'id', 'g')} "
-        f"WHERE {sql.column(user_groups, 'user', 'ug')} = %s "
-        f"AND {sql.column(Group, 'name', 'g')} IN ({placeholders})"
-    )
-
-
 def access_for(user) -> Access:
     """Load (once per request user object) the user's platform groups and shop roles."""
     if user is None or not user.is_authenticated or not user.is_active:
@@ -83,15 +60,20 @@ def access_for(user) -> Access:
     cached = getattr(user, "_shop_access", None)
     if cached is not None:
         return cached
+    # Memberships, and platform groups as rows with no shop: one round trip for both.
+    memberships = ShopMembership.objects.filter(user=user).values_list("shop_id", "role")
+    groups = (
+        Group.objects.filter(user=user, name__in=PLATFORM_GROUPS)
+        .annotate(shop_id=Value(None, output_field=IntegerField()))
+        .values_list("shop_id", "name")
+    )
     shop_roles: dict[int, str] = {}
     platform: set[str] = set()
-    with connection.cursor() as cursor:
-        cursor.execute(_access_sql(), [user.pk, user.pk, *PLATFORM_GROUPS])
-        for shop_id, name in cursor.fetchall():
-            if shop_id is None:
-                platform.add(name)
-            else:
-                shop_roles[shop_id] = name
+    for shop_id, name in memberships.order_by().union(groups.order_by(), all=True):
+        if shop_id is None:
+            platform.add(name)
+        else:
+            shop_roles[shop_id] = name
     access = Access(
         is_superuser=user.is_superuser,
         platform_groups=frozenset(platform),

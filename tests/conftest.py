@@ -12,12 +12,10 @@ from django.contrib.auth.models import Group
 
 from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, ShopMembership
 from tests.factories import (
-    AfterSaleFactory,
     MembershipFactory,
-    OrderLineFactory,
-    ParcelFactory,
     ShopFactory,
     UserFactory,
+    make_after_sale,
 )
 
 
@@ -40,49 +38,10 @@ class World:
         return None if name == "anonymous" else getattr(self, name)
 
 
-def make_after_sale(shop, **parcel_kwargs):
-    after_sale = AfterSaleFactory(order__shop=shop, shop=shop)
-    line = OrderLineFactory(order=after_sale.order)
-    parcel = ParcelFactory(order=after_sale.order, **parcel_kwargs)
-    parcel.lines.set([line])
-    return after_sale, parcel
-
-
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The cast logs in hundreds of times; real hashing would make that minutes of CPU.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def list_page_queries(
-    client, url, params=None, *, framed: bool = True
-) -> tuple[list[dict], list[dict]]:
-    """The queries of a list page rendered whole (no cached frame), then served from its frame
-    (for a ``framed`` list; otherwise simply rendered twice)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from intercepts.admin_frames import frames
-
-    frames.clear()
-    captured = []
-    for _ in range(2):
-        with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url, params or {})
-        assert response.status_code == 200
-        captured.append(ctx.captured_queries)
-    assert frames.hits == (1 if framed else 0), "only a framed list comes from its frame"
-    return captured[0], captured[1]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_list_frames():
-    """Each test starts with no cached list-page frames (they live as long as the process)."""
-    from intercepts.admin_frames import frames
-
-    frames.clear()
-    yield
-    frames.clear()
 
 
 @pytest.fixture
@@ -152,17 +111,24 @@ def celery_eager():
     app.conf.task_always_eager = previous
 
 
-def sandbox_served(sandbox, protocol: str, codes, **fields):
-    """A gateway account at the sandbox courier, serving the couriers with these codes."""
-    from couriers.models import Courier, CourierAccount
-    from couriers.sandbox import SANDBOX_ACCOUNTS, sandbox_account
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` need PostgreSQL's row locks, triggers or COPY: on the embedded
+    SQLite they are skipped, and the run ends by saying how many."""
+    from django.conf import settings
 
-    config = sandbox_account(protocol, sandbox.url)
-    account = CourierAccount.objects.create(
-        name=f"sandbox {protocol} {'/'.join(codes)}",
-        protocol=protocol,
-        base_url=config.base_url,
-        **{**SANDBOX_ACCOUNTS[protocol], **fields},
-    )
-    Courier.objects.filter(code__in=codes).update(account=account)
-    return account
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL")
+    marked = [item for item in items if "postgres" in item.keywords]
+    for item in marked:
+        item.add_marker(skip)
+    config._postgres_skipped = len(marked)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = getattr(config, "_postgres_skipped", 0)
+    if skipped:
+        terminalreporter.write_line(
+            f"{skipped} tests need PostgreSQL and were skipped on SQLite "
+            "(row locks, triggers, COPY); set DATABASE_URL=postgres://... to run them."
+        )

@@ -91,3 +91,38 @@ class AfterSaleFactory(factory.django.DjangoModelFactory):
     kind = AfterSale.Kind.REFUND_ONLY
     status = AfterSale.Status.PENDING
     refund_amount_fen = 12900
+
+
+def make_after_sale(shop, **parcel_kwargs):
+    after_sale = AfterSaleFactory(order__shop=shop, shop=shop)
+    line = OrderLineFactory(order=after_sale.order)
+    parcel = ParcelFactory(order=after_sale.order, **parcel_kwargs)
+    parcel.lines.set([line])
+    return after_sale, parcel
+
+
+def list_page_queries(client, url, params=None) -> list[dict]:
+    """The queries of one list page, which must answer 200."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params or {})
+    assert response.status_code == 200
+    return ctx.captured_queries
+
+
+def sandbox_served(sandbox, protocol: str, codes, **fields):
+    """A gateway account at the sandbox courier, serving the couriers with these codes."""
+    from couriers.models import Courier, CourierAccount
+    from couriers.sandbox import SANDBOX_ACCOUNTS, sandbox_account
+
+    config = sandbox_account(protocol, sandbox.url)
+    account = CourierAccount.objects.create(
+        name=f"sandbox {protocol} {'/'.join(codes)}",
+        protocol=protocol,
+        base_url=config.base_url,
+        **{**SANDBOX_ACCOUNTS[protocol], **fields},
+    )
+    Courier.objects.filter(code__in=codes).update(account=account)
+    return account

@@ -1,6 +1,7 @@
 """The adapter interface and the errors every protocol maps its failures onto."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from couriers.types import TrackingScan
 
@@ -65,6 +66,9 @@ class PushResult:
     intercept_updates: list[dict] = field(default_factory=list)
     ack_body: str = ""
     ack_content_type: str = "application/json"
+    # When the gateway says it sent the push, where the signature covers that time (SF's
+    # timestamp, Kdniao's PushTime); None where the protocol signs no time (Kuaidi100).
+    signed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -167,10 +167,16 @@ class KdniaoAdapter(HttpAdapter):
             tracking = [track_result(track) for track in body.get("Data") or []]
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise PushRejected(f"kdniao push: unreadable track: {exc}") from exc
+        # PushTime is inside RequestData, so the signature covers it.
+        push_time = body.get("PushTime")
+        try:
+            signed_at = parse_local_time(push_time) if push_time else None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise PushRejected(f"kdniao push: PushTime {push_time!r:.40} is not a time") from exc
         ack = {
             "EBusinessID": self.account.ebusiness_id,
             "UpdateTime": format_local_time(datetime.now(SHANGHAI)),
             "Success": True,
             "Reason": "",
         }
-        return PushResult(tracking=tracking, ack_body=compact_json(ack))
+        return PushResult(tracking=tracking, ack_body=compact_json(ack), signed_at=signed_at)

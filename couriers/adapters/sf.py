@@ -32,6 +32,7 @@ Assumptions where the sheet is silent or says [UNK] (the sandbox courier impleme
 
 import time
 import uuid
+from datetime import UTC, datetime
 from itertools import groupby
 
 from couriers import signing
@@ -274,6 +275,7 @@ class SfAdapter(HttpAdapter):
             raise PushRejected("sf push without content, timestamp or msgDigest")
         if not signing.sf_verify(content, timestamp, self.account.check_word, digest):
             raise PushRejected("sf push: bad msgDigest")
+        signed_at = _signed_time(timestamp)
         try:
             body = load_json(content, "sf push")
         except TransientError as exc:
@@ -290,7 +292,18 @@ class SfAdapter(HttpAdapter):
             raise PushRejected(f"sf push: unreadable content: {exc}") from exc
         if not tracking and not updates:
             raise PushRejected("sf push: neither routes nor intercept results")
-        return PushResult(tracking=tracking, intercept_updates=updates, ack_body=ACK_BODY)
+        return PushResult(
+            tracking=tracking, intercept_updates=updates, ack_body=ACK_BODY, signed_at=signed_at
+        )
+
+
+def _signed_time(timestamp: str) -> datetime:
+    """The signed push timestamp: milliseconds (most senders) or seconds (SF's own demo)."""
+    try:
+        stamp = int(timestamp)
+        return datetime.fromtimestamp(stamp / 1000 if stamp > 10**11 else stamp, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise PushRejected(f"sf push: timestamp {timestamp[:40]!r} is not a time") from exc
 
 
 def _routes_pushed(routes: list[dict]) -> tuple[list[TrackingResult], list[dict]]:

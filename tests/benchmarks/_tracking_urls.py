@@ -2,8 +2,8 @@
 
 The trivial view is the yardstick for the push endpoint: the same server, client and form body,
 Django's whole request handling and no work at all, so ``push / trivial`` compares a push
-(answered in front of the middleware, then verified, stored and applied) with the cheapest page
-Django can serve.
+(verified, stored and applied, behind the same middleware) with the cheapest page Django can
+serve.
 """
 
 from django.http import HttpResponse

@@ -2,7 +2,7 @@
 
 Served by gunicorn, as in production, in worker processes of their own; the URLs come from
 ``_tracking_urls`` so that the push endpoint and its yardstick share server and client. Pushes
-are answered in front of Django, as ``config.wsgi`` answers them.
+go through Django's handler and middleware, as ``config.wsgi`` serves them.
 """
 
 import os
@@ -16,6 +16,4 @@ settings.ROOT_URLCONF = "tests.benchmarks._tracking_urls"
 
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402  (after the URLs are set)
 
-from intercepts.webhooks import with_push_endpoint  # noqa: E402
-
-application = with_push_endpoint(WSGIHandler())
+application = WSGIHandler()

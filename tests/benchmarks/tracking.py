@@ -29,8 +29,8 @@ count over the time from that signal to the last worker's end.
   is verified and stored); each answer must be the Kuaidi100 ack, and each pushed parcel must
   end up with its two events. ``push_ratio_to_trivial_view`` compares it with a Django view that
   only answers "ok" on the same server (``_tracking_urls.py`` via ``_wsgi.py``, for this
-  benchmark only); pushes are answered in front of Django's middleware, the trivial view goes
-  through it. Both are posted on kept-alive connections by a minimal client (``_RawHttp``).
+  benchmark only); both are ordinary Django views behind the same middleware. Both are posted
+  on kept-alive connections by a minimal client (``_RawHttp``).
 
 Parcels of other benchmarks stay out of the way without being touched: this benchmark's parcels
 are due at instants in the year 2000 and claims pass the end of the phase's window as ``now``,
@@ -85,7 +85,7 @@ from tests.benchmarks._servers import celery_worker, web_server
 LIMITS = {
     "updates_per_s": at_least(2000),
     "ratio_to_limit": at_least(0.5),
-    "push_per_s": at_least(1000),
+    "push_per_s": at_least(400),
     # A rate means nothing if the work failed: every poll and every push must have gone through.
     "poll_failures": equals(0),
     "pushes_all_applied": equals(True),
@@ -116,8 +116,8 @@ GROUPS = (
     ("sf", "SF", 50_000),
     ("sf_phones", "SF", 10_000),
     ("single", "ZTO", 20_000),
-    # Enough pushes to fill PUSH_BUDGET_S at well over 1,000 a second: the drain's last batch
-    # after the final post is then a small part of the phase.
+    # Enough pushes to fill PUSH_BUDGET_S at well over 1,000 a second (more than the limit asks):
+    # the drain's last batch after the final post is then a small part of the phase.
     ("push", "YTO", 20_000),
 )
 TOTAL_PARCELS = sum(count for _group, _code, count in GROUPS)

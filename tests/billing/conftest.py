@@ -36,13 +36,3 @@ def fund(world):
         )
 
     return _fund
-
-
-@pytest.fixture(params=["statement", "orm"])
-def posting_path(request, monkeypatch):
-    """Run a test on both implementations of a posting: the single statement PostgreSQL uses,
-    and the ORM path other databases use (forced here on PostgreSQL)."""
-    from billing import posting
-
-    monkeypatch.setattr(posting, "FORCE_ORM", request.param == "orm")
-    return request.param

@@ -9,7 +9,6 @@ moment; the rest wait for a connection and then race the same rows.
 import threading
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
 
@@ -29,13 +28,9 @@ from tests.factories import UserFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.usefixtures("posting_path"),
     # SQLite lets one writer in at a time and fails the others at once: there is no race to
     # test there, only "database is locked".
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-        reason="parallel writers need PostgreSQL",
-    ),
+    pytest.mark.postgres,
 ]
 
 

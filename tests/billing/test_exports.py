@@ -99,7 +99,7 @@ def test_ledger_entries_as_csv_balance(world, charged):
     assert {r[4] for r in zto_only[1:]} == {"intercept:1", "intercept:3", "intercept:4"}
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
+@pytest.mark.postgres
 @pytest.mark.parametrize("kind", [Export.Kind.FEES, Export.Kind.ENTRIES])
 def test_copy_writes_exactly_what_python_writes(world, charged, kind):
     spec = _today_spec(kind)
@@ -245,7 +245,6 @@ def test_a_workbook_is_listed_with_its_progress_and_downloaded(
 
 
 def test_the_exports_list_costs_the_same_queries_at_any_length(world, login):
-    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     client = login(world.finance)

@@ -4,7 +4,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone, translation
 
@@ -189,10 +188,7 @@ def test_pin_of_a_shop_without_one_is_refused(world):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="parallel writers need PostgreSQL",
-)
+@pytest.mark.postgres
 def test_parallel_wrong_guesses_are_all_counted(world):
     services.payment_password_set(actor=world.owner, shop_id=world.shop_a.pk, pin="246810")
     shop = world.shop_a.pk

@@ -9,8 +9,6 @@ from billing.models import Account, LedgerTransaction, TopUp, TopUpEvent
 from billing.posting import Transfer
 from billing.services import BillingError
 
-pytestmark = pytest.mark.usefixtures("posting_path")
-
 # 60,000 yuan: above the default threshold of 50,000 yuan.
 LARGE = 6_000_000
 

@@ -21,8 +21,6 @@ from tests.factories import ShopFactory
 
 amounts = st.integers(min_value=1, max_value=5_000)
 
-pytestmark = pytest.mark.usefixtures("posting_path")
-
 
 class WalletMachine(RuleBasedStateMachine):
     # Set by the test: the cast's finance user.

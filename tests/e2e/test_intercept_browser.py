@@ -15,8 +15,8 @@ from couriers.models import Courier, CourierAccount
 from couriers.sandbox import FaultOptions, SandboxServer
 from intercepts.models import AfterSale, InterceptRequest, Shop
 from intercepts.polling import courier_queue
-from tests.conftest import sandbox_served
 from tests.e2e.conftest import login_in_browser, screenshot
+from tests.factories import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready, zto_waybill
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

@@ -51,7 +51,7 @@ def test_finance_tops_up_in_the_browser(world, funded_wallet, browser_page):
     page = browser_page
     login_in_browser(page, "finance", "pw-for-tests-123")
     page.goto(f"{page.live_server_url}/admin/billing/wallet/{funded_wallet.pk}/change/")
-    page.get_by_role("link", name="充值", exact=True).click()
+    page.locator('a[href$="/top-up/"]', has_text="充值").click()
     page.fill("#id_amount_fen", "88.80")
     page.fill("#id_external_reference", "BANK-E2E-2")
     page.fill("#id_note", "线下转账")
@@ -64,7 +64,7 @@ def test_finance_tops_up_in_the_browser(world, funded_wallet, browser_page):
     assert selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen == 58_280
 
     # The same bank serial again is refused on the form, in Chinese.
-    page.get_by_role("link", name="充值", exact=True).click()
+    page.locator('a[href$="/top-up/"]', has_text="充值").click()
     page.fill("#id_amount_fen", "88.80")
     page.fill("#id_external_reference", "BANK-E2E-2")
     page.get_by_role("button", name="充值").click()
@@ -111,7 +111,7 @@ def test_large_top_up_waits_for_a_second_finance_user_in_the_browser(
     wallet_url = f"{page.live_server_url}/admin/billing/wallet/{funded_wallet.pk}/change/"
     login_in_browser(page, "finance", "pw-for-tests-123")
     page.goto(wallet_url)
-    page.get_by_role("link", name="充值", exact=True).click()
+    page.locator('a[href$="/top-up/"]', has_text="充值").click()
     # A full-width amount, as a Chinese input method types it, is refused on the form.
     page.fill("#id_amount_fen", "６００００")
     page.fill("#id_external_reference", " cmb-e2e-big ")
@@ -151,7 +151,7 @@ def test_large_top_up_waits_for_a_second_finance_user_in_the_browser(
     assert "CMB-E2E-BIG" in page.locator("#wallet-entries").inner_text()
 
     # The top-up records keep the refused attempt beside the applied top-up.
-    page.get_by_role("link", name="充值记录").click()
+    page.locator("#wallet_form").get_by_role("link", name="充值记录").click()
     page.wait_for_selector("#result_list")
     screenshot(page, "finance2_top_up_records")
     records = page.locator("#result_list").inner_text()

@@ -33,7 +33,7 @@ from intercepts import dispatch, services
 from intercepts.models import AfterSale, InterceptEvent, InterceptRequest, Shop
 from intercepts.polling import courier_queue, parcels_poll
 from intercepts.tracking import parcel_apply_scans
-from tests.conftest import sandbox_served
+from tests.factories import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready, zto_waybill
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -229,10 +229,7 @@ def _intercept_page_post(client, world, token):
     )
 
 
-@pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="two clicks at once need a database that takes parallel writers",
-)
+@pytest.mark.postgres
 def test_a_double_confirm_click_makes_one_request(world, sandbox):
     _setup(world, sandbox)
     clients = [Client(), Client()]
@@ -302,10 +299,9 @@ def test_a_repeated_confirmation_finds_the_first_request(world, sandbox, login):
     assert _balances(world).held_fen == FEE
 
 
+@pytest.mark.postgres
 def test_a_callback_that_overtakes_the_answer_keeps_the_couriers_reference(world):
     # The courier takes 1.5 s to answer; meanwhile its callback says it is working on it.
-    if connection.vendor != "postgresql":
-        pytest.skip("two threads write at once: SQLite's in-memory test database fails at random")
     with SandboxServer(speed=1, seed=24, faults=FaultOptions(latency_ms=1500)) as server:
         parcel = _setup(world, server)
         intercept = services.intercept_create(
@@ -367,10 +363,10 @@ def test_the_reconciler_settles_what_tracking_already_shows(world, sandbox):
     assert _balances(world).available_fen == 1_000 - FEE
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
-    or not settings.CELERY_BROKER_URL.startswith("redis"),
-    reason="the dying worker is a real Celery worker, which needs PostgreSQL and Redis",
+    not settings.CELERY_BROKER_URL.startswith("redis"),
+    reason="the dying worker is a real Celery worker, which needs Redis",
 )
 def test_a_worker_dying_after_the_courier_accepted_is_settled_by_the_reconciler(
     world, celery_eager

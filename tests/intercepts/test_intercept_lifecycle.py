@@ -5,7 +5,6 @@ repeats."""
 import threading
 
 import pytest
-from django.db import connection
 from django.utils import translation
 
 from billing import selectors as billing_selectors
@@ -166,9 +165,7 @@ def test_refusals_write_nothing(world, funded, setup, message):
     assert after == before
 
 
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="needs PostgreSQL's row locks to run in parallel"
-)
+needs_postgresql = pytest.mark.postgres
 
 
 def _in_parallel(count: int, work) -> list:

@@ -10,8 +10,7 @@ from django.utils import timezone, translation
 from billing.models import FeeRule
 from couriers.models import Courier
 from intercepts.models import InterceptPolicy, InterceptRequest, OrderLine, Parcel, Shop
-from tests.conftest import sandbox_served
-from tests.factories import ParcelFactory
+from tests.factories import ParcelFactory, sandbox_served
 from tests.intercepts.readiness import PIN, make_ready
 
 

@@ -8,7 +8,7 @@ from django.utils.http import urlencode
 
 from intercepts.models import AfterSale, InterceptEvent, InterceptRequest
 from intercepts.services import intercept_create
-from tests.conftest import sandbox_served
+from tests.factories import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready
 
 CAST = ("owner", "agent", "viewer", "other", "cs", "finance", "anonymous")

@@ -11,7 +11,7 @@ from billing import services as billing_services
 from couriers.models import Courier
 from intercepts.models import InterceptEvent, InterceptRequest
 from intercepts.services import intercept_create, intercept_set_status
-from tests.conftest import make_after_sale
+from tests.factories import make_after_sale
 
 LIST = "admin:intercepts_interceptrequest_changelist"
 S = InterceptRequest.Status

@@ -3,7 +3,7 @@ request's nonce."""
 
 from django.urls import reverse
 
-from tests.conftest import sandbox_served
+from tests.factories import sandbox_served
 from tests.intercepts.readiness import make_ready
 
 

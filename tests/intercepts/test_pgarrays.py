@@ -12,9 +12,7 @@ from intercepts.models import Parcel
 from intercepts.pgarrays import array_literal
 from tests.factories import ParcelFactory
 
-needs_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="array literals are read by PostgreSQL"
-)
+needs_postgresql = pytest.mark.postgres
 
 
 # Any text PostgreSQL can hold (it cannot hold NUL).

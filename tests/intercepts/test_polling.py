@@ -16,8 +16,7 @@ from couriers.stages import TERMINAL_STAGES
 from intercepts import polling
 from intercepts.models import Parcel
 from intercepts.tasks import tracking_poll_due, tracking_poll_parcels
-from tests.conftest import sandbox_served
-from tests.factories import ParcelFactory
+from tests.factories import ParcelFactory, sandbox_served
 
 _numbers = itertools.count(1)
 

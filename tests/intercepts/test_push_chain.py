@@ -14,8 +14,7 @@ from django.urls import reverse
 from couriers.models import Courier, CourierAccount
 from intercepts.models import CourierPush, Parcel
 from intercepts.polling import parcel_subscribe
-from tests.conftest import sandbox_served
-from tests.factories import ParcelFactory
+from tests.factories import ParcelFactory, sandbox_served
 
 _numbers = itertools.count(1)
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from couriers.stages import ParcelStage
-from tests.conftest import sandbox_served
+from tests.factories import sandbox_served
 
 
 @pytest.fixture

@@ -7,8 +7,13 @@ from django.urls import reverse
 
 from couriers.models import Courier, CourierAccount
 from intercepts.models import Parcel, ShopMembership
-from tests.conftest import make_after_sale
-from tests.factories import AfterSaleFactory, MembershipFactory, ParcelFactory, UserFactory
+from tests.factories import (
+    AfterSaleFactory,
+    MembershipFactory,
+    ParcelFactory,
+    UserFactory,
+    make_after_sale,
+)
 
 
 @pytest.fixture
@@ -39,7 +44,9 @@ def test_viewer_role_in_one_shop_cannot_add_there_with_a_write_role_elsewhere(wo
     response = client.post(
         reverse("admin:intercepts_parcel_add"), _parcel_form(world.after_sale_b.order)
     )
-    assert response.status_code in (200, 403)
+    # Shop B's order is not among the choices of a user who only views shop B.
+    assert response.status_code == 200
+    assert "order" in response.context["adminform"].form.errors
     assert Parcel.objects.count() == before
     # ...while the shop where the user is owner still works.
     ok = client.post(reverse("admin:intercepts_parcel_add"), _parcel_form(world.after_sale_a.order))
@@ -101,7 +108,9 @@ def test_autocomplete_and_deep_pages_never_count(world, login):
 @pytest.mark.parametrize("page", ["99999999999999999999", "100001", "-1"])
 def test_absurd_page_numbers_are_not_a_server_error(world, login, page):
     response = login(world.owner).get(reverse("admin:intercepts_aftersale_changelist"), {"p": page})
-    assert response.status_code in (200, 302)
+    # Django's changelist answers a page it cannot show by going back to the list with ?e=1.
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
 
 
 @pytest.mark.parametrize("amount", ["Infinity", "NaN", "sNaN", "1e30", "-Infinity"])

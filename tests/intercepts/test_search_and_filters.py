@@ -6,7 +6,7 @@ from django.urls import reverse
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.models import AfterSale, mask_phone
-from tests.conftest import make_after_sale
+from tests.factories import make_after_sale
 
 URL = "admin:intercepts_aftersale_changelist"
 

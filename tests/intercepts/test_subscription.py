@@ -5,7 +5,7 @@ import pytest
 from couriers.models import Courier, CourierAccount
 from intercepts.polling import parcel_subscribe
 from intercepts.services import parcel_create
-from tests.conftest import make_after_sale, sandbox_served
+from tests.factories import make_after_sale, sandbox_served
 
 
 @pytest.fixture

@@ -78,9 +78,8 @@ def test_reordered_pushes_end_where_the_time_order_ends(parcel):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.postgres
 def test_concurrent_identical_pushes_store_each_scan_once():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's row locks to run in parallel")
     parcel = ParcelFactory(stage=S.LABEL_CREATED)
     scans = [
         scan(parcel, h, st) for h, st in [(1, S.PICKED_UP), (4, S.IN_TRANSIT), (6, S.DELIVERED)]

@@ -20,8 +20,7 @@ from intercepts import services
 from intercepts.models import InterceptRequest, Parcel, TrackingEvent
 from intercepts.polling import parcels_poll
 from intercepts.pushes import pushes_drain
-from tests.conftest import sandbox_served
-from tests.factories import ParcelFactory
+from tests.factories import ParcelFactory, sandbox_served
 from tests.intercepts.readiness import PIN, grant_ewaybill, make_ready, zto_waybill
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -76,14 +75,14 @@ def test_shop_a_cannot_record_correct_or_poll_its_way_to_shop_b_waybill(world, s
         world.parcel_b.pk
     ]
 
-    # Polling both shops' parcels puts each courier answer on its own parcel only.
+    # Polling both shops' parcels puts each courier answer on its own parcel only. (Two
+    # waybills may share a route and so the same scans: each is compared with its own truth.)
     parcels_poll(courier_id=zto.pk, parcel_ids=[world.parcel_a.pk, world.parcel_b.pk])
     for parcel in (world.parcel_a, world.parcel_b):
         truth = sandbox.truth(parcel.waybill_no)
         assert [description for _stage, description in _timeline(parcel)] == [
             event["description"] for event in truth["events"]
         ]
-    assert _timeline(world.parcel_a) != _timeline(world.parcel_b)
 
 
 def _push(account, *, courier_code: str, waybill_no: str) -> dict:

@@ -1,13 +1,11 @@
 """Courier pushes: verified, stored raw, answered as the protocol expects, applied once."""
 
+import hashlib
 import json
 import time
 from urllib.parse import urlencode
 
 import pytest
-from django.core import signals
-from django.db import close_old_connections, connection
-from django.test import RequestFactory
 from django.urls import reverse
 
 from couriers import signing
@@ -24,61 +22,6 @@ FORM = "application/x-www-form-urlencoded"
 @pytest.fixture(autouse=True)
 def _drain_asleep():
     flag_lower()
-
-
-class WsgiResponse:
-    def __init__(self, status: str, headers: list, content: bytes):
-        self.status_code = int(status.split()[0])
-        self.headers = dict(headers)
-        self.content = content
-
-    def json(self):
-        return json.loads(self.content)
-
-
-class WsgiClient:
-    """Requests through the production WSGI application (``config.wsgi``), where a push is
-    answered in front of Django and anything else reaches Django's handler."""
-
-    def __init__(self, *, keep_connection: bool = True):
-        from config.wsgi import application
-
-        self.application = application
-        self.keep_connection = keep_connection
-
-    def post(self, path, data="", content_type=FORM, **extra):
-        return self._call(RequestFactory().post(path, data, content_type=content_type, **extra))
-
-    def get(self, path):
-        return self._call(RequestFactory().get(path))
-
-    def _call(self, request) -> WsgiResponse:
-        started = []
-
-        def start_response(status, headers, exc_info=None):
-            started.append((status, headers))
-
-        # As Django's test client does: a request must not close the test's connection (and
-        # with it the transaction the test runs in).
-        if self.keep_connection:
-            signals.request_started.disconnect(close_old_connections)
-            signals.request_finished.disconnect(close_old_connections)
-        try:
-            chunks = self.application(request.environ, start_response)
-            content = b"".join(chunks)
-            if hasattr(chunks, "close"):
-                chunks.close()
-        finally:
-            if self.keep_connection:
-                signals.request_started.connect(close_old_connections)
-                signals.request_finished.connect(close_old_connections)
-        return WsgiResponse(*started[0], content)
-
-
-@pytest.fixture(params=["django", "wsgi"])
-def client(request, client):
-    """Every push test runs through Django's test client and through the WSGI application."""
-    return client if request.param == "django" else WsgiClient()
 
 
 @pytest.fixture
@@ -186,23 +129,6 @@ def test_only_post_is_accepted(client, account):
     assert client.get(reverse("courier-push", args=[account.pk])).status_code == 405
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_wsgi_push_path_hands_its_database_connection_back(account, parcel):
-    """Pushes answered in front of Django still end their request: the connection goes back."""
-    if connection.vendor != "postgresql":
-        pytest.skip("an in-memory SQLite test database is never closed")
-    url = reverse("courier-push", args=[account.pk])
-    connection.ensure_connection()
-    response = WsgiClient(keep_connection=False).post(url, urlencode(_push(parcel)))
-    assert response.status_code == 200 and response.json()["result"] is True
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert connection.connection is None
-    assert CourierPush.objects.get().status in (
-        CourierPush.Status.RECEIVED,
-        CourierPush.Status.ACCEPTED,
-    )
-
-
 def test_a_push_naming_a_host_not_allowed_is_refused(client, account, parcel):
     url = reverse("courier-push", args=[account.pk])
     response = client.post(url, urlencode(_push(parcel)), FORM, HTTP_HOST="evil.example")
@@ -210,12 +136,31 @@ def test_a_push_naming_a_host_not_allowed_is_refused(client, account, parcel):
     assert not CourierPush.objects.exists()
 
 
-def test_a_push_over_the_upload_limit_is_refused(client, account, parcel, settings):
-    body = urlencode(_push(parcel))
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body) - 1
+def test_oversized_push_is_refused_before_storing(client, account, parcel, settings):
+    """Over the limit: answered 413, and only a bounded record kept (never the body whole)."""
+    settings.COURIER_PUSH_MAX_BYTES = 64 * 1024
+    body = urlencode(_push(parcel)) + "&pad=" + "x" * (2_400 * 1024)
     response = client.post(reverse("courier-push", args=[account.pk]), body, content_type=FORM)
-    assert response.status_code == 400
-    assert not CourierPush.objects.exists()
+    push = CourierPush.objects.get()
+    assert (response.status_code, push.status, len(push.body), push.body_size) == (
+        413,
+        CourierPush.Status.REFUSED,
+        CourierPush.EXCERPT_CHARS,
+        len(body),
+    )
+
+
+def test_refused_push_keeps_a_bounded_excerpt(client, account, parcel):
+    """A refused push under the size limit keeps its first characters, its size and digest."""
+    body = urlencode(_push(parcel, salt="wrong-salt")) + "&pad=" + "y" * 30_000
+    response = client.post(reverse("courier-push", args=[account.pk]), body, content_type=FORM)
+    push = CourierPush.objects.get()
+    assert (response.status_code, push.body, push.body_size, push.body_sha256) == (
+        400,
+        body[: CourierPush.EXCERPT_CHARS],
+        len(body),
+        hashlib.sha256(body.encode()).hexdigest(),
+    )
 
 
 def test_a_push_with_too_many_fields_is_refused_and_stored(client, account, parcel, settings):
@@ -383,3 +328,31 @@ def test_a_deactivated_account_is_refused_at_once_in_this_process(post, account,
     account.is_active = False
     account.save()  # saved here: the endpoint forgets what it had read
     assert post(url, _push(parcel)).status_code == 404
+
+
+def test_a_push_is_answered_behind_the_middleware_and_never_cached(client, account, parcel):
+    response = send(client, reverse("courier-push", args=[account.pk]), _push(parcel))
+    assert (
+        response.status_code,
+        "no-cache" in response.headers["Cache-Control"],
+        response.headers["X-Frame-Options"],  # set by the clickjacking middleware
+    ) == (200, True, "DENY")
+
+
+def test_refused_push_flood_stops_storing(client, account, parcel, settings, caplog):
+    """Past the per-minute limit, refused pushes are answered alike but not stored: one marker
+    row counts them, and one warning is logged."""
+    settings.COURIER_PUSH_REFUSED_PER_MINUTE = 3
+    url = reverse("courier-push", args=[account.pk])
+    if time.time() % 60 > 55:  # counted per clock minute: keep the seven within one
+        time.sleep(60 - time.time() % 60)
+    with caplog.at_level("WARNING", logger="intercepts.pushes"):
+        answers = [send(client, url, _push(parcel, salt="wrong")).status_code for _ in range(7)]
+    marker = CourierPush.objects.get(refused_dropped__gt=0)
+    warnings = [r for r in caplog.records if "storing no more" in r.getMessage()]
+    assert (answers, CourierPush.objects.count(), marker.refused_dropped, len(warnings)) == (
+        [400] * 7,
+        4,  # three refused pushes and the marker
+        3,
+        1,
+    )
