@@ -25,7 +25,7 @@ $(STAMP): $(PY) pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate_demo
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runall --host $(HOST) --port $(PORT)
 
@@ -40,6 +40,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 check: lint
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

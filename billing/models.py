@@ -61,7 +61,7 @@ class AppendOnlyModel(models.Model):
 
 class Wallet(models.Model):
     shop = models.OneToOneField(
-        "intercepts.Shop",
+        "shops.Shop",
         on_delete=models.PROTECT,
         related_name="wallet",
         verbose_name=_("shop"),
@@ -559,7 +559,7 @@ class PaymentPassword(models.Model):
     """A shop's 6-digit payment PIN, hashed; wrong tries are counted in the row, not in memory."""
 
     shop = models.OneToOneField(
-        "intercepts.Shop",
+        "shops.Shop",
         on_delete=models.CASCADE,
         related_name="payment_password",
         verbose_name=_("shop"),
@@ -741,7 +741,7 @@ class Export(models.Model):
     date_from = models.DateField(_("from"))
     date_to = models.DateField(_("to"))
     shop = models.ForeignKey(
-        "intercepts.Shop",
+        "shops.Shop",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

@@ -41,9 +41,9 @@ from billing.money import format_fen
 from billing.pins import pin_hash, pin_matches
 from billing.posting import NotEnough, Transfer
 from billing.validators import normalise_reference, normalise_uscc, validate_uscc
+from shops.models import PLATFORM_FINANCE
 
-# The platform's finance group (made by intercepts' data migration; billing only reads the name).
-FINANCE_GROUP = "platform_finance"
+FINANCE_GROUP = PLATFORM_FINANCE
 # Adjustments above 10,000 yuan (either way) wait for a second finance user.
 ADJUSTMENT_APPROVAL_ABOVE_FEN = 10_000 * 100
 # Far above any single movement this product makes; a typo of extra zeros is refused.

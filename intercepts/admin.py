@@ -7,12 +7,9 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
-from django.http import HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,35 +22,19 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.decorators import display
-from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from unfold.utils import parse_date_str
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from billing.money import YuanFormField, format_fen
-from couriers.models import Courier, CourierAccount
+from couriers.models import Courier
 from couriers.stages import ParcelStage, stage_label
 from intercepts import eligibility, polling, selectors, services, workbench
-from intercepts.admin_scoping import (
-    MERCHANT_ALL,
-    MERCHANT_WRITE,
-    NOBODY,
-    OWNER,
-    PLATFORM_ALL,
-    PLATFORM_CS,
-    LazyChangeList,
-    ScopedTabularInline,
-    ShopScopedAdmin,
-    StrictLookupsMixin,
-    is_platform_staff,
-    object_view_path,
-)
 from intercepts.display import escape as fast_escape
 from intercepts.display import short_age, short_datetime
 from intercepts.models import (
     AfterSale,
     AfterSaleEvent,
     CourierPush,
-    EwaybillAccount,
     GoodsCategory,
     InterceptEvent,
     InterceptPolicy,
@@ -62,11 +43,24 @@ from intercepts.models import (
     OrderLine,
     Parcel,
     ParcelCorrection,
-    Shop,
-    ShopMembership,
     TrackingEvent,
 )
-from intercepts.tenancy import access_for, visible_shop_ids
+from shops.access import access_for, visible_shop_ids
+from shops.models import Shop
+from shops.scoped_admin import (
+    MERCHANT_ALL,
+    MERCHANT_WRITE,
+    NOBODY,
+    PLATFORM_ALL,
+    LazyChangeList,
+    PlatformReadOnlyMixin,
+    PlatformShopFilter,
+    ScopedTabularInline,
+    ShopScopedAdmin,
+    StrictLookupsMixin,
+    is_platform_staff,
+    object_view_path,
+)
 
 
 class ExactNumberSearchMixin:
@@ -83,26 +77,6 @@ class ExactNumberSearchMixin:
             return queryset, False
         ids = selectors.order_ids_for_number(search_term, shop_ids=visible_shop_ids(request.user))
         return queryset.filter(**{f"{self.search_order_field}__in": ids}), False
-
-
-class PlatformShopFilter(admin.SimpleListFilter):
-    """Filter by shop, offered to platform staff only (a merchant sees only their shops)."""
-
-    title = _("shop")
-    parameter_name = "shop"
-
-    def lookups(self, request, model_admin):
-        if not access_for(request.user).sees_all_shops:
-            return ()
-        return list(Shop.objects.values_list("pk", "name"))
-
-    def has_output(self):
-        return bool(self.lookup_choices)
-
-    def queryset(self, request, queryset):
-        if self.value() and access_for(request.user).sees_all_shops:
-            return queryset.filter(shop_id=self.value())
-        return queryset
 
 
 class CourierFilter(admin.SimpleListFilter):
@@ -146,202 +120,6 @@ def stage_badge(courier_name: str, waybill_no: str, stage: str) -> str:
 
 def parcel_badge(parcel: Parcel) -> str:
     return stage_badge(parcel.courier.display_name, parcel.waybill_no, parcel.stage)
-
-
-# --- Shops -----------------------------------------------------------------------------------
-
-
-class MembershipInline(ScopedTabularInline):
-    model = ShopMembership
-    parent_shop_path = "pk"
-    fields = ("user", "role", "created_at")
-    readonly_fields = fields
-    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("user")
-
-
-class EwaybillAccountInline(ScopedTabularInline):
-    """The shop's e-waybill accounts, as the platform granted them (read-only here)."""
-
-    model = EwaybillAccount
-    parent_shop_path = "pk"
-    fields = ("courier", "account_no", "granted_by", "granted_at")
-    readonly_fields = fields
-    role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("courier", "granted_by")
-
-
-@admin.register(EwaybillAccount)
-class EwaybillAccountAdmin(ShopScopedAdmin):
-    """E-waybill accounts are granted and revoked by platform customer service: the courier
-    takes an intercept only from the account that issued the waybill."""
-
-    role_permissions = {
-        "view": MERCHANT_ALL | PLATFORM_ALL,
-        "add": frozenset({PLATFORM_CS}),
-        "change": NOBODY,
-        "delete": frozenset({PLATFORM_CS}),
-    }
-    list_display = ("shop", "courier", "account_no", "granted_by", "granted_at")
-    list_select_related = ("shop", "courier", "granted_by")
-    list_filter = ("courier", PlatformShopFilter)
-    ordering = ("-id",)
-    autocomplete_fields = ("shop",)
-    fields = ("shop", "courier", "account_no")
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None:
-            return ("shop", "courier", "account_no", "granted_by", "granted_at")
-        return ()
-
-    def get_fields(self, request, obj=None):
-        if obj is not None:
-            return ("shop", "courier", "account_no", "granted_by", "granted_at")
-        return self.fields
-
-    def save_checked(self, request, obj, form, change):
-        try:
-            created = services.ewaybill_account_grant(
-                actor=request.user,
-                shop=obj.shop,
-                courier=obj.courier,
-                account_no=obj.account_no,
-            )
-        except ValidationError as exc:
-            raise PermissionDenied(" ".join(exc.messages)) from exc
-        obj.pk = created.pk
-
-    def delete_model(self, request, obj):
-        services.ewaybill_account_revoke(actor=request.user, account=obj)
-
-    def delete_queryset(self, request, queryset):
-        for account in queryset:
-            services.ewaybill_account_revoke(actor=request.user, account=account)
-
-
-class AgreementForm(forms.Form):
-    agree = forms.BooleanField(
-        label=_("I have read the agreement and sign it for the shop"),
-        error_messages={"required": _("Tick the box to sign the agreement.")},
-    )
-
-
-@admin.register(Shop)
-class ShopAdmin(ShopScopedAdmin):
-    change_form_before_template = "admin/intercepts/shop/agreement_link.html"
-    shop_path = "pk"
-    role_permissions = {
-        "view": MERCHANT_ALL | PLATFORM_ALL,
-        "add": NOBODY,
-        "change": frozenset({OWNER}),
-        "delete": NOBODY,
-    }
-    list_display = ("name", "code", "status", "is_cross_border", "agreement_signed")
-    list_filter = ("status", "is_cross_border")
-    search_fields = ("name", "code")
-    ordering = ("name",)
-    inlines = (MembershipInline, EwaybillAccountInline)
-    readonly_fields = (
-        "name",
-        "code",
-        "status",
-        "is_cross_border",
-        "intercept_agreement_version",
-        "intercept_agreement_signed_at",
-        "intercept_agreement_signed_by",
-        "created_at",
-    )
-    fieldsets = (
-        (None, {"fields": ("name", "code", "status", "is_cross_border")}),
-        (_("Return address"), {"fields": ("return_contact", "return_phone", "return_address")}),
-        (
-            _("Intercept agreement"),
-            {
-                "fields": (
-                    "intercept_agreement_version",
-                    "intercept_agreement_signed_at",
-                    "intercept_agreement_signed_by",
-                )
-            },
-        ),
-        (
-            _("Policy"),
-            {
-                "fields": (
-                    "auto_intercept_enabled",
-                    "auto_intercept_daily_cap",
-                    "auto_complete_refund",
-                )
-            },
-        ),
-    )
-
-    def get_readonly_fields(self, request, obj=None):
-        if access_for(request.user).is_superuser:
-            # Status changes will go through their own service, with history.
-            return (
-                "status",
-                "intercept_agreement_signed_at",
-                "intercept_agreement_signed_by",
-                "created_at",
-            )
-        return self.readonly_fields
-
-    @display(description=_("agreement signed"), boolean=True)
-    def agreement_signed(self, obj: Shop) -> bool:
-        return obj.intercept_agreement_signed_at is not None
-
-    def get_urls(self):
-        return [
-            path(
-                "<path:object_id>/agreement/",
-                self.admin_site.admin_view(self.agreement_view),
-                name="intercepts_shop_agreement",
-            ),
-            *super().get_urls(),
-        ]
-
-    def agreement_view(self, request, object_id):
-        """The intercept service agreement: everyone who may see the shop reads it; its owner
-        signs it (before the shop's first intercept, and again for each new version)."""
-        shop = self.get_object(request, unquote(object_id))  # another shop's: 404
-        can_sign = access_for(request.user).acts_for(shop.pk)
-        back_url = reverse("admin:intercepts_shop_change", args=[shop.pk])
-        next_url = workbench.safe_next(request, "")
-        form = AgreementForm(request.POST or None)
-        if request.method == "POST":
-            if not can_sign:
-                raise PermissionDenied
-            if form.is_valid():
-                try:
-                    services.shop_sign_agreement(
-                        actor=request.user, shop=shop, version=request.POST.get("version", "")
-                    )
-                except services.DomainError as exc:
-                    form.add_error(None, str(exc))
-                else:
-                    self.message_user(request, _("The intercept service agreement is signed."))
-                    return redirect(next_url or back_url)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": shop,
-            "shop": shop,
-            "title": _("Intercept service agreement"),
-            "version": InterceptPolicy.current().agreement_version,
-            "can_sign": can_sign,
-            "form": form,
-            "back_url": back_url,
-            "next_url": next_url,
-        }
-        return TemplateResponse(request, "admin/intercepts/shop/agreement.html", context)
-
-    def save_checked(self, request, obj, form, change):
-        services.shop_save_settings(actor=request.user, shop=obj)
 
 
 # --- Orders ----------------------------------------------------------------------------------
@@ -787,123 +565,6 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
 # --- Platform-wide records -------------------------------------------------------------------
 
 
-class PlatformReadOnlyMixin(StrictLookupsMixin):
-    """Platform staff read these; only superusers change them."""
-
-    def _platform(self, request) -> bool:
-        return is_platform_staff(request)
-
-    def has_module_permission(self, request):
-        return self._platform(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._platform(request)
-
-    def has_add_permission(self, request):
-        return access_for(request.user).is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        return access_for(request.user).is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Courier)
-class CourierAdmin(PlatformReadOnlyMixin, ModelAdmin):
-    list_display = (
-        "code",
-        "name_zh",
-        "name_en",
-        "service_phone",
-        "waybill_pattern",
-        "account",
-        "is_active",
-    )
-    list_select_related = ("account",)
-    ordering = ("sort_order", "code")
-    search_fields = ("code", "name_zh", "name_en")
-
-
-class CourierAccountForm(forms.ModelForm):
-    """Secrets can be typed in but are never shown again; a blank field keeps the saved one."""
-
-    class Meta:
-        model = CourierAccount
-        fields = (
-            "name",
-            "protocol",
-            "base_url",
-            "customer",
-            "partner_id",
-            "ebusiness_id",
-            *CourierAccount.SECRET_FIELDS,
-            "callback_url",
-            "requests_per_second",
-            "batch_size",
-            "is_active",
-        )
-        widgets = {
-            name: forms.PasswordInput(render_value=False) for name in CourierAccount.SECRET_FIELDS
-        }
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for name in CourierAccount.SECRET_FIELDS:
-            if name not in self.fields:  # a reader's form shows no secret fields at all
-                continue
-            saved = bool(getattr(self.instance, name, ""))
-            self.fields[name].help_text = (
-                _("Saved. Leave blank to keep it; type a new value to replace it.")
-                if saved
-                else _("Not set.")
-            )
-
-    def clean(self):
-        cleaned = super().clean()
-        # The instance still holds the saved values here: the form's input is copied onto it
-        # only after clean(), from cleaned_data.
-        for name in CourierAccount.SECRET_FIELDS:
-            if name in self.fields and not cleaned.get(name) and self.instance.pk:
-                cleaned[name] = getattr(self.instance, name)
-        return cleaned
-
-
-@admin.register(CourierAccount)
-class CourierAccountAdmin(PlatformReadOnlyMixin, ModelAdmin):
-    form = CourierAccountForm
-    list_display = (
-        "name",
-        "protocol",
-        "base_url",
-        "requests_per_second",
-        "batch_size",
-        "is_active",
-    )
-    ordering = ("name",)
-
-    def get_fields(self, request, obj=None):
-        if self.has_change_permission(request, obj):
-            return self.form.Meta.fields
-        # Readers see which secrets are set, never their values.
-        public = [f for f in self.form.Meta.fields if f not in CourierAccount.SECRET_FIELDS]
-        return [*public, "secrets_set"]
-
-    def get_readonly_fields(self, request, obj=None):
-        if self.has_change_permission(request, obj):
-            return ()
-        return self.get_fields(request, obj)
-
-    @display(description=_("secrets set"))
-    def secrets_set(self, obj: CourierAccount) -> str:
-        names = [
-            str(obj._meta.get_field(name).verbose_name)
-            for name in obj.SECRET_FIELDS
-            if getattr(obj, name)
-        ]
-        return "、".join(names) or "-"
-
-
 @admin.register(CourierPush)
 class CourierPushAdmin(PlatformReadOnlyMixin, ModelAdmin):
     """Every push as received: platform staff check here why a courier's updates stopped."""
@@ -984,6 +645,13 @@ class InterceptPolicyForm(forms.ModelForm):
         )
 
 
+class AgreementForm(forms.Form):
+    agree = forms.BooleanField(
+        label=_("I have read the agreement and sign it for the shop"),
+        error_messages={"required": _("Tick the box to sign the agreement.")},
+    )
+
+
 @admin.register(InterceptPolicy)
 class InterceptPolicyAdmin(StrictLookupsMixin, ModelAdmin):
     """One policy for the platform: platform staff read and edit it, merchants never see it."""
@@ -1018,50 +686,56 @@ class InterceptPolicyAdmin(StrictLookupsMixin, ModelAdmin):
     def save_model(self, request, obj, form, change):
         services.intercept_policy_save(actor=request.user, policy=obj)
 
+    def get_urls(self):
+        return [
+            path(
+                "shop/<path:object_id>/agreement/",
+                self.admin_site.admin_view(self.agreement_view),
+                name="intercepts_shop_agreement",
+            ),
+            *super().get_urls(),
+        ]
 
-class SuperuserOnlyMixin:
-    """Accounts and groups are managed by superusers only.
-
-    Answering from the cached access also spares every page the two permission queries Django's
-    default module check would make for the sidebar.
-    """
-
-    def _superuser(self, request) -> bool:
-        return request.user.is_active and access_for(request.user).is_superuser
-
-    def has_module_permission(self, request):
-        return self._superuser(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._superuser(request)
-
-    def has_add_permission(self, request, *args):
-        return self._superuser(request)
-
-    def has_change_permission(self, request, obj=None):
-        return self._superuser(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return self._superuser(request)
-
-
-admin.site.unregister(User)
-admin.site.unregister(Group)
-
-
-@admin.register(User)
-class UserAdmin(SuperuserOnlyMixin, BaseUserAdmin, ModelAdmin):
-    form = UserChangeForm
-    add_form = UserCreationForm
-    change_password_form = AdminPasswordChangeForm
-
-
-@admin.register(Group)
-class GroupAdmin(SuperuserOnlyMixin, BaseGroupAdmin, ModelAdmin):
-    pass
+    def agreement_view(self, request, object_id):
+        """A shop's page for the intercept service agreement (the policy names its version):
+        everyone who may see the shop reads it; its owner
+        signs it (before the shop's first intercept, and again for each new version)."""
+        # The shop as its own admin scopes it: another shop's is a 404.
+        shop = self.admin_site.get_model_admin(Shop).get_object(request, unquote(object_id))
+        if shop is None:
+            raise Http404
+        can_sign = access_for(request.user).acts_for(shop.pk)
+        back_url = reverse("admin:shops_shop_change", args=[shop.pk])
+        next_url = workbench.safe_next(request, "")
+        form = AgreementForm(request.POST or None)
+        if request.method == "POST":
+            if not can_sign:
+                raise PermissionDenied
+            if form.is_valid():
+                try:
+                    services.shop_sign_agreement(
+                        actor=request.user, shop=shop, version=request.POST.get("version", "")
+                    )
+                except services.DomainError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    self.message_user(request, _("The intercept service agreement is signed."))
+                    return redirect(next_url or back_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": Shop._meta,
+            "original": shop,
+            "shop": shop,
+            "title": _("Intercept service agreement"),
+            "version": InterceptPolicy.current().agreement_version,
+            "can_sign": can_sign,
+            "form": form,
+            "back_url": back_url,
+            "next_url": next_url,
+        }
+        return TemplateResponse(request, "admin/shops/shop/agreement.html", context)
 
 
-# Billing's pages need the tenant scoping above; billing itself may not import intercepts.
 # --- Intercept records -----------------------------------------------------------------------
 
 
@@ -1288,6 +962,3 @@ class InterceptRequestAdmin(ShopScopedAdmin):
     @display(description=_("fee (yuan)"))
     def fee(self, obj: InterceptRequest) -> str:
         return format_fen(obj.fee_fen)
-
-
-from intercepts import admin_billing, admin_signin  # noqa: E402, F401

@@ -7,7 +7,6 @@ class InterceptsConfig(AppConfig):
     verbose_name = _("After-sales")
 
     def ready(self) -> None:
-        from intercepts import signin, two_factor  # noqa: F401  (their signal receivers)
         from intercepts.pgarrays import register_lookups
 
         register_lookups()

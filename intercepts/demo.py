@@ -12,19 +12,8 @@ from django.utils import timezone
 from couriers.models import Courier, CourierAccount
 from couriers.sandbox import SANDBOX_ACCOUNTS, sandbox_account
 from couriers.stages import TERMINAL_STAGES, ParcelStage
-from intercepts.models import (
-    PLATFORM_CS,
-    PLATFORM_FINANCE,
-    AfterSale,
-    EwaybillAccount,
-    GoodsCategory,
-    Order,
-    OrderLine,
-    Parcel,
-    Shop,
-    ShopMembership,
-    TrackingEvent,
-)
+from intercepts.models import AfterSale, GoodsCategory, Order, OrderLine, Parcel, TrackingEvent
+from shops.models import PLATFORM_CS, PLATFORM_FINANCE, EwaybillAccount, Shop, ShopMembership
 
 # Demo-only logins, printed by `seed_demo` and `make run`.
 DEMO_USERS = [

@@ -30,15 +30,10 @@ from couriers.adapters.sf import SERVICE_CODES as SF_SERVICE_CODES
 from couriers.ratelimit import RateLimiter
 from couriers.stages import TERMINAL_STAGES, ParcelStage
 from intercepts.eligibility import ADAPTER_ACTIONS
-from intercepts.models import (
-    EwaybillAccount,
-    InterceptEvent,
-    InterceptRequest,
-    Parcel,
-    TrackingEvent,
-)
+from intercepts.models import InterceptEvent, InterceptRequest, Parcel, TrackingEvent
 from intercepts.polling import intercept_poll_delay, protocol_code
 from intercepts.services import intercept_note, intercept_set_status
+from shops.models import EwaybillAccount
 
 logger = logging.getLogger(__name__)
 

@@ -97,7 +97,7 @@ def _wallet_funds(case: Case) -> str | None:
 
 
 def _ewaybill(case: Case) -> str | None:
-    from intercepts.models import EwaybillAccount
+    from shops.models import EwaybillAccount
 
     if not EwaybillAccount.objects.filter(
         shop_id=case.shop.pk, courier_id=case.parcel.courier_id

@@ -1,4 +1,4 @@
-"""Writes with rules on shops, parcels and after-sales. Views and admin actions call these."""
+"""Writes with rules on parcels, after-sales and intercepts. Views and admin actions call these."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -11,19 +11,17 @@ from billing.services import BillingError
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.models import (
-    PLATFORM_CS,
     AfterSale,
     AfterSaleEvent,
-    EwaybillAccount,
     InterceptEvent,
     InterceptPolicy,
     InterceptRequest,
     Order,
     Parcel,
     ParcelCorrection,
-    Shop,
 )
-from intercepts.tenancy import access_for
+from shops.access import access_for
+from shops.models import PLATFORM_CS, Shop
 
 
 class DomainError(Exception):
@@ -167,39 +165,6 @@ def parcel_value_fen(parcel: Parcel) -> int:
     return sum(line.amount_fen for line in parcel.lines.all())
 
 
-def ewaybill_account_grant(*, actor, shop: Shop, courier: Courier, account_no: str):
-    """The platform records a shop's e-waybill account with a courier (what the courier issues
-    its waybills under and checks an intercept against)."""
-    access = access_for(actor)
-    if not (access.is_superuser or PLATFORM_CS in access.platform_groups):
-        raise PermissionDenied(_("Only platform customer service grants e-waybill accounts."))
-    account_no = "".join((account_no or "").split())
-    if not account_no:
-        raise ValidationError({"account_no": _("Enter the e-waybill account number.")})
-    if EwaybillAccount.objects.filter(shop=shop, courier=courier).exists():
-        raise ValidationError(
-            {"courier": _("The shop already has an e-waybill account with this courier.")}
-        )
-    if EwaybillAccount.objects.filter(courier=courier, account_no=account_no).exists():
-        raise ValidationError(
-            {"account_no": _("This account number belongs to another shop with this courier.")}
-        )
-    try:
-        with transaction.atomic():
-            return EwaybillAccount.objects.create(
-                shop=shop, courier=courier, account_no=account_no, granted_by=actor
-            )
-    except IntegrityError as exc:
-        raise ValidationError(_("This e-waybill account was granted meanwhile.")) from exc
-
-
-def ewaybill_account_revoke(*, actor, account: EwaybillAccount) -> None:
-    access = access_for(actor)
-    if not (access.is_superuser or PLATFORM_CS in access.platform_groups):
-        raise PermissionDenied(_("Only platform customer service revokes e-waybill accounts."))
-    account.delete()
-
-
 def _queue_subscription(parcel: Parcel) -> None:
     from intercepts.polling import courier_queue
     from intercepts.tasks import tracking_subscribe_parcel  # tasks import services
@@ -207,12 +172,6 @@ def _queue_subscription(parcel: Parcel) -> None:
     tracking_subscribe_parcel.apply_async(
         args=[parcel.pk], queue=courier_queue(parcel.courier.code)
     )
-
-
-def shop_save_settings(*, actor, shop: Shop) -> Shop:
-    shop.full_clean()
-    shop.save()
-    return shop
 
 
 def after_sale_set_status(
@@ -427,7 +386,7 @@ def intercept_note(
 
 def intercept_policy_save(*, actor, policy: InterceptPolicy) -> InterceptPolicy:
     """Save the platform's intercept policy (platform staff only), keeping one row."""
-    from intercepts.tenancy import access_for
+    from shops.access import access_for
 
     if not access_for(actor).is_platform:
         raise DomainError(_("Only platform staff may change the intercept policy."))

@@ -29,15 +29,9 @@ from billing import selectors as billing_selectors
 from billing.services import BillingError
 from intercepts import services
 from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
-from intercepts.models import (
-    AfterSale,
-    InterceptPolicy,
-    InterceptRequest,
-    Parcel,
-    TrackingEvent,
-)
+from intercepts.models import AfterSale, InterceptPolicy, InterceptRequest, Parcel, TrackingEvent
 from intercepts.selectors import SuccessChance, intercept_success_chance
-from intercepts.tenancy import access_for
+from shops.access import access_for
 
 Action = InterceptRequest.Action
 Status = InterceptRequest.Status

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth.models import Group
 
-from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, ShopMembership
+from shops.models import PLATFORM_CS, PLATFORM_FINANCE, ShopMembership
 from tests.factories import (
     MembershipFactory,
     ShopFactory,

@@ -8,7 +8,8 @@ from django.contrib.auth.models import User
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.demo import demo_waybill
-from intercepts.models import AfterSale, Order, OrderLine, Parcel, Shop, ShopMembership
+from intercepts.models import AfterSale, Order, OrderLine, Parcel
+from shops.models import Shop, ShopMembership
 
 # Far from the demo's numbers (a waybill names one parcel), with the same last digits.
 _waybills = itertools.count(500_000_001)

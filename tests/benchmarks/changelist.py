@@ -32,7 +32,8 @@ from psycopg.copy import QueuedLibpqWriter
 from couriers.models import Courier
 from couriers.stages import IN_FLIGHT_STAGES, TERMINAL_STAGES, ParcelStage
 from intercepts.demo import CITIES, NAMES, demo_waybill, seed_demo
-from intercepts.models import AfterSale, Order, Parcel, Shop
+from intercepts.models import AfterSale, Order, Parcel
+from shops.models import Shop
 from tests.benchmarks import at_most, equals, p95
 
 LIMITS = {

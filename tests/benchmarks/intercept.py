@@ -34,19 +34,16 @@ from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
 from couriers.stages import ParcelStage
 from intercepts import services
 from intercepts.models import (
-    PLATFORM_FINANCE,
     AfterSale,
-    EwaybillAccount,
     InterceptEvent,
     InterceptPolicy,
     InterceptRequest,
     Order,
     OrderLine,
     Parcel,
-    Shop,
-    ShopMembership,
 )
 from intercepts.polling import courier_queue
+from shops.models import PLATFORM_FINANCE, EwaybillAccount, Shop, ShopMembership
 from tests.benchmarks import at_least, at_most, equals, p95
 from tests.benchmarks._servers import celery_worker, web_server
 

@@ -26,7 +26,7 @@ from django.db import connection
 from billing import selectors, services
 from billing.models import Account, Hold, HoldEvent, LedgerEntry, LedgerTransaction, Wallet
 from couriers.models import Courier
-from intercepts.models import Shop
+from shops.models import Shop
 from tests.benchmarks import _worker, at_least, equals, p95
 
 LIMITS = {

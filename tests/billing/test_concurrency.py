@@ -23,7 +23,7 @@ from billing.models import (
     TopUpEvent,
 )
 from billing.services import BillingError
-from intercepts.models import PLATFORM_FINANCE
+from shops.models import PLATFORM_FINANCE
 from tests.factories import UserFactory
 
 pytestmark = [

@@ -360,7 +360,7 @@ def test_compensation_is_paid_once_per_reference(world, wallet_a):
 
 
 def test_finance_group_name_matches_the_platform_group():
-    from intercepts.models import PLATFORM_FINANCE
+    from shops.models import PLATFORM_FINANCE
 
     assert services.FINANCE_GROUP == PLATFORM_FINANCE
 

@@ -4,7 +4,7 @@ shop's page, ticks the box and signs; the page then says who signed and when."""
 import pytest
 from django.urls import reverse
 
-from intercepts.models import Shop
+from shops.models import Shop
 from tests.e2e.conftest import login_in_browser, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -13,9 +13,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialize
 def test_owner_signs_the_agreement(world, browser_page):
     page = browser_page
     login_in_browser(page, "owner", "pw-for-tests-123")
-    page.goto(
-        page.live_server_url + reverse("admin:intercepts_shop_change", args=[world.shop_a.pk])
-    )
+    page.goto(page.live_server_url + reverse("admin:shops_shop_change", args=[world.shop_a.pk]))
     page.click("#agreement-link")
     page.wait_for_selector("#agreement-text")
     assert "仅在快递成功拦截时扣除" in page.locator("#agreement-text").inner_text()

@@ -10,7 +10,9 @@ from django.contrib.auth.models import Group
 from billing import services as billing_services
 from couriers.models import Courier
 from intercepts import services
-from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, InterceptPolicy
+from intercepts.models import InterceptPolicy
+from shops import services as shop_services
+from shops.models import PLATFORM_CS, PLATFORM_FINANCE
 from tests.factories import UserFactory
 
 PIN = "135790"
@@ -39,7 +41,7 @@ def grant_ewaybill(shop, courier_code: str = "ZTO"):
     """The platform grants the shop an e-waybill account with the courier."""
     cs = UserFactory(username=f"cs-{shop.pk}-{next(_numbers)}")
     cs.groups.add(Group.objects.get(name=PLATFORM_CS))
-    return services.ewaybill_account_grant(
+    return shop_services.ewaybill_account_grant(
         actor=cs,
         shop=shop,
         courier=Courier.objects.get(code=courier_code),

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from couriers.models import Courier
-from intercepts.models import EwaybillAccount
+from shops.models import EwaybillAccount
 
 CAST = ("owner", "agent", "viewer", "other", "cs", "finance", "anonymous")
 
@@ -22,11 +22,11 @@ def row(owner, agent, viewer, other, cs, finance, anonymous=302):
 MATRIX = [
     ("admin:index", None, row(200, 200, 200, 200, 200, 200)),
     # Shops
-    ("admin:intercepts_shop_changelist", None, row(200, 200, 200, 200, 200, 200)),
-    ("admin:intercepts_shop_add", None, row(403, 403, 403, 403, 403, 403)),
-    ("admin:intercepts_shop_change", "shop_a", row(200, 200, 200, 404, 200, 200)),
-    ("admin:intercepts_shop_history", "shop_a", row(200, 200, 200, 404, 200, 200)),
-    ("admin:intercepts_shop_delete", "shop_a", row(403, 403, 403, 404, 403, 403)),
+    ("admin:shops_shop_changelist", None, row(200, 200, 200, 200, 200, 200)),
+    ("admin:shops_shop_add", None, row(403, 403, 403, 403, 403, 403)),
+    ("admin:shops_shop_change", "shop_a", row(200, 200, 200, 404, 200, 200)),
+    ("admin:shops_shop_history", "shop_a", row(200, 200, 200, 404, 200, 200)),
+    ("admin:shops_shop_delete", "shop_a", row(403, 403, 403, 404, 403, 403)),
     # Orders
     ("admin:intercepts_order_changelist", None, row(200, 200, 200, 200, 200, 200)),
     ("admin:intercepts_order_add", None, row(403, 403, 403, 403, 403, 403)),
@@ -44,15 +44,15 @@ MATRIX = [
         row(200, 200, 403, 404, 403, 403),
     ),
     # E-waybill accounts: granted by platform customer service, read by the shop
-    ("admin:intercepts_ewaybillaccount_changelist", None, row(200, 200, 200, 200, 200, 200)),
-    ("admin:intercepts_ewaybillaccount_add", None, row(403, 403, 403, 403, 200, 403)),
+    ("admin:shops_ewaybillaccount_changelist", None, row(200, 200, 200, 200, 200, 200)),
+    ("admin:shops_ewaybillaccount_add", None, row(403, 403, 403, 403, 200, 403)),
     (
-        "admin:intercepts_ewaybillaccount_change",
+        "admin:shops_ewaybillaccount_change",
         "ewaybill_a",
         row(200, 200, 200, 404, 200, 200),
     ),
     (
-        "admin:intercepts_ewaybillaccount_delete",
+        "admin:shops_ewaybillaccount_delete",
         "ewaybill_a",
         row(403, 403, 403, 404, 200, 403),
     ),
@@ -116,8 +116,8 @@ LISTS = [
     ("admin:intercepts_aftersale_changelist", lambda w: w.after_sale_b.order.order_no),
     ("admin:intercepts_order_changelist", lambda w: w.after_sale_b.order.order_no),
     ("admin:intercepts_parcel_changelist", lambda w: w.parcel_b.waybill_no),
-    ("admin:intercepts_shop_changelist", lambda w: w.shop_b.name),
-    ("admin:intercepts_ewaybillaccount_changelist", lambda w: _ewaybill(w.shop_b).account_no),
+    ("admin:shops_shop_changelist", lambda w: w.shop_b.name),
+    ("admin:shops_ewaybillaccount_changelist", lambda w: _ewaybill(w.shop_b).account_no),
 ]
 
 

@@ -5,7 +5,8 @@ eligibility then counts it as signed."""
 import pytest
 from django.urls import reverse
 
-from intercepts.models import InterceptPolicy, Shop
+from intercepts.models import InterceptPolicy
+from shops.models import Shop
 
 
 def _url(shop) -> str:
@@ -66,7 +67,7 @@ def test_only_the_owner_or_an_agent_signs(world, login, who, status):
 
 
 def test_the_shop_page_links_to_the_agreement(world, login):
-    page = login(world.agent).get(reverse("admin:intercepts_shop_change", args=[world.shop_a.pk]))
+    page = login(world.agent).get(reverse("admin:shops_shop_change", args=[world.shop_a.pk]))
     assert _url(world.shop_a) in page.content.decode()
 
 
@@ -85,4 +86,4 @@ def test_next_never_leaves_the_site(world, login):
     response = login(world.agent).post(
         _url(world.shop_a), {"version": version, "agree": "on", "next": "https://evil.example/"}
     )
-    assert response["Location"] == reverse("admin:intercepts_shop_change", args=[world.shop_a.pk])
+    assert response["Location"] == reverse("admin:shops_shop_change", args=[world.shop_a.pk])

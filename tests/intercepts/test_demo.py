@@ -7,7 +7,8 @@ from django.core.management import call_command
 from billing import selectors as billing_selectors
 from billing import services as billing_services
 from couriers.stages import ParcelStage
-from intercepts.models import AfterSale, Order, Parcel, Shop, ShopMembership
+from intercepts.models import AfterSale, Order, Parcel
+from shops.models import Shop, ShopMembership
 
 
 def _counts():

@@ -9,8 +9,9 @@ from billing import services as billing_services
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.eligibility import RULE_CODES, intercept_eligibility, is_eligible
-from intercepts.models import AfterSale, GoodsCategory, InterceptPolicy, InterceptRequest, Shop
+from intercepts.models import AfterSale, GoodsCategory, InterceptPolicy, InterceptRequest
 from intercepts.services import intercept_create
+from shops.models import Shop
 from tests.factories import ParcelFactory, sandbox_served
 from tests.intercepts.readiness import grant_ewaybill
 

@@ -5,9 +5,9 @@ import pytest
 from django.urls import reverse
 
 from couriers.models import Courier
-from intercepts.models import EwaybillAccount
+from shops.models import EwaybillAccount
 
-ADD = "admin:intercepts_ewaybillaccount_add"
+ADD = "admin:shops_ewaybillaccount_add"
 
 
 def _grant(world, **overrides):
@@ -28,7 +28,7 @@ def test_only_platform_cs_grants_an_ewaybill_account(world, login, who):
 
 
 def test_owner_cannot_tick_an_ewaybill_courier_on_the_shop_page(world, login):
-    url = reverse("admin:intercepts_shop_change", args=[world.shop_a.pk])
+    url = reverse("admin:shops_shop_change", args=[world.shop_a.pk])
     form = login(world.owner).get(url).context["adminform"].form
     assert "ewaybill_couriers" not in form.fields
     assert "ewaybill_accounts" not in form.fields
@@ -56,6 +56,6 @@ def test_one_courier_account_number_cannot_serve_two_shops(world, login):
 
 def test_shop_page_lists_its_ewaybill_accounts_read_only(world, login):
     login(world.cs).post(reverse(ADD), _grant(world))
-    url = reverse("admin:intercepts_shop_change", args=[world.shop_a.pk])
+    url = reverse("admin:shops_shop_change", args=[world.shop_a.pk])
     body = login(world.owner).get(url).content.decode()
     assert "ZTO-0001" in body

@@ -30,9 +30,10 @@ from couriers.models import Courier, CourierAccount
 from couriers.sandbox import FaultOptions, SandboxServer
 from couriers.types import TrackingScan
 from intercepts import dispatch, services
-from intercepts.models import AfterSale, InterceptEvent, InterceptRequest, Shop
+from intercepts.models import AfterSale, InterceptEvent, InterceptRequest
 from intercepts.polling import courier_queue, parcels_poll
 from intercepts.tracking import parcel_apply_scans
+from shops.models import Shop
 from tests.factories import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready, zto_waybill
 

@@ -9,7 +9,8 @@ from django.utils import timezone, translation
 
 from billing.models import FeeRule
 from couriers.models import Courier
-from intercepts.models import InterceptPolicy, InterceptRequest, OrderLine, Parcel, Shop
+from intercepts.models import InterceptPolicy, InterceptRequest, OrderLine, Parcel
+from shops.models import Shop
 from tests.factories import ParcelFactory, sandbox_served
 from tests.intercepts.readiness import PIN, make_ready
 

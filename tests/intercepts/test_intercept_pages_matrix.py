@@ -185,7 +185,7 @@ def test_a_merchant_confirms_with_the_payment_password(world, login):
 
 
 def test_first_use_leads_to_the_agreement(world, login):
-    from intercepts.models import Shop
+    from shops.models import Shop
 
     Shop.objects.filter(pk=world.shop_a.pk).update(intercept_agreement_signed_at=None)
     response = login(world.agent).get(_intercept_url(world.after_sale_a))

@@ -6,14 +6,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from intercepts.models import AfterSale, Order, Parcel, Shop
+from intercepts.models import AfterSale, Order, Parcel
+from shops.models import Shop
 from tests.factories import list_page_queries, make_after_sale
 
 CHANGELISTS = [
     (AfterSale, "admin:intercepts_aftersale_changelist"),
     (Order, "admin:intercepts_order_changelist"),
     (Parcel, "admin:intercepts_parcel_changelist"),
-    (Shop, "admin:intercepts_shop_changelist"),
+    (Shop, "admin:shops_shop_changelist"),
 ]
 MAX_QUERIES = 10
 

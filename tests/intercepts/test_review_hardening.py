@@ -6,7 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from couriers.models import Courier, CourierAccount
-from intercepts.models import Parcel, ShopMembership
+from intercepts.models import Parcel
+from shops.models import ShopMembership
 from tests.factories import (
     AfterSaleFactory,
     MembershipFactory,
@@ -139,7 +140,7 @@ def test_search_finds_own_order_even_when_many_shops_share_its_number(world, log
 
 def test_superuser_cannot_edit_shop_status_in_the_form(world, login):
     root = UserFactory(username="root", is_superuser=True)
-    response = login(root).get(reverse("admin:intercepts_shop_change", args=[world.shop_a.pk]))
+    response = login(root).get(reverse("admin:shops_shop_change", args=[world.shop_a.pk]))
     assert "status" not in response.context["adminform"].form.fields
 
 

@@ -102,7 +102,7 @@ def test_a_wrong_code_is_refused(world, client):
 
 @required
 def test_a_recovery_code_signs_in_once(world, client):
-    from intercepts.two_factor import recovery_codes_issue
+    from shops.two_factor import recovery_codes_issue
 
     authenticator(world.finance)
     code = recovery_codes_issue(user=world.finance)[0]

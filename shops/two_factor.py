@@ -31,9 +31,9 @@ from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from intercepts import signin
-from intercepts.models import ShopMembership
-from intercepts.tenancy import access_for
+from shops import signin
+from shops.access import access_for
+from shops.models import ShopMembership
 
 RECOVERY_CODES = 10
 # The session remembers, from the sign-in on, whether its user has an authenticator: the

@@ -16,15 +16,28 @@ def _can_view(app_label: str, model_name: str):
     return check
 
 
+def _platform_can_view(app_label: str, model_name: str):
+    """For pages only platform staff are granted (by their groups' model permissions): a
+    merchant's sidebar does not load the user's permissions to learn that."""
+    can_view = _can_view(app_label, model_name)
+
+    def check(request) -> bool:
+        from shops.access import access_for
+
+        return access_for(request.user).is_platform and can_view(request)
+
+    return check
+
+
 after_sales = _can_view("intercepts", "AfterSale")
 intercept_records = _can_view("intercepts", "InterceptRequest")
 orders = _can_view("intercepts", "Order")
 parcels = _can_view("intercepts", "Parcel")
-shops = _can_view("intercepts", "Shop")
-ewaybill_accounts = _can_view("intercepts", "EwaybillAccount")
-couriers = _can_view("couriers", "Courier")
+shops = _can_view("shops", "Shop")
+ewaybill_accounts = _can_view("shops", "EwaybillAccount")
+couriers = _platform_can_view("couriers", "Courier")
 intercept_policy = _can_view("intercepts", "InterceptPolicy")
-courier_accounts = _can_view("couriers", "CourierAccount")
+courier_accounts = _platform_can_view("couriers", "CourierAccount")
 courier_pushes = _can_view("intercepts", "CourierPush")
 users = _can_view("auth", "User")
 groups = _can_view("auth", "Group")

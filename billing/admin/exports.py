@@ -1,7 +1,7 @@
 """Finance exports in the workbench: a form that streams CSV or queues an Excel workbook, and
 the list of workbooks with their progress and download links. Platform finance only.
 
-The billing pages that merchants see too live in ``intercepts.admin_billing``, beside the shop
+The billing pages that merchants see too live in ``billing.admin.wallets``, beside the shop
 scoping they need; this one is for platform finance alone and needs none.
 """
 
@@ -23,9 +23,10 @@ from unfold.widgets import UnfoldAdminDateWidget, UnfoldAdminSelectWidget
 
 from billing import exports
 from billing.exports import ExportSpec
-from billing.models import Export, Wallet
+from billing.models import Export
 from billing.services import BillingError, is_finance
 from couriers.models import Courier
+from shops.models import Shop
 
 
 class ExportForm(forms.Form):
@@ -55,9 +56,7 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Shops are intercepts' records; billing reaches them through the wallet's reference.
-        shop_model = Wallet._meta.get_field("shop").related_model
-        self.fields["shop"].queryset = shop_model.objects.order_by("name")
+        self.fields["shop"].queryset = Shop.objects.order_by("name")
 
     def clean(self):
         cleaned = super().clean()

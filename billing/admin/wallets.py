@@ -1,9 +1,8 @@
 """Billing's workbench pages: wallets with their entries and holds, top-ups, adjustments, fee
 rules and invoices.
 
-They are registered here, in the intercepts app, because they need its tenant scoping
-(``ShopScopedAdmin``) and billing may not import intercepts: the same documented departure as
-the courier admins. Every button calls a billing service and reports its refusal in Chinese.
+Each is scoped to the user's shops by ``shops.scoped_admin.ShopScopedAdmin``. Every button
+calls a billing service and reports its refusal in Chinese.
 """
 
 from django import forms
@@ -52,8 +51,9 @@ from billing.money import YuanFormField, format_fen
 from billing.services import BillingError
 from billing.statements import statement_filename, statement_pdf
 from billing.validators import normalise_reference
-from intercepts import signin
-from intercepts.admin_scoping import (
+from shops import signin
+from shops.access import access_for
+from shops.scoped_admin import (
     MERCHANT_ALL,
     MERCHANT_WRITE,
     NOBODY,
@@ -66,7 +66,6 @@ from intercepts.admin_scoping import (
     StrictLookupsMixin,
     is_platform_staff,
 )
-from intercepts.tenancy import access_for
 
 FINANCE = frozenset({PLATFORM_FINANCE})
 READ_ONLY = {"view": MERCHANT_ALL | PLATFORM_ALL, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
@@ -251,26 +250,30 @@ class WalletAdmin(ShopScopedAdmin):
 
     # --- Buttons and their pages ---
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        wallet = self.get_object(request, unquote(object_id))
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The buttons of the wallet the page already loaded.
+        if obj is not None:
+            context.update(self._wallet_buttons(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _wallet_buttons(self, request, wallet: Wallet) -> dict:
         finance = _is_finance(request)
-        extra_context = {
-            **(extra_context or {}),
+        buttons = {
             "can_top_up": finance,
             "can_set_pin": _is_owner(request, wallet.shop_id),
             "can_request_invoice": _can_request_invoice(request, wallet.shop_id),
         }
         if self.admin_site.get_model_admin(TopUp).has_view_permission(request):
-            extra_context["top_ups_url"] = (
+            buttons["top_ups_url"] = (
                 reverse("admin:billing_topup_changelist") + f"?wallet={wallet.pk}"
             )
         if finance:
-            extra_context["pending_top_ups"] = (
+            buttons["pending_top_ups"] = (
                 TopUp.objects.filter(wallet=wallet, status=TopUp.Status.PENDING)
                 .select_related("requested_by")
                 .order_by("-id")[:10]
             )
-        return super().change_view(request, object_id, form_url, extra_context)
+        return buttons
 
     def get_urls(self):
         def view(name, func):

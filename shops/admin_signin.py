@@ -14,8 +14,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
-from intercepts import two_factor
-from intercepts.admin_scoping import LazyChangeList, StrictLookupsMixin, is_platform_staff
+from shops import two_factor
+from shops.scoped_admin import LazyChangeList, StrictLookupsMixin, is_platform_staff
 
 # The two-step sign-in pages, in the workbench's URLs (Unfold's site adds ``extra_urls``).
 admin.site.extra_urls = two_factor.urls

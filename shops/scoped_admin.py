@@ -18,8 +18,8 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.paginator import InfinitePaginator as _UnfoldInfinitePaginator
 from unfold.views import ChangeList
 
-from intercepts.models import PLATFORM_CS, PLATFORM_FINANCE, ShopMembership
-from intercepts.tenancy import access_for, scope_to_shops
+from shops.access import access_for, scope_to_shops
+from shops.models import PLATFORM_CS, PLATFORM_FINANCE, Shop, ShopMembership
 
 PAGINATION_TEMPLATE = "unfold/helpers/pagination.html"
 
@@ -289,3 +289,45 @@ def object_view_path(model_admin, function, suffix: str):
         ),
         name=f"{opts.app_label}_{opts.model_name}_{suffix.replace('-', '_')}",
     )
+
+
+class PlatformReadOnlyMixin(StrictLookupsMixin):
+    """Platform staff read these; only superusers change them."""
+
+    def _platform(self, request) -> bool:
+        return is_platform_staff(request)
+
+    def has_module_permission(self, request):
+        return self._platform(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._platform(request)
+
+    def has_add_permission(self, request):
+        return access_for(request.user).is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return access_for(request.user).is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PlatformShopFilter(SimpleListFilter):
+    """Filter by shop, offered to platform staff only (a merchant sees only their shops)."""
+
+    title = _("shop")
+    parameter_name = "shop"
+
+    def lookups(self, request, model_admin):
+        if not access_for(request.user).sees_all_shops:
+            return ()
+        return list(Shop.objects.values_list("pk", "name"))
+
+    def has_output(self):
+        return bool(self.lookup_choices)
+
+    def queryset(self, request, queryset):
+        if self.value() and access_for(request.user).sees_all_shops:
+            return queryset.filter(shop_id=self.value())
+        return queryset

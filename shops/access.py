@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import Group
 from django.db.models import IntegerField, Value
 
-from intercepts.models import PLATFORM_GROUPS, ShopMembership
+from shops.models import PLATFORM_GROUPS, ShopMembership
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,141 @@
+"""Shops (the tenants), their members and platform groups, and their e-waybill accounts.
+
+Everything a shop owns elsewhere (wallets, orders, parcels, claims) points here; this app
+imports only from ``couriers`` below it.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from couriers.models import Courier
+
+PLATFORM_CS = "platform_cs"
+PLATFORM_FINANCE = "platform_finance"
+PLATFORM_GROUPS = (PLATFORM_CS, PLATFORM_FINANCE)
+
+
+class Shop(models.Model):
+    class Status(models.TextChoices):
+        NORMAL = "normal", _("Operating normally")
+        RESTRICTED = "restricted", _("Restricted")
+        CLOSED = "closed", _("Closed")
+
+    name = models.CharField(_("name"), max_length=100)
+    code = models.SlugField(_("shop code"), max_length=32, unique=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.NORMAL
+    )
+    is_cross_border = models.BooleanField(_("cross-border shop"), default=False)
+    return_contact = models.CharField(_("return contact"), max_length=50, blank=True)
+    return_phone = models.CharField(_("return phone"), max_length=20, blank=True)
+    return_address = models.CharField(_("return address"), max_length=255, blank=True)
+    intercept_agreement_version = models.CharField(
+        _("intercept agreement version"), max_length=16, blank=True
+    )
+    intercept_agreement_signed_at = models.DateTimeField(
+        _("intercept agreement signed at"), null=True, blank=True
+    )
+    intercept_agreement_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("intercept agreement signed by"),
+    )
+    auto_intercept_enabled = models.BooleanField(_("automatic intercept"), default=False)
+    auto_intercept_daily_cap = models.PositiveIntegerField(
+        _("automatic intercepts per day"), default=0
+    )
+    auto_complete_refund = models.BooleanField(
+        _("approve refund after a successful intercept"), default=False
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ShopMembership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Shop owner")
+        AGENT = "agent", _("After-sales agent")
+        VIEWER = "viewer", _("Viewer")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="shop_memberships",
+        verbose_name=_("user"),
+    )
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("shop")
+    )
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("shop member")
+        verbose_name_plural = _("shop members")
+        constraints = [
+            models.UniqueConstraint(fields=("user", "shop"), name="membership_user_shop_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.shop} ({self.get_role_display()})"
+
+
+class EwaybillAccount(models.Model):
+    """A shop's e-waybill account with a courier (its monthly card or partner id).
+
+    The courier issues a shop's waybill numbers under this account and takes an intercept only
+    from the account that issued the waybill, so the account is granted by the platform (see
+    ``services.ewaybill_account_grant``), never typed in by the merchant.
+    """
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="ewaybill_accounts", verbose_name=_("shop")
+    )
+    courier = models.ForeignKey(
+        Courier, on_delete=models.PROTECT, related_name="+", verbose_name=_("courier")
+    )
+    account_no = models.CharField(
+        _("e-waybill account number"),
+        max_length=64,
+        help_text=_(
+            "The monthly card or partner id the courier issues this shop's waybills under."
+        ),
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("granted by"),
+    )
+    granted_at = models.DateTimeField(_("granted at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("e-waybill account")
+        verbose_name_plural = _("e-waybill accounts")
+        ordering = ("shop", "courier")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("shop", "courier"), name="ewaybill_shop_courier_unique"
+            ),
+            # One courier account belongs to one shop: two shops cannot share its waybills.
+            models.UniqueConstraint(
+                fields=("courier", "account_no"), name="ewaybill_courier_account_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.courier} {self.account_no}"
