@@ -108,7 +108,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
-    "axes",
+    "shops.apps.SigninRecordsConfig",  # django-axes
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",

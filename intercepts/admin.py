@@ -202,8 +202,9 @@ class ParcelCorrectionInline(ScopedTabularInline):
 
 
 class ParcelAdminForm(forms.ModelForm):
-    """A new parcel: its order, courier, waybill and receiver. It carries all of its order's
-    lines, and their value is its declared value; nothing of it changes once shipped."""
+    """A new parcel: its order, courier, waybill and receiver. It carries the order's lines not
+    yet in another parcel, and their value is its declared value; nothing of it changes once
+    shipped."""
 
     class Meta:
         model = Parcel
@@ -218,6 +219,14 @@ class ParcelAdminForm(forms.ModelForm):
 
     def clean_waybill_no(self):
         return services.normalise_waybill(self.cleaned_data["waybill_no"])
+
+    def clean_order(self):
+        order = self.cleaned_data["order"]
+        if order is not None and not services.order_has_goods_to_ship(order):
+            raise forms.ValidationError(
+                _("Every item of this order is already in a recorded parcel.")
+            )
+        return order
 
 
 class WaybillCorrectionForm(forms.Form):
@@ -302,7 +311,7 @@ class ParcelAdmin(ShopScopedAdmin):
         if obj is not None:
             access = access_for(request.user)
             context["may_refresh"] = access.is_platform or access.acts_for(obj.shop_id)
-            context["may_correct"] = access.is_superuser or access.acts_for(obj.shop_id)
+            context["may_correct"] = services.may_correct_waybill(request.user, obj.shop_id)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def refresh_tracking_view(self, request, object_id):
@@ -328,8 +337,7 @@ class ParcelAdmin(ShopScopedAdmin):
 
     def correct_waybill_view(self, request, object_id):
         parcel = self.get_object(request, object_id)  # another shop's: 404
-        access = access_for(request.user)
-        if not (access.is_superuser or access.acts_for(parcel.shop_id)):
+        if not services.may_correct_waybill(request.user, parcel.shop_id):
             raise PermissionDenied
         back_url = reverse("admin:intercepts_parcel_change", args=[parcel.pk])
         form = WaybillCorrectionForm(request.POST or None, parcel=parcel)

@@ -47,6 +47,13 @@ def _require_shop_writer(actor, shop_id: int) -> None:
         raise PermissionDenied(_("Only the shop's owner or an after-sales agent may do this."))
 
 
+def may_correct_waybill(actor, shop_id: int) -> bool:
+    """The shop's owner and agents put right their own typing; platform customer service
+    settles a waybill two shops claim (one recorded another's number first)."""
+    access = access_for(actor)
+    return access.is_superuser or access.acts_for(shop_id) or PLATFORM_CS in access.platform_groups
+
+
 def _check_waybill(courier: Courier, waybill_no: str) -> None:
     courier.check_waybill(waybill_no)
     if Parcel.objects.filter(courier=courier, waybill_no=waybill_no).exists():
@@ -64,6 +71,19 @@ def _save_refusing_taken_waybill(parcel: Parcel, **kwargs) -> None:
         raise
 
 
+def _carried_line_ids(order: Order) -> set[int]:
+    return set(
+        Parcel.lines.through.objects.filter(parcel__order=order).values_list(
+            "orderline_id", flat=True
+        )
+    )
+
+
+def order_has_goods_to_ship(order: Order) -> bool:
+    """Whether some line of the order is in no recorded parcel yet (what a new parcel carries)."""
+    return order.lines.exclude(pk__in=_carried_line_ids(order)).exists()
+
+
 def parcel_create(
     *,
     actor,
@@ -75,8 +95,9 @@ def parcel_create(
     receiver_address: str,
     line_ids: list[int] | None = None,
 ) -> Parcel:
-    """Record a shipped parcel of an order: its waybill, the lines it carries (all the order's
-    lines unless chosen) and their value, which is what the rules and claims read.
+    """Record a shipped parcel of an order: its waybill, the lines it carries (the order's
+    lines not yet in another parcel, unless chosen) and their value, which is what the rules and
+    claims read. An item is in one parcel only, so no value is counted twice.
 
     A waybill names one parcel: one already recorded, in this shop or another, is refused.
     Once shipped, the parcel's courier, waybill and goods are fixed; a mistyped waybill is put
@@ -99,14 +120,28 @@ def parcel_create(
     parcel.full_clean(exclude=["order", "courier", "shop"], validate_unique=False)
     _check_waybill(courier, waybill_no)
     with transaction.atomic():
+        # The order's row is the lock two parcels of one order being recorded at once wait on,
+        # so that the same goods never go into both.
+        Order.objects.select_for_update().filter(pk=order.pk).first()
         lines = list(order.lines.all())
+        carried = _carried_line_ids(order)
         if line_ids is not None:
             chosen = set(line_ids)
             if not chosen or not chosen <= {line.pk for line in lines}:
                 raise ValidationError(
                     {"lines": _("A parcel can only carry lines of its own order.")}
                 )
+            if chosen & carried:
+                raise ValidationError(
+                    {"lines": _("These goods are already in another recorded parcel.")}
+                )
             lines = [line for line in lines if line.pk in chosen]
+        else:
+            lines = [line for line in lines if line.pk not in carried]
+            if not lines:
+                raise ValidationError(
+                    {"order": _("Every item of this order is already in a recorded parcel.")}
+                )
         parcel.declared_value_fen = sum(line.amount_fen for line in lines)
         _save_refusing_taken_waybill(parcel)
         parcel.lines.set(lines)
@@ -117,13 +152,18 @@ def parcel_create(
 def parcel_correct_waybill(
     *, actor, parcel: Parcel, courier: Courier, waybill_no: str, reason: str
 ) -> ParcelCorrection:
-    """Put right a mistyped courier or waybill number, with a record of what it was and why.
+    """Put right a mistyped courier or waybill number, with a record of what it was and why:
+    the shop's own staff, or platform customer service when another shop's parcel holds the
+    waybill.
 
     Refused once an intercept has been asked for the parcel (its history names the waybill),
     and for a waybill already recorded. The tracking read under the wrong number is dropped and
     the parcel is tracked afresh under the right one.
     """
-    _require_shop_writer(actor, parcel.shop_id)
+    if not may_correct_waybill(actor, parcel.shop_id):
+        raise PermissionDenied(
+            _("Only the shop's staff or platform customer service may correct its waybill.")
+        )
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": _("Say what was wrong with the waybill.")})

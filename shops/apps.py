@@ -1,3 +1,4 @@
+from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -7,4 +8,10 @@ class ShopsConfig(AppConfig):
     verbose_name = _("Shops")
 
     def ready(self) -> None:
-        from shops import signin, two_factor  # noqa: F401  (their signal receivers)
+        from shops import checks, signin, two_factor  # noqa: F401  (checks, signal receivers)
+
+
+class SigninRecordsConfig(AxesAppConfig):
+    """django-axes, under a name the workbench shows in Chinese."""
+
+    verbose_name = _("Sign-in security")

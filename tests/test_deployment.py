@@ -96,3 +96,12 @@ def test_a_session_in_use_stays_open(world, login):
 
 def test_sessions_last_two_hours_idle_by_default(settings):
     assert settings.SESSION_COOKIE_AGE == 2 * 60 * 60
+
+
+def test_check_deploy_warns_when_two_step_sign_in_is_switched_off():
+    from shops.checks import two_factor_required
+
+    with override_settings(DEBUG=False, WORKBENCH_REQUIRE_2FA=False):
+        assert [message.id for message in two_factor_required(None)] == ["shops.W001"]
+    with override_settings(DEBUG=False, WORKBENCH_REQUIRE_2FA=True):
+        assert two_factor_required(None) == []

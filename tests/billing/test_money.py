@@ -94,11 +94,20 @@ def test_full_width_digits_are_refused(text):
     assert "半角" in error.messages[0]
 
 
-@pytest.mark.parametrize("text", ["1,000", "1,000.00", "1_000", "1，000"])
-def test_thousands_separators_are_refused(text):
+@pytest.mark.parametrize(
+    ("text", "code", "says"),
+    [
+        ("1,000", "separator", "千位分隔符"),
+        ("1,000.00", "separator", "千位分隔符"),
+        ("1_000", "separator", "千位分隔符"),
+        # A full-width comma is refused first for not being ASCII.
+        ("1，000", "not_ascii", "半角"),
+    ],
+)
+def test_thousands_separators_are_refused(text, code, says):
     error = refusal(text)
-    assert error.code in ("separator", "not_ascii")
-    assert "千位分隔符" in error.messages[0] or "半角" in error.messages[0]
+    assert error.code == code
+    assert says in error.messages[0]
 
 
 @pytest.mark.parametrize("text", ["1 000", "12. 50", "1\t0"])
@@ -132,10 +141,15 @@ def test_more_than_two_decimals_are_refused(text):
     assert error.code == "max_decimal_places"
 
 
-@pytest.mark.parametrize("text", [".5", "5.", "1.2.3", "abc", "-", "1-", "0x10", "12元", "¥12"])
+@pytest.mark.parametrize("text", [".5", "5.", "1.2.3", "abc", "-", "1-", "0x10"])
 def test_other_text_is_refused_as_not_an_amount(text):
     error = refusal(text, min_fen=None)
-    assert error.messages[0] == "请输入以元为单位的金额，例如 12.50。" or error.code == "not_ascii"
+    assert (error.code, error.messages[0]) == ("invalid", "请输入以元为单位的金额，例如 12.50。")
+
+
+@pytest.mark.parametrize("text", ["12元", "¥12"])
+def test_units_and_currency_signs_are_refused_as_not_ascii(text):
+    assert refusal(text, min_fen=None).code == "not_ascii"
 
 
 def test_surrounding_blanks_are_trimmed():

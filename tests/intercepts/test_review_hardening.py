@@ -11,6 +11,7 @@ from shops.models import ShopMembership
 from tests.factories import (
     AfterSaleFactory,
     MembershipFactory,
+    OrderLineFactory,
     ParcelFactory,
     UserFactory,
     make_after_sale,
@@ -49,7 +50,8 @@ def test_viewer_role_in_one_shop_cannot_add_there_with_a_write_role_elsewhere(wo
     assert response.status_code == 200
     assert "order" in response.context["adminform"].form.errors
     assert Parcel.objects.count() == before
-    # ...while the shop where the user is owner still works.
+    # ...while the shop where the user is owner still works (for goods not yet in a parcel).
+    OrderLineFactory(order=world.after_sale_a.order)
     ok = client.post(reverse("admin:intercepts_parcel_add"), _parcel_form(world.after_sale_a.order))
     assert ok.status_code == 302
     assert Parcel.objects.count() == before + 1

@@ -5,7 +5,7 @@ import pytest
 from couriers.models import Courier, CourierAccount
 from intercepts.polling import parcel_subscribe
 from intercepts.services import parcel_create
-from tests.factories import make_after_sale, sandbox_served
+from tests.factories import OrderLineFactory, make_after_sale, sandbox_served
 
 
 @pytest.fixture
@@ -28,6 +28,7 @@ def test_a_new_parcel_subscribes_once(
     world, zto_served, sandbox, django_capture_on_commit_callbacks
 ):
     after_sale, _ = make_after_sale(world.shop_a)
+    OrderLineFactory(order=after_sale.order)  # goods not yet in a parcel
     with django_capture_on_commit_callbacks(execute=True):
         parcel = parcel_create(
             actor=world.owner,

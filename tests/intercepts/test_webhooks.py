@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from couriers import signing
 from couriers.models import Courier, CourierAccount
@@ -356,3 +357,21 @@ def test_refused_push_flood_stops_storing(client, account, parcel, settings, cap
         3,
         1,
     )
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [("cs", 200), ("finance", 200), ("owner", 403), ("agent", 403), ("viewer", 403)],
+)
+def test_a_refused_push_is_an_audit_line_platform_staff_read(
+    world, login, account, parcel, who, status
+):
+    send(login(None), reverse("courier-push", args=[account.pk]), _push(parcel, salt="wrong"))
+    push = CourierPush.objects.get(status=CourierPush.Status.REFUSED)
+    client = login(world.user(who))
+    listing = client.get(reverse("admin:intercepts_courierpush_changelist"))
+    page = client.get(reverse("admin:intercepts_courierpush_change", args=[push.pk]))
+    assert (listing.status_code, page.status_code) == (status, status)
+    if status == 200:
+        assert "已拒绝" in listing.content.decode()
+        assert escape(push.error) in page.content.decode()
