@@ -78,6 +78,9 @@ MATRIX = [
     ("admin:axes_accessattempt_add", None, row(403, 403, 403, 403, 403, 403)),
     # Two-step sign-in: everyone signed in sets up their own
     ("admin:two_factor_setup", None, row(200, 200, 200, 200, 200, 200)),
+    # Authenticators are removed by superusers only (their keys are never shown).
+    ("admin:otp_totp_totpdevice_changelist", None, row(403, 403, 403, 403, 403, 403)),
+    ("admin:otp_static_staticdevice_changelist", None, row(403, 403, 403, 403, 403, 403)),
     ("admin:auth_group_changelist", None, row(403, 403, 403, 403, 403, 403)),
 ]
 
@@ -206,3 +209,10 @@ def test_other_shop_post_to_parcel_is_404_and_changes_nothing(world, login):
     assert response.status_code == 404
     world.parcel_a.refresh_from_db()
     assert world.parcel_a.waybill_no == before
+
+
+@pytest.mark.parametrize("who", CAST)
+def test_the_code_step_sends_users_without_an_authenticator_to_set_one_up(world, login, who):
+    response = login(world.user(who)).get(reverse("admin:two_factor_verify"))
+    expected = "admin:login" if who == "anonymous" else "admin:two_factor_setup"
+    assert (response.status_code, response["Location"].split("?")[0]) == (302, reverse(expected))
