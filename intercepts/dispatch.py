@@ -429,7 +429,7 @@ def intercepts_follow_tracking(*, stages_seen: Mapping[int, set[str]], source: s
     event_source = _event_source(source)
     moved = 0
     requests = InterceptRequest.objects.filter(
-        parcel_id__any=relevant, status__in=(Status.SUBMITTED, Status.ACCEPTED, Status.SUCCEEDED)
+        parcel_id__in=relevant, status__in=(Status.SUBMITTED, Status.ACCEPTED, Status.SUCCEEDED)
     ).order_by("pk")
     for intercept in requests:
         try:

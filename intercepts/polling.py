@@ -158,7 +158,7 @@ def parcels_poll(*, courier_id: int, parcel_ids: list[int]) -> dict[str, int]:
         parcel_id=OuterRef("pk"), status__in=INTERCEPT_WAITING
     )
     rows = (
-        Parcel.objects.filter(pk__any=parcel_ids, courier_id=courier_id)
+        Parcel.objects.filter(pk__in=parcel_ids, courier_id=courier_id)
         .exclude(stage__in=TERMINAL_STAGES)
         .annotate(intercepted=Exists(waiting))
         .values_list("pk", "waybill_no", "receiver_phone", "intercepted")

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
+from django.http import QueryDict
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -32,7 +33,6 @@ from couriers.adapters.base import PushRejected
 from couriers.adapters.common import format_local_time
 from couriers.models import Courier, CourierAccount
 from couriers.ratelimit import redis_client
-from couriers.urlencoded import parse_form
 from intercepts.dispatch import intercept_updates_apply
 from intercepts.models import CourierPush, Parcel
 from intercepts.polling import protocol_code
@@ -79,7 +79,7 @@ def push_receive(*, account: CourierAccount, body: bytes, content_type: str):
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
         if limit is not None and text.count("&") >= limit:
             raise PushRejected(f"more than {limit} form fields")
-        parsed = get_adapter(account.config()).parse_push(parse_form(text))
+        parsed = get_adapter(account.config()).parse_push(QueryDict(text).dict())
         _check_times(parsed)
     except PushRejected as exc:
         push_refuse(account=account, body=body, error=str(exc))
@@ -352,7 +352,7 @@ def _parcels_named(account: CourierAccount, keys) -> dict[tuple[str, str], int]:
     }
     found: dict[str, list[tuple[str, int]]] = defaultdict(list)
     rows = Parcel.objects.filter(
-        waybill_no__any=list({waybill_no for _code, waybill_no in keys}),
+        waybill_no__in=list({waybill_no for _code, waybill_no in keys}),
         courier_id__in=list(gateway_codes),
     ).values_list("pk", "waybill_no", "courier_id")
     for pk, waybill_no, courier_id in rows:
@@ -392,7 +392,7 @@ def _apply(pushes: list[CourierPush]) -> None:
         intercept_updates: list[dict] = []
         for push in account_pushes:
             try:
-                parsed = adapter.parse_push(parse_form(push.body))
+                parsed = adapter.parse_push(QueryDict(push.body).dict())
             except PushRejected as exc:  # changed since it was received: not applied
                 push.status, push.error = CourierPush.Status.REFUSED, str(exc)[:255]
                 continue

@@ -6,9 +6,9 @@ code), and the stage is whatever the stored events give in time order (see
 
 Scans for many parcels are applied together (a poll answers for a chunk of waybills): the rows
 are locked in primary-key order, the known events read in one query, the new ones inserted in
-one statement, and the parcels updated in one ``UPDATE ... FROM unnest(...)`` (long lists go
-to PostgreSQL as arrays, see ``intercepts.pgarrays``). A poll also
-passes how to reschedule, so the next poll time rides in that same statement.
+one statement, and the parcels updated in one ``UPDATE ... FROM unnest(...)`` (each column a
+list, which psycopg sends as one array parameter). A poll also passes how to reschedule, so the
+next poll time rides in that same statement.
 """
 
 from collections import defaultdict
@@ -21,7 +21,6 @@ from django.utils import timezone
 from couriers.stages import ParcelStage, stage_with_arrivals
 from couriers.types import TrackingScan
 from intercepts.models import Parcel, TrackingEvent
-from intercepts.pgarrays import array_literal
 
 # Given a parcel (its id) and its stage after the scans, when to ask about it next (None: never).
 Reschedule = Callable[[int, str], datetime | None]
@@ -54,7 +53,7 @@ def parcels_apply_scans(
         parcels = {
             pk: (stage, picked_up_at, signed_at)
             for pk, stage, picked_up_at, signed_at in Parcel.objects.select_for_update()
-            .filter(pk__any=ids)
+            .filter(pk__in=ids)
             .order_by("pk")
             .values_list("pk", "stage", "picked_up_at", "signed_at")
         }
@@ -63,7 +62,7 @@ def parcels_apply_scans(
         known: dict[int, set[tuple]] = defaultdict(set)
         if with_scans:
             for parcel_id, occurred_at, raw_code, stage in TrackingEvent.objects.filter(
-                parcel_id__any=with_scans
+                parcel_id__in=with_scans
             ).values_list("parcel_id", "occurred_at", "raw_code", "stage"):
                 history[parcel_id].append((occurred_at, stage))
                 known[parcel_id].add((occurred_at, raw_code))
@@ -161,12 +160,12 @@ def _insert_events(events: list[tuple[int, TrackingScan]], source: str) -> None:
             [
                 source,
                 now,
-                array_literal(parcel_id for parcel_id, _scan in events),
-                array_literal(scan.occurred_at for _pk, scan in events),
-                array_literal(scan.raw_code for _pk, scan in events),
-                array_literal(scan.stage for _pk, scan in events),
-                array_literal(scan.description[:255] for _pk, scan in events),
-                array_literal(scan.location[:100] for _pk, scan in events),
+                [parcel_id for parcel_id, _scan in events],
+                [scan.occurred_at for _pk, scan in events],
+                [scan.raw_code for _pk, scan in events],
+                [scan.stage for _pk, scan in events],
+                [scan.description[:255] for _pk, scan in events],
+                [scan.location[:100] for _pk, scan in events],
             ],
         )
 
@@ -198,5 +197,5 @@ def _update_parcels(rows: dict[int, tuple], *, with_schedule: bool) -> None:
             f"FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::timestamptz[], "
             f"%s::timestamptz[]) AS v(id, stage, picked_up_at, signed_at, next_poll_at) "
             f"WHERE p.id = v.id",
-            [now, *map(array_literal, columns)],
+            [now, *map(list, columns)],
         )
