@@ -66,6 +66,21 @@ def test_check_deploy_gives_no_warning_with_the_production_example():
     assert (result.returncode, result.stderr.strip()) == (0, ""), result.stdout + result.stderr
 
 
+def test_commands_in_a_bare_checkout_run_on_the_demo_defaults():
+    result = _run(["manage.py", "check"])
+    assert (result.returncode, result.stdout.strip()) == (
+        0,
+        "System check identified no issues (0 silenced).",
+    ), result.stderr
+
+
+def test_commands_where_a_secret_key_is_set_keep_debug_off():
+    # A production environment's own key: no debug, so its real settings are demanded.
+    result = _run(["manage.py", "check"], DJANGO_SECRET_KEY="short")
+    assert result.returncode == 1
+    assert "DJANGO_SECRET_KEY must be set to a random value" in result.stderr
+
+
 def test_workbench_pages_carry_the_content_security_policy(world, login):
     response = login(world.finance).get(reverse("admin:index"))
     directives = dict(
