@@ -57,6 +57,7 @@ from shops.scoped_admin import (
     PlatformShopFilter,
     ScopedTabularInline,
     ShopScopedAdmin,
+    StatusHistoryInline,
     StrictLookupsMixin,
     is_platform_staff,
     object_view_path,
@@ -428,13 +429,8 @@ def _add_errors(form, exc: ValidationError) -> None:
 # --- After-sales -----------------------------------------------------------------------------
 
 
-class AfterSaleEventInline(ScopedTabularInline):
+class AfterSaleEventInline(StatusHistoryInline):
     model = AfterSaleEvent
-    fields = ("created_at", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
 
 
 class AfterSaleInterceptInline(ScopedTabularInline):
@@ -781,14 +777,10 @@ class LocalDayRangeFilter(RangeDateFilter):
         return queryset.filter(**bounds)
 
 
-class InterceptEventInline(ScopedTabularInline):
+class InterceptEventInline(StatusHistoryInline):
     model = InterceptEvent
     parent_shop_path = "shop"
     fields = ("created_at", "from_status", "to_status", "source", "actor", "note")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
 
 
 @admin.register(InterceptRequest)

@@ -276,6 +276,19 @@ class ScopedTabularInline(RolePermissionsMixin, TabularInline):
         return self.parent_shop_path
 
 
+class StatusHistoryInline(ScopedTabularInline):
+    """A record's status history (who moved it, when, from what to what), read-only, oldest
+    first; a subclass names the history model and who reads it."""
+
+    fields = ("created_at", "from_status", "to_status", "actor", "note")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
 def object_view_path(model_admin, function, suffix: str):
     """The URL of an extra page of one object, ``<id>/<suffix>/``, named
     ``<app>_<model>_<suffix>`` (dashes as underscores) and behind the admin's login:

@@ -63,6 +63,7 @@ from shops.scoped_admin import (
     LazyChangeList,
     ScopedTabularInline,
     ShopScopedAdmin,
+    StatusHistoryInline,
     StrictLookupsMixin,
     is_platform_staff,
 )
@@ -546,15 +547,11 @@ class LedgerEntryAdmin(ShopScopedAdmin):
         return str(obj.transaction.created_by or "-")
 
 
-class HoldEventInline(ScopedTabularInline):
+class HoldEventInline(StatusHistoryInline):
     model = HoldEvent
     parent_shop_path = "wallet__shop"
-    fields = ("created_at", "from_status", "to_status", "actor")
-    readonly_fields = fields
+    fields = ("created_at", "from_status", "to_status", "actor")  # a hold's moves carry no note
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
 
 
 @admin.register(Hold)
@@ -658,15 +655,10 @@ class SecondApprovalMixin:
         return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", record.pk)
 
 
-class AdjustmentEventInline(ScopedTabularInline):
+class AdjustmentEventInline(StatusHistoryInline):
     model = AdjustmentEvent
     parent_shop_path = "wallet__shop"
-    fields = ("created_at", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
     role_permissions = {"view": FINANCE}
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
 
 
 @admin.register(Adjustment)
@@ -713,15 +705,10 @@ class AdjustmentAdmin(SecondApprovalMixin, ShopScopedAdmin):
         return format_fen(obj.amount_fen)
 
 
-class TopUpEventInline(ScopedTabularInline):
+class TopUpEventInline(StatusHistoryInline):
     model = TopUpEvent
     parent_shop_path = "wallet__shop"
-    fields = ("created_at", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
     role_permissions = {"view": PLATFORM_ALL}
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
 
 
 @admin.register(TopUp)
@@ -876,15 +863,10 @@ class InvoiceLineInline(ScopedTabularInline):
         return format_fen(obj.amount_fen)
 
 
-class InvoiceEventInline(ScopedTabularInline):
+class InvoiceEventInline(StatusHistoryInline):
     model = InvoiceEvent
     parent_shop_path = "wallet__shop"
-    fields = ("created_at", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
 
 
 @admin.register(InvoiceRequest)
