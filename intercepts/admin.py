@@ -56,6 +56,7 @@ from shops.scoped_admin import (
     PlatformReadOnlyMixin,
     PlatformShopFilter,
     ScopedTabularInline,
+    ShopColumnForPlatformMixin,
     ShopScopedAdmin,
     StatusHistoryInline,
     StrictLookupsMixin,
@@ -453,7 +454,7 @@ class AfterSaleInterceptInline(ScopedTabularInline):
 
 
 @admin.register(AfterSale)
-class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
+class AfterSaleAdmin(ShopColumnForPlatformMixin, ExactNumberSearchMixin, ShopScopedAdmin):
     role_permissions = {
         "view": MERCHANT_ALL | PLATFORM_ALL,
         "add": NOBODY,
@@ -506,11 +507,6 @@ class AfterSaleAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
         if obj is not None:
             context.update(workbench.after_sale_page_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def get_list_display(self, request):
-        if access_for(request.user).sees_all_shops:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "shop")
 
     def get_list_select_related(self, request):
         # Merchants see no shop column: no shop to join.
@@ -784,7 +780,7 @@ class InterceptEventInline(StatusHistoryInline):
 
 
 @admin.register(InterceptRequest)
-class InterceptRequestAdmin(ShopScopedAdmin):
+class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     """Every intercept the user may see ("intercept records"); changed only by the services."""
 
     role_permissions = {
@@ -841,11 +837,6 @@ class InterceptRequestAdmin(ShopScopedAdmin):
     )
     readonly_fields = fields
     inlines = (InterceptEventInline,)
-
-    def get_list_display(self, request):
-        if access_for(request.user).sees_all_shops:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "shop")
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():

@@ -276,6 +276,16 @@ class ScopedTabularInline(RolePermissionsMixin, TabularInline):
         return self.parent_shop_path
 
 
+class ShopColumnForPlatformMixin:
+    """The list's shop column is for platform staff, who see every shop; a merchant's rows are
+    all their own shop's."""
+
+    def get_list_display(self, request):
+        if access_for(request.user).sees_all_shops:
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "shop")
+
+
 class StatusHistoryInline(ScopedTabularInline):
     """A record's status history (who moved it, when, from what to what), read-only, oldest
     first; a subclass names the history model and who reads it."""

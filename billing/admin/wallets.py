@@ -62,6 +62,7 @@ from shops.scoped_admin import (
     PLATFORM_FINANCE,
     LazyChangeList,
     ScopedTabularInline,
+    ShopColumnForPlatformMixin,
     ShopScopedAdmin,
     StatusHistoryInline,
     StrictLookupsMixin,
@@ -473,7 +474,7 @@ class WalletAdmin(ShopScopedAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ShopScopedAdmin):
+class LedgerEntryAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     shop_path = "wallet__shop"
     role_permissions = READ_ONLY
     list_display = (
@@ -508,11 +509,6 @@ class LedgerEntryAdmin(ShopScopedAdmin):
             # Merchants read their own money; the platform's counterpart accounts are ours.
             queryset = queryset.filter(account__kind__in=Account.SHOP_KINDS)
         return queryset
-
-    def get_list_display(self, request):
-        if access_for(request.user).sees_all_shops:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "shop")
 
     @display(description=_("shop"))
     def shop(self, obj: LedgerEntry) -> str:
@@ -555,7 +551,7 @@ class HoldEventInline(StatusHistoryInline):
 
 
 @admin.register(Hold)
-class HoldAdmin(ShopScopedAdmin):
+class HoldAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     shop_path = "wallet__shop"
     role_permissions = READ_ONLY
     list_display = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
@@ -567,11 +563,6 @@ class HoldAdmin(ShopScopedAdmin):
     fields = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
     readonly_fields = fields
     inlines = (HoldEventInline,)
-
-    def get_list_display(self, request):
-        if access_for(request.user).sees_all_shops:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "shop")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -870,7 +861,7 @@ class InvoiceEventInline(StatusHistoryInline):
 
 
 @admin.register(InvoiceRequest)
-class InvoiceRequestAdmin(ShopScopedAdmin):
+class InvoiceRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     shop_path = "wallet__shop"
     role_permissions = READ_ONLY
     list_display = (
@@ -909,11 +900,6 @@ class InvoiceRequestAdmin(ShopScopedAdmin):
         ),
         InvoiceRequest.Status.ISSUED: ((InvoiceDecisionForm.REVERSE, _("Reverse (red-letter)")),),
     }
-
-    def get_list_display(self, request):
-        if access_for(request.user).sees_all_shops:
-            return self.list_display
-        return tuple(name for name in self.list_display if name != "shop")
 
     @display(description=_("shop"))
     def shop(self, obj: InvoiceRequest) -> str:
