@@ -8,7 +8,7 @@ from django.utils.translation import get_language
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.models import InterceptRequest, Order, Parcel
-from intercepts.services import normalise_waybill
+from intercepts.services.parcels import normalise_waybill
 
 # A whole number matches a handful of rows; the cap keeps a pathological term cheap.
 _MAX_MATCHES = 500

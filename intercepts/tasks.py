@@ -1,10 +1,14 @@
-"""Celery tasks of the workbench: thin wrappers that take ids and call services."""
+"""Celery tasks of the workbench: thin wrappers that take ids and call services.
+
+Each task is named after the service it runs, so a reader finds one from the other.
+"""
 
 from celery import shared_task
 from django.core import management
 from django.db import transaction
 
-from intercepts import dispatch, polling, pushes
+from intercepts.services import sending
+from intercepts.tracking import polling, pushes
 
 
 @shared_task(name="intercepts.sessions_clear_expired")
@@ -14,14 +18,14 @@ def sessions_clear_expired() -> None:
 
 
 @shared_task(name="tracking.poll_due")
-def tracking_poll_due(limit: int = 2000) -> int:
+def parcels_poll_due(limit: int = 2000) -> int:
     """Lease the parcels due for a poll and queue one task per courier and chunk."""
     claimed = polling.parcels_claim_due(limit=limit)
     # Each task is sized to its courier's gateway (polling.poll_chunk_size).
     for courier_id, courier, chunk in polling.poll_chunks(claimed):
         queue = polling.courier_queue(courier.code if courier is not None else "unknown")
         transaction.on_commit(
-            lambda c=courier_id, ids=chunk, q=queue: tracking_poll_parcels.apply_async(
+            lambda c=courier_id, ids=chunk, q=queue: parcels_poll.apply_async(
                 args=[c, ids], queue=q
             )
         )
@@ -29,25 +33,25 @@ def tracking_poll_due(limit: int = 2000) -> int:
 
 
 @shared_task(name="tracking.poll_parcels")
-def tracking_poll_parcels(courier_id: int, parcel_ids: list[int]) -> dict:
+def parcels_poll(courier_id: int, parcel_ids: list[int]) -> dict:
     """Ask one courier about these parcels; leased parcels that vanish are simply skipped."""
     return polling.parcels_poll(courier_id=courier_id, parcel_ids=parcel_ids)
 
 
 @shared_task(name="tracking.subscribe_parcel")
-def tracking_subscribe_parcel(parcel_id: int) -> bool:
+def parcel_subscribe(parcel_id: int) -> bool:
     """Ask a new parcel's gateway to push its tracking (at most once per parcel)."""
     return polling.parcel_subscribe(parcel_id=parcel_id)
 
 
 @shared_task(name="tracking.apply_pushes")
-def tracking_apply_pushes() -> int:
+def pushes_drain() -> int:
     """Apply the courier pushes received and not yet applied (also run periodically)."""
     return pushes.pushes_drain()
 
 
 @shared_task(name="tracking.pushes_delete_expired")
-def tracking_pushes_delete_expired() -> dict[str, int]:
+def pushes_delete_expired() -> dict[str, int]:
     """Delete raw pushes past their retention (safe to run twice: only what has expired)."""
     return pushes.pushes_delete_expired()
 
@@ -55,16 +59,16 @@ def tracking_pushes_delete_expired() -> dict[str, int]:
 @shared_task(name="intercepts.send")
 def intercept_send(intercept_id: int) -> str:
     """Send a new intercept request to its courier (a second run finds it sent and stops)."""
-    return dispatch.intercept_send(intercept_id=intercept_id)
+    return sending.intercept_send(intercept_id=intercept_id)
 
 
 @shared_task(name="intercepts.withdraw")
-def intercept_withdraw(intercept_id: int) -> str:
+def intercept_withdrawal_send(intercept_id: int) -> str:
     """Ask the courier to drop a withdrawn request (a second run finds it settled and stops)."""
-    return dispatch.intercept_withdraw_send(intercept_id=intercept_id)
+    return sending.intercept_withdrawal_send(intercept_id=intercept_id)
 
 
 @shared_task(name="intercepts.reconcile")
 def intercepts_reconcile() -> dict:
     """Resend requests the courier never answered, and send those whose task was lost."""
-    return dispatch.intercepts_reconcile()
+    return sending.intercepts_reconcile()

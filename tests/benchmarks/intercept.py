@@ -32,7 +32,6 @@ from couriers.adapters.base import Waybill
 from couriers.models import Courier, CourierAccount
 from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
 from couriers.stages import ParcelStage
-from intercepts import services
 from intercepts.models import (
     AfterSale,
     InterceptEvent,
@@ -42,7 +41,8 @@ from intercepts.models import (
     OrderLine,
     Parcel,
 )
-from intercepts.polling import courier_queue
+from intercepts.services.policy import shop_sign_agreement
+from intercepts.tracking.polling import courier_queue
 from shops.models import PLATFORM_FINANCE, EwaybillAccount, Shop, ShopMembership
 from tests.benchmarks import at_least, at_most, equals, p95
 from tests.benchmarks._servers import celery_worker, web_server
@@ -82,9 +82,7 @@ def _shop() -> tuple[Shop, User]:
     agent.save()
     for user, role in ((owner, ShopMembership.Role.OWNER), (agent, ShopMembership.Role.AGENT)):
         ShopMembership.objects.get_or_create(user=user, shop=shop, defaults={"role": role})
-    services.shop_sign_agreement(
-        actor=owner, shop=shop, version=InterceptPolicy.current().agreement_version
-    )
+    shop_sign_agreement(actor=owner, shop=shop, version=InterceptPolicy.current().agreement_version)
     zto = Courier.objects.get(code="ZTO")
     EwaybillAccount.objects.get_or_create(
         shop=shop, courier=zto, defaults={"account_no": f"BENCH-{shop.code}"}

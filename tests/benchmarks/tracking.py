@@ -77,8 +77,8 @@ from couriers.sandbox import SANDBOX_ACCOUNTS, SandboxServer, sandbox_account
 from couriers.stages import ParcelStage
 from intercepts.demo import CITIES, NAMES, demo_waybill
 from intercepts.models import CourierPush, Order, Parcel, TrackingEvent
-from intercepts.polling import parcels_claim_due, parcels_poll, poll_chunk_size
-from intercepts.pushes import flag_lower
+from intercepts.tracking.polling import parcels_claim_due, parcels_poll, poll_chunk_size
+from intercepts.tracking.pushes import flag_lower
 from shops.models import Shop
 from tests.benchmarks import _worker, at_least, equals
 from tests.benchmarks._servers import celery_worker, web_server

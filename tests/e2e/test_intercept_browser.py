@@ -14,7 +14,7 @@ from django.urls import reverse
 from couriers.models import Courier, CourierAccount
 from couriers.sandbox import FaultOptions, SandboxServer
 from intercepts.models import AfterSale, InterceptRequest
-from intercepts.polling import courier_queue
+from intercepts.tracking.polling import courier_queue
 from shops.models import Shop
 from tests.e2e.conftest import login_in_browser, screenshot
 from tests.factories import sandbox_served

@@ -4,7 +4,7 @@ the other shop's nowhere on the page, and narrows the list by status."""
 import pytest
 
 from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.services import intercept_set_status
+from intercepts.services.intercept_requests import intercept_set_status
 from tests.e2e.conftest import login_in_browser, screenshot
 from tests.intercepts.test_intercept_records import _fund, _intercept
 

@@ -9,8 +9,8 @@ from django.contrib.auth.models import Group
 
 from billing import services as billing_services
 from couriers.models import Courier
-from intercepts import services
 from intercepts.models import InterceptPolicy
+from intercepts.services.policy import shop_sign_agreement
 from shops import services as shop_services
 from shops.models import PLATFORM_CS, PLATFORM_FINANCE
 from tests.factories import UserFactory
@@ -20,9 +20,7 @@ _numbers = itertools.count(1)
 
 
 def make_ready(shop, owner, *, courier_code: str = "ZTO", fund_fen: int = 1_000) -> None:
-    services.shop_sign_agreement(
-        actor=owner, shop=shop, version=InterceptPolicy.current().agreement_version
-    )
+    shop_sign_agreement(actor=owner, shop=shop, version=InterceptPolicy.current().agreement_version)
     grant_ewaybill(shop, courier_code)
     wallet = billing_services.wallet_open(actor=owner, shop_id=shop.pk)
     if fund_fen:

@@ -10,7 +10,7 @@ from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.eligibility import RULE_CODES, intercept_eligibility, is_eligible
 from intercepts.models import AfterSale, GoodsCategory, InterceptPolicy, InterceptRequest
-from intercepts.services import intercept_create
+from intercepts.services.intercept_requests import intercept_create
 from shops.models import Shop
 from tests.factories import ParcelFactory, sandbox_served
 from tests.intercepts.readiness import grant_ewaybill

@@ -29,10 +29,16 @@ from billing.models import Hold
 from couriers.models import Courier, CourierAccount
 from couriers.sandbox import FaultOptions, SandboxServer
 from couriers.types import TrackingScan
-from intercepts import dispatch, services
 from intercepts.models import AfterSale, InterceptEvent, InterceptRequest
-from intercepts.polling import courier_queue, parcels_poll
-from intercepts.tracking import parcel_apply_scans
+from intercepts.services.intercept_requests import (
+    intercept_create,
+    intercept_withdraw,
+    intercepts_request,
+)
+from intercepts.services.outcomes import intercept_updates_apply
+from intercepts.services.sending import intercept_send, intercepts_reconcile
+from intercepts.tracking.polling import courier_queue, parcels_poll
+from intercepts.tracking.scans import parcel_apply_scans
 from shops.models import Shop
 from tests.factories import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready, zto_waybill
@@ -84,7 +90,7 @@ def _setup(world, server, *, digit="2", live_server=None):
 
 
 def _confirm(world, parcel, *, key="k1", actor=None):
-    [intercept] = services.intercepts_request(
+    [intercept] = intercepts_request(
         actor=actor or world.agent,
         after_sale=world.after_sale_a,
         parcels=[parcel],
@@ -216,7 +222,7 @@ def test_a_withdrawal_the_courier_refuses_is_noted(world, catching):
         lambda: catching.truth(parcel.waybill_no)["intercept"]["status"] == "succeeded",
         what="the courier to catch it",
     )
-    services.intercept_withdraw(actor=world.agent, intercept=intercept)
+    intercept_withdraw(actor=world.agent, intercept=intercept)
     intercept.refresh_from_db()
     assert intercept.status == S.ACCEPTED and intercept.withdraw_requested_at is None
     assert intercept.events.filter(note__contains="拦截已生效").exists()
@@ -305,7 +311,7 @@ def test_a_callback_that_overtakes_the_answer_keeps_the_couriers_reference(world
     # The courier takes 1.5 s to answer; meanwhile its callback says it is working on it.
     with SandboxServer(speed=1, seed=24, faults=FaultOptions(latency_ms=1500)) as server:
         parcel = _setup(world, server)
-        intercept = services.intercept_create(
+        intercept = intercept_create(
             actor=world.agent,
             parcel=parcel,
             action=InterceptRequest.Action.RETURN,
@@ -316,14 +322,14 @@ def test_a_callback_that_overtakes_the_answer_keeps_the_couriers_reference(world
 
         def send():
             try:
-                outcome.append(dispatch.intercept_send(intercept_id=intercept.pk))
+                outcome.append(intercept_send(intercept_id=intercept.pk))
             finally:
                 connection.close()  # hand the thread's connection back before the thread ends
 
         sender = threading.Thread(target=send)
         sender.start()
         _wait_for(lambda: _status(intercept) == S.SUBMITTED, what="the request sent")
-        dispatch.intercept_updates_apply(
+        intercept_updates_apply(
             account_id=parcel.courier.account_id,
             updates=[{"waybill_no": parcel.waybill_no, "status": "IN_PROGRESS", "reference": ""}],
         )
@@ -359,7 +365,7 @@ def test_the_reconciler_settles_what_tracking_already_shows(world, sandbox):
         connection.run_on_commit.clear()  # what a worker killed right after the commit loses
     assert _status(intercept) == S.ACCEPTED
     later = timezone.now() + timedelta(minutes=2)
-    assert dispatch.intercepts_reconcile(now=later) == {"settled_from_tracking": 1}
+    assert intercepts_reconcile(now=later) == {"settled_from_tracking": 1}
     assert _status(intercept) == S.SUCCEEDED
     assert _balances(world).available_fen == 1_000 - FEE
 
@@ -389,7 +395,7 @@ def test_a_worker_dying_after_the_courier_accepted_is_settled_by_the_reconciler(
         )
         try:
             celery_eager.conf.task_always_eager = False  # the send goes to the worker
-            [intercept] = services.intercepts_request(
+            [intercept] = intercepts_request(
                 actor=world.agent,
                 after_sale=world.after_sale_a,
                 parcels=[parcel],
@@ -412,13 +418,13 @@ def test_a_worker_dying_after_the_courier_accepted_is_settled_by_the_reconciler(
 
         server.faults = FaultOptions()  # the courier answers again
         later = timezone.now() + timedelta(minutes=2)
-        assert dispatch.intercepts_reconcile(now=later) == {"accepted": 1}
+        assert intercepts_reconcile(now=later) == {"accepted": 1}
         assert _status(intercept) == S.ACCEPTED
         assert intercept.events.filter(
             source=InterceptEvent.Source.RECONCILER, to_status=S.ACCEPTED
         ).exists()
         # Nothing left unanswered: an hour on, the reconciler has nobody to ask again.
-        assert dispatch.intercepts_reconcile(now=later + timedelta(hours=1)) == {}
+        assert intercepts_reconcile(now=later + timedelta(hours=1)) == {}
 
         def caught():
             parcels_poll(courier_id=parcel.courier_id, parcel_ids=[parcel.pk])
@@ -427,7 +433,7 @@ def test_a_worker_dying_after_the_courier_accepted_is_settled_by_the_reconciler(
         _wait_for(caught, what="the parcel caught")
         for _ in range(2):
             parcels_poll(courier_id=parcel.courier_id, parcel_ids=[parcel.pk])
-            dispatch.intercepts_reconcile(now=later)
+            intercepts_reconcile(now=later)
         assert _balances(world).available_fen == 1_000 - FEE
         assert Hold.objects.get(reference=intercept.hold_reference).status == Hold.Status.CAPTURED
 

@@ -12,7 +12,8 @@ from billing import services as billing_services
 from billing.models import Hold, LedgerTransaction
 from couriers.models import Courier
 from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.services import DomainError, intercept_create, intercept_set_status
+from intercepts.services.errors import DomainError
+from intercepts.services.intercept_requests import intercept_create, intercept_set_status
 
 S = InterceptRequest.Status
 RETURN = InterceptRequest.Action.RETURN

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from intercepts.models import AfterSale, InterceptEvent, InterceptRequest
-from intercepts.services import intercept_create
+from intercepts.services.intercept_requests import intercept_create
 from tests.factories import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready
 

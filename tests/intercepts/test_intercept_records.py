@@ -10,7 +10,7 @@ from django.utils import timezone
 from billing import services as billing_services
 from couriers.models import Courier
 from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.services import intercept_create, intercept_set_status
+from intercepts.services.intercept_requests import intercept_create, intercept_set_status
 from tests.factories import make_after_sale
 
 LIST = "admin:intercepts_interceptrequest_changelist"

@@ -13,9 +13,9 @@ from django.utils import timezone
 from couriers.models import Courier, CourierAccount
 from couriers.sandbox import FaultOptions
 from couriers.stages import TERMINAL_STAGES
-from intercepts import polling
 from intercepts.models import Parcel
-from intercepts.tasks import tracking_poll_due, tracking_poll_parcels
+from intercepts.tasks import parcels_poll, parcels_poll_due
+from intercepts.tracking import polling
 from tests.factories import ParcelFactory, sandbox_served
 
 _numbers = itertools.count(1)
@@ -62,7 +62,7 @@ def test_polled_parcels_take_the_couriers_stage_and_are_rescheduled(
     claimed = polling.parcels_claim_due()
     assert sorted(claimed[courier.pk]) == sorted(p.pk for p in parcels)
     assert polling.parcels_claim_due() == {}  # leased: nobody claims them twice
-    result = tracking_poll_parcels(courier.pk, claimed[courier.pk])
+    result = parcels_poll(courier.pk, claimed[courier.pk])
     assert result == {"polled": len(parcels), "failed": 0}
     now = timezone.now()
     for parcel in parcels:
@@ -75,7 +75,7 @@ def test_polled_parcels_take_the_couriers_stage_and_are_rescheduled(
             assert parcel.next_poll_at > now + timedelta(minutes=30)
     # Running the same task again changes nothing.
     events = sum(p.tracking_events.count() for p in parcels)
-    tracking_poll_parcels(courier.pk, claimed[courier.pk])
+    parcels_poll(courier.pk, claimed[courier.pk])
     assert sum(p.tracking_events.count() for p in parcels) == events
 
 
@@ -96,7 +96,7 @@ def test_every_parcel_converges_while_the_courier_fails_often(sandbox):
             ).exclude(poll_failures=0).update(
                 next_poll_at=timezone.now()
             )  # back-off elapsed (time is compressed here)
-            tracking_poll_due()
+            parcels_poll_due()
             if all(Parcel.objects.get(pk=p.pk).stage == _truth(sandbox, p) for p in parcels):
                 break
     finally:
@@ -115,7 +115,7 @@ def test_a_courier_down_loses_nothing_and_backs_off(sandbox):
     sandbox.faults = FaultOptions(error_rate=1.0)
     try:
         claimed = polling.parcels_claim_due()
-        assert tracking_poll_parcels(courier.pk, claimed[courier.pk]) == {"polled": 0, "failed": 3}
+        assert parcels_poll(courier.pk, claimed[courier.pk]) == {"polled": 0, "failed": 3}
     finally:
         sandbox.faults = FaultOptions()
     for parcel in parcels:
@@ -151,7 +151,7 @@ def test_a_lease_left_by_a_dead_worker_runs_out_and_the_parcel_is_claimed_again(
     again = polling.parcels_claim_due(now=later)
     assert sorted(again[courier.pk]) == sorted(p.pk for p in parcels)
     # Polled this time: the lease is dropped and the next poll set by the stage.
-    tracking_poll_parcels(courier.pk, again[courier.pk])
+    parcels_poll(courier.pk, again[courier.pk])
     for parcel in parcels:
         parcel.refresh_from_db()
         assert parcel.poll_leased_until is None
@@ -161,7 +161,7 @@ def test_a_lease_left_by_a_dead_worker_runs_out_and_the_parcel_is_claimed_again(
 @pytest.mark.django_db
 def test_a_parcel_whose_intercept_awaits_its_result_is_polled_often(world, sandbox):
     from intercepts.models import InterceptEvent, InterceptRequest
-    from intercepts.services import intercept_create, intercept_set_status
+    from intercepts.services.intercept_requests import intercept_create, intercept_set_status
     from tests.intercepts.readiness import make_ready
 
     make_ready(world.shop_a, world.owner)

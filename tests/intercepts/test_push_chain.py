@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from couriers.models import Courier, CourierAccount
 from intercepts.models import CourierPush, Parcel
-from intercepts.polling import parcel_subscribe
+from intercepts.tracking.polling import parcel_subscribe
 from tests.factories import ParcelFactory, sandbox_served
 
 _numbers = itertools.count(1)

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from config.celery import app
 from couriers.models import CourierAccount
+from intercepts import tasks
 from intercepts.models import CourierPush
-from intercepts.pushes import pushes_delete_expired
-from intercepts.tasks import tracking_pushes_delete_expired
+from intercepts.tracking.pushes import pushes_delete_expired
 
 Status = CourierPush.Status
 
@@ -40,7 +40,7 @@ def test_expired_pushes_are_deleted_and_the_rest_kept(account):
     _pushes(account, Status.ACCEPTED, 31, count=2)
     _pushes(account, Status.FAILED, 31)
     assert (
-        tracking_pushes_delete_expired.apply().get(),
+        tasks.pushes_delete_expired.apply().get(),
         sorted(CourierPush.objects.values_list("pk", flat=True)),
     ) == ({"refused": 3, "applied": 3}, sorted(kept))
 
@@ -67,5 +67,5 @@ def test_deleting_in_batches_deletes_them_all_and_a_second_run_nothing(account):
 
 
 def test_the_retention_task_is_on_the_beat_schedule():
-    tasks = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert "tracking.pushes_delete_expired" in tasks
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "tracking.pushes_delete_expired" in scheduled

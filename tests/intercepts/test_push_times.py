@@ -15,7 +15,7 @@ from couriers.adapters.common import format_local_time
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage
 from intercepts.models import CourierPush
-from intercepts.pushes import flag_lower
+from intercepts.tracking.pushes import flag_lower
 from tests.factories import ParcelFactory
 
 CHECK_WORD = "sf-check-word"

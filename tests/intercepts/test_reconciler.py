@@ -11,10 +11,10 @@ from billing import selectors as billing_selectors
 from billing.models import FeeRule, Hold
 from couriers.models import Courier
 from couriers.types import TrackingScan
-from intercepts import dispatch
 from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.services import intercept_create, intercept_set_status
-from intercepts.tracking import parcel_apply_scans
+from intercepts.services.intercept_requests import intercept_create, intercept_set_status
+from intercepts.services.sending import intercepts_reconcile
+from intercepts.tracking.scans import parcel_apply_scans
 from tests.intercepts.readiness import make_ready
 
 S = InterceptRequest.Status
@@ -80,7 +80,7 @@ def test_a_lost_answer_is_settled_from_the_scans(world, action, stages, outcome,
     intercept = _sent(world, action)
     _scans(world.parcel_a, *stages)
     assert InterceptRequest.objects.get(pk=intercept.pk).status == S.SUBMITTED
-    result = dispatch.intercepts_reconcile(now=timezone.now() + timedelta(minutes=2))
+    result = intercepts_reconcile(now=timezone.now() + timedelta(minutes=2))
     assert result == {str(outcome): 1}
     intercept.refresh_from_db()
     assert intercept.status == outcome
@@ -95,7 +95,7 @@ def test_an_accepted_request_is_settled_from_the_scans(world):
         intercept=intercept, to_status=S.ACCEPTED, source=InterceptEvent.Source.COURIER_ANSWER
     )
     _scans(world.parcel_a, "intercepted", "returning")
-    assert dispatch.intercepts_reconcile() == {"settled_from_tracking": 1}
+    assert intercepts_reconcile() == {"settled_from_tracking": 1}
     assert InterceptRequest.objects.get(pk=intercept.pk).status == S.SUCCEEDED
     # Nothing lingers for the next run to look at again.
-    assert dispatch.intercepts_reconcile() == {}
+    assert intercepts_reconcile() == {}

@@ -149,7 +149,7 @@ def test_superuser_cannot_edit_shop_status_in_the_form(world, login):
 def test_parcel_service_refuses_lines_of_another_order(world):
     from django.core.exceptions import ValidationError
 
-    from intercepts.services import parcel_create
+    from intercepts.services.parcels import parcel_create
 
     stray_order = ParcelFactory(order__shop=world.shop_a).order
     line = world.after_sale_a.order.lines.get()

@@ -3,7 +3,9 @@
 import pytest
 
 from intercepts.models import AfterSale, AfterSaleEvent
-from intercepts.services import DomainError, after_sale_set_status, normalise_waybill
+from intercepts.services.after_sales import after_sale_set_status
+from intercepts.services.errors import DomainError
+from intercepts.services.parcels import normalise_waybill
 
 
 def test_allowed_move_writes_one_history_row(world):

@@ -3,8 +3,8 @@
 import pytest
 
 from couriers.models import Courier, CourierAccount
-from intercepts.polling import parcel_subscribe
-from intercepts.services import parcel_create
+from intercepts.services.parcels import parcel_create
+from intercepts.tracking.polling import parcel_subscribe
 from tests.factories import OrderLineFactory, make_after_sale, sandbox_served
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from couriers.stages import ParcelStage as S
 from couriers.types import TrackingScan
 from intercepts.models import Parcel, TrackingEvent
-from intercepts.tracking import parcel_apply_scans
+from intercepts.tracking.scans import parcel_apply_scans
 from tests.factories import ParcelFactory
 
 T0 = timezone.now() - timedelta(days=3)
@@ -107,7 +107,7 @@ def test_concurrent_identical_pushes_store_each_scan_once():
 
 
 def test_many_parcels_in_one_call(parcel):
-    from intercepts.tracking import parcels_apply_scans
+    from intercepts.tracking.scans import parcels_apply_scans
 
     other = ParcelFactory(stage=S.LABEL_CREATED)
     untouched = ParcelFactory(stage=S.IN_TRANSIT)

@@ -16,10 +16,10 @@ from billing.models import Hold
 from couriers import signing
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage
-from intercepts import services
 from intercepts.models import InterceptRequest, Parcel, TrackingEvent
-from intercepts.polling import parcels_poll
-from intercepts.pushes import pushes_drain
+from intercepts.services.intercept_requests import intercepts_request
+from intercepts.tracking.polling import parcels_poll
+from intercepts.tracking.pushes import pushes_drain
 from tests.factories import ParcelFactory, sandbox_served
 from tests.intercepts.readiness import PIN, grant_ewaybill, make_ready, zto_waybill
 
@@ -148,7 +148,7 @@ def test_intercept_under_an_account_that_did_not_issue_the_waybill_is_refused_an
     parcel.refresh_from_db()
     before = billing_selectors.wallet_balances(shop_id=world.shop_a.pk)
 
-    [intercept] = services.intercepts_request(
+    [intercept] = intercepts_request(
         actor=world.agent,
         after_sale=world.after_sale_a,
         parcels=[parcel],

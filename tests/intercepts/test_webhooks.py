@@ -13,7 +13,7 @@ from couriers import signing
 from couriers.models import Courier, CourierAccount
 from couriers.stages import ParcelStage
 from intercepts.models import CourierPush
-from intercepts.pushes import flag_is_up, flag_lower, pushes_drain
+from intercepts.tracking.pushes import flag_is_up, flag_lower, pushes_drain
 from tests.factories import ParcelFactory
 
 SALT = "push-salt-123"
@@ -185,7 +185,7 @@ def test_a_json_push_with_a_nul_character_is_refused_and_stored_readably(client,
 def test_a_process_that_just_found_the_drain_awake_does_not_ask_again(client, account, parcel):
     """Within FLAG_TRUST_S of finding the flag up, a push queues nothing (the drain's last look,
     FLAG_TRUST_S after lowering its flag, claims it); after that it asks Redis again."""
-    from intercepts import pushes
+    from intercepts.tracking import pushes
 
     send(client, reverse("courier-push", args=[account.pk]), _push(parcel))  # stored, no wake
     assert pushes._flag_raise()  # a drain in another process is awake
@@ -277,7 +277,7 @@ def test_a_stored_push_that_no_longer_verifies_is_refused_when_drained(client, a
 def test_while_a_drain_is_awake_pushes_only_queue_up(post, account):
     """The flag says a drain is running: a burst of pushes wakes no other drain; once the drain
     finds nothing left it goes back to sleep, and the next push wakes it again."""
-    from intercepts.pushes import _flag_raise
+    from intercepts.tracking.pushes import _flag_raise
 
     first, second = (ParcelFactory(stage=ParcelStage.LABEL_CREATED) for _ in range(2))
     url = reverse("courier-push", args=[account.pk])
@@ -295,7 +295,7 @@ def test_while_a_drain_is_awake_pushes_only_queue_up(post, account):
 
 def test_a_drain_past_its_time_hands_the_rest_to_a_fresh_task(post, account, monkeypatch):
     """A busy drain ends before Celery's time limit would stop it; a new task carries on."""
-    from intercepts import pushes
+    from intercepts.tracking import pushes
 
     parcels = [ParcelFactory(stage=ParcelStage.LABEL_CREATED) for _ in range(5)]
     url = reverse("courier-push", args=[account.pk])
@@ -347,7 +347,7 @@ def test_refused_push_flood_stops_storing(client, account, parcel, settings, cap
     url = reverse("courier-push", args=[account.pk])
     if time.time() % 60 > 55:  # counted per clock minute: keep the seven within one
         time.sleep(60 - time.time() % 60)
-    with caplog.at_level("WARNING", logger="intercepts.pushes"):
+    with caplog.at_level("WARNING", logger="intercepts.tracking.pushes"):
         answers = [send(client, url, _push(parcel, salt="wrong")).status_code for _ in range(7)]
     marker = CourierPush.objects.get(refused_dropped__gt=0)
     warnings = [r for r in caplog.records if "storing no more" in r.getMessage()]

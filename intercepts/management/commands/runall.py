@@ -9,7 +9,7 @@ import time
 from django.core.management.base import BaseCommand
 
 from couriers.models import Courier
-from intercepts.polling import courier_queue
+from intercepts.tracking.polling import courier_queue
 
 
 class Command(BaseCommand):

@@ -33,10 +33,10 @@ from couriers.adapters.base import PushRejected
 from couriers.adapters.common import format_local_time
 from couriers.models import Courier, CourierAccount
 from couriers.ratelimit import redis_client
-from intercepts.dispatch import intercept_updates_apply
 from intercepts.models import CourierPush, Parcel
-from intercepts.polling import protocol_code
-from intercepts.tracking import parcels_apply_scans
+from intercepts.services.outcomes import intercept_updates_apply
+from intercepts.tracking.polling import protocol_code
+from intercepts.tracking.scans import parcels_apply_scans
 
 logger = logging.getLogger(__name__)
 
@@ -263,14 +263,14 @@ def flag_is_up() -> bool:
 
 
 def pushes_wake_drain() -> None:
-    from intercepts.tasks import tracking_apply_pushes  # the task module imports this one
+    from intercepts import tasks  # the task module imports this one
 
     global _flag_seen_up_at
     asked_at = time.monotonic()
     if asked_at - _flag_seen_up_at < FLAG_TRUST_S:
         return  # awake a moment ago: the drain's last look comes after this push
     if _flag_raise():
-        tracking_apply_pushes.delay()
+        tasks.pushes_drain.delay()
     _flag_seen_up_at = asked_at
 
 

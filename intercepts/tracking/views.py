@@ -3,8 +3,9 @@
 Each gateway account has its own push URL (``/couriers/push/<account id>/``) so that a push is
 verified with that account's secrets. A push that fails verification is stored as refused and
 answered 400; one that verifies is stored as received and answered with the body its protocol
-expects, and applied in bulk right after by a drain (``intercepts.pushes``): gateways expect a
-quick answer and send again what is not answered, and applying a push twice changes nothing.
+expects, and applied in bulk right after by a drain (``intercepts.tracking.pushes``): gateways
+expect a quick answer and send again what is not answered, and applying a push twice changes
+nothing.
 
 The view is an ordinary Django view behind the same middleware as every page: exempt from CSRF
 (a gateway has no session, the signature is its proof), never cached, POST only.
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_POST
 from couriers.adapters.base import PushRejected
 from couriers.models import CourierAccount
 from intercepts.models import CourierPush
-from intercepts.pushes import push_receive, push_refuse
+from intercepts.tracking.pushes import push_receive, push_refuse
 
 logger = logging.getLogger(__name__)
 

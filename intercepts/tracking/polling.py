@@ -23,7 +23,7 @@ from couriers.models import Courier, CourierAccount
 from couriers.ratelimit import RateLimiter
 from couriers.stages import IN_FLIGHT_STAGES, TERMINAL_STAGES, ParcelStage
 from intercepts.models import InterceptRequest, Parcel
-from intercepts.tracking import parcels_apply_scans
+from intercepts.tracking.scans import parcels_apply_scans
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def parcel_request_refresh(*, parcel: Parcel) -> bool:
     The poll itself runs in a task queued once this transaction commits; False when there is
     nothing to ask (a finished parcel, or a courier without a gateway account).
     """
-    from intercepts.tasks import tracking_poll_parcels  # the task module imports this one
+    from intercepts import tasks  # the task module imports this one
 
     courier = parcel.courier
     if parcel.stage in TERMINAL_STAGES or courier.account_id is None:
@@ -264,7 +264,7 @@ def parcel_request_refresh(*, parcel: Parcel) -> bool:
     with transaction.atomic():
         Parcel.objects.filter(pk=parcel.pk).update(poll_leased_until=timezone.now() + LEASE)
         transaction.on_commit(
-            lambda: tracking_poll_parcels.apply_async(
+            lambda: tasks.parcels_poll.apply_async(
                 args=[courier.pk, [parcel.pk]], queue=courier_queue(courier.code)
             )
         )

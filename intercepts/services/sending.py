@@ -1,67 +1,69 @@
-"""Intercepts and the couriers: sending requests and withdrawals, and reading the results.
+"""Sending intercept requests and withdrawals to the couriers, and the reconciler.
 
 Courier calls happen here, in Celery tasks, outside any transaction; every change they lead to
-goes through ``services.intercept_set_status`` with the statuses it expects to move from, so a
-second run, a late answer or a push that overtook the answer moves nothing twice.
+goes through ``intercept_set_status`` with the statuses it expects to move from, so a second run,
+a late answer or a push that overtook the answer moves nothing twice.
 
-- A request is sent once it is created: moved to submitted first (the claim), then the courier
-  asked; its answer accepts or rejects it. No answer (a timeout, a worker that died) leaves it
-  submitted, and the reconciler asks again. Asked again, a courier that already holds our
-  instruction says so ("already intercepted"), which is its acceptance.
-- Results come from the courier's intercept callbacks (``intercept_updates_apply``) and from
-  tracking (``intercepts_follow_tracking``, called by every tracking update): a diversion scan
-  (intercepted, returning, redirecting) succeeds a request, delivery before any diversion fails
-  it, and the parcel back at the sender (or delivered at the new address) completes it.
+A request is sent once it is created: moved to submitted first (the claim), then the courier
+asked; its answer accepts or rejects it. No answer (a timeout, a worker that died) leaves it
+submitted, and the reconciler asks again. Asked again, a courier that already holds our
+instruction says so ("already intercepted"), which is its acceptance.
 """
 
 import logging
-from collections.abc import Mapping
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from couriers.adapters import get_adapter
 from couriers.adapters.base import AuthenticationError, CourierError, RefusedError, Waybill
-from couriers.adapters.common import FailureReason, InterceptUpdate
+from couriers.adapters.common import FailureReason
 from couriers.adapters.sf import SERVICE_CODES as SF_SERVICE_CODES
 from couriers.ratelimit import RateLimiter
-from couriers.stages import TERMINAL_STAGES, ParcelStage
 from intercepts.eligibility import ADAPTER_ACTIONS
-from intercepts.models import InterceptEvent, InterceptRequest, Parcel, TrackingEvent
-from intercepts.polling import intercept_poll_delay, protocol_code
-from intercepts.services import intercept_note, intercept_set_status
+from intercepts.models import InterceptEvent, InterceptRequest
+from intercepts.services.intercept_requests import intercept_note, intercept_set_status
+from intercepts.services.outcomes import (
+    RESULT_STAGES,
+    after_acceptance,
+    intercepts_follow_tracking,
+    intercepts_settle_from_tracking,
+    parcel_stages_since,
+)
+from intercepts.tracking.polling import protocol_code
 from shops.models import EwaybillAccount
 
 logger = logging.getLogger(__name__)
 
+
 Status = InterceptRequest.Status
+
+
 Source = InterceptEvent.Source
 
-# Scans that show the courier caught the parcel, and those that end the request's story.
-DIVERSION_STAGES = frozenset(
-    {
-        ParcelStage.INTERCEPTED,
-        ParcelStage.REDIRECTING,
-        ParcelStage.RETURNING,
-        ParcelStage.RETURNED,
-    }
-)
-RESULT_STAGES = DIVERSION_STAGES | {ParcelStage.DELIVERED}
 
 # The reconciler asks again about a request unanswered this long, then less and less often.
 RECONCILE_AFTER = timedelta(seconds=60)
+
+
 RECONCILE_MAX_WAIT = timedelta(minutes=30)
+
+
 # After this many sends without an answer the request fails and its fee is released.
 MAX_SEND_ATTEMPTS = 8
+
+
 # A request still created this long after it was made lost its task (a broker outage).
 SEND_LOST_AFTER = timedelta(seconds=60)
+
+
 RECONCILE_LOCK = "intercepts:reconcile:running"
+
+
 RECONCILE_LOCK_S = 600
-# Scans are timed by the courier's clock: a result scan a little before the request is kept.
-SCAN_CLOCK_SKEW = timedelta(minutes=10)
 
 
 def _waybill(intercept: InterceptRequest, protocol: str) -> Waybill:
@@ -159,7 +161,7 @@ def _ask_courier(intercept: InterceptRequest, *, source: str, resent: bool) -> s
             reference = ""
             if account.protocol == "sf":
                 reference = SF_SERVICE_CODES.get(ADAPTER_ACTIONS[intercept.action], "")
-            _accepted(intercept, reference)
+            after_acceptance(intercept, reference)
             return "accepted" if moved else "skipped"
         moved = intercept_set_status(
             intercept=intercept,
@@ -194,29 +196,8 @@ def _ask_courier(intercept: InterceptRequest, *, source: str, resent: bool) -> s
         payload={"reference": answer.reference, "raw": answer.raw[:2000]},
         courier_reference=answer.reference[:64],
     )
-    _accepted(intercept, answer.reference)
+    after_acceptance(intercept, answer.reference)
     return "accepted" if moved else "skipped"
-
-
-def _accepted(intercept: InterceptRequest, reference: str) -> None:
-    """What follows the courier's acceptance, however it came: its reference kept (a callback
-    may have accepted the request before the answer arrived, without one) and an early poll."""
-    if reference:
-        InterceptRequest.objects.filter(pk=intercept.pk, courier_reference="").update(
-            courier_reference=reference[:64]
-        )
-    _poll_soon(intercept.parcel_id)
-
-
-def _poll_soon(parcel_id: int) -> None:
-    """Bring the parcel's next tracking poll forward: its result is awaited."""
-    soon = timezone.now() + intercept_poll_delay()
-    Parcel.objects.filter(pk=parcel_id).filter(
-        Q(next_poll_at__isnull=True) | Q(next_poll_at__gt=soon)
-    ).exclude(stage__in=TERMINAL_STAGES).update(next_poll_at=soon)
-
-
-# --- The reconciler ----------------------------------------------------------------------------
 
 
 def reconcile_wait(attempts: int) -> timedelta:
@@ -266,42 +247,10 @@ def _reconcile(now, limit: int) -> dict[str, int]:
         status=Status.ACCEPTED, withdraw_requested_at__lt=now - RECONCILE_AFTER
     ).values_list("pk", flat=True)[:limit]
     for pk in stale_withdrawals:
-        count(intercept_withdraw_send(intercept_id=pk))
+        count(intercept_withdrawal_send(intercept_id=pk))
     if intercepts_settle_from_tracking(limit=limit * 10):
         count("settled_from_tracking")
     return outcomes
-
-
-def intercepts_settle_from_tracking(*, limit: int = 1000) -> int:
-    """Requests waiting for a result their parcel's tracking already shows (the settling that
-    follows a tracking update was lost with its worker): settled from the stored scans."""
-    # Only requests the parcel's stage would move: nothing lingers to be looked at each run.
-    Action = InterceptRequest.Action
-    waiting = (
-        InterceptRequest.objects.filter(
-            Q(status__in=(Status.SUBMITTED, Status.ACCEPTED), parcel__stage__in=RESULT_STAGES)
-            | Q(status=Status.SUCCEEDED, action=Action.RETURN, parcel__stage=ParcelStage.RETURNED)
-            | Q(
-                status=Status.SUCCEEDED,
-                action=Action.REDIRECT,
-                parcel__stage=ParcelStage.DELIVERED,
-            )
-        )
-        .values_list("parcel_id", "created_at")
-        .order_by("pk")[:limit]
-    )
-    stages_seen = {
-        parcel_id: _stages_since(parcel_id, created_at) for parcel_id, created_at in waiting
-    }
-    return intercepts_follow_tracking(stages_seen=stages_seen, source="reconciler")
-
-
-def _stages_since(parcel_id: int, since) -> set[str]:
-    """The stages of a parcel's stored scans since a request was made, and its stage now."""
-    scanned = TrackingEvent.objects.filter(
-        parcel_id=parcel_id, occurred_at__gte=since - SCAN_CLOCK_SKEW
-    ).values_list("stage", flat=True)
-    return set(scanned) | set(Parcel.objects.filter(pk=parcel_id).values_list("stage", flat=True))
 
 
 def intercept_resend(*, intercept_id: int, now=None) -> str:
@@ -321,7 +270,7 @@ def intercept_resend(*, intercept_id: int, now=None) -> str:
     if stage in RESULT_STAGES:
         intercepts_follow_tracking(
             stages_seen={
-                intercept.parcel_id: _stages_since(intercept.parcel_id, intercept.created_at)
+                intercept.parcel_id: parcel_stages_since(intercept.parcel_id, intercept.created_at)
             },
             source="reconciler",
         )
@@ -345,10 +294,7 @@ def intercept_resend(*, intercept_id: int, now=None) -> str:
     return _ask_courier(intercept, source=Source.RECONCILER, resent=True)
 
 
-# --- Withdrawals ---------------------------------------------------------------------------------
-
-
-def intercept_withdraw_send(*, intercept_id: int) -> str:
+def intercept_withdrawal_send(*, intercept_id: int) -> str:
     """Ask the courier to drop an accepted request the merchant withdrew; safe to run twice."""
     intercept = _load(intercept_id)
     if (
@@ -404,135 +350,3 @@ def _withdrawal_refused(intercept: InterceptRequest, reason: str) -> str:
         note=_("Withdrawal refused: %(reason)s") % {"reason": reason},
     )
     return "withdrawal_refused"
-
-
-# --- Results -------------------------------------------------------------------------------------
-
-
-def _event_source(source: str) -> str:
-    if source == "poll":
-        return Source.POLL
-    if source == "reconciler":
-        return Source.RECONCILER
-    return Source.PUSH
-
-
-def intercepts_follow_tracking(*, stages_seen: Mapping[int, set[str]], source: str) -> int:
-    """Move the requests on these parcels by the stages their new scans showed.
-
-    ``stages_seen`` maps a parcel to every stage among its new scans (and its resulting
-    stage); only parcels that saw a result stage are looked at. Returns how many moved.
-    """
-    relevant = [pk for pk, stages in stages_seen.items() if stages & RESULT_STAGES]
-    if not relevant:
-        return 0
-    event_source = _event_source(source)
-    moved = 0
-    requests = InterceptRequest.objects.filter(
-        parcel_id__in=relevant, status__in=(Status.SUBMITTED, Status.ACCEPTED, Status.SUCCEEDED)
-    ).order_by("pk")
-    for intercept in requests:
-        try:
-            moved += _follow(intercept, stages_seen[intercept.parcel_id], event_source)
-        except Exception:
-            # One request's trouble (a hold gone missing) must not stop the others; the
-            # reconciler settles it again from the stored scans.
-            logger.exception("Settling intercept #%s from tracking failed", intercept.pk)
-    return moved
-
-
-def _follow(intercept: InterceptRequest, seen: set[str], event_source: str) -> int:
-    """Move one request by the stages its parcel's new scans showed; returns the moves made."""
-    moved = 0
-    status = intercept.status
-    if status in (Status.SUBMITTED, Status.ACCEPTED):
-        if seen & DIVERSION_STAGES:
-            if intercept_set_status(
-                intercept=intercept,
-                to_status=Status.SUCCEEDED,
-                source=event_source,
-                from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
-                note=_("Tracking shows the parcel caught."),
-            ):
-                moved += 1
-                status = Status.SUCCEEDED
-        elif ParcelStage.DELIVERED in seen:
-            reason = _("The parcel was delivered before the intercept took effect.")
-            moved += intercept_set_status(
-                intercept=intercept,
-                to_status=Status.FAILED,
-                source=event_source,
-                from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
-                note=reason,
-                failure_code=FailureReason.ALREADY_DELIVERED,
-                failure_reason=reason,
-            )
-            return moved
-    if status == Status.SUCCEEDED:
-        returning = intercept.action == InterceptRequest.Action.RETURN
-        arrived = ParcelStage.RETURNED if returning else ParcelStage.DELIVERED
-        if arrived in seen:
-            moved += intercept_set_status(
-                intercept=intercept,
-                to_status=Status.COMPLETED,
-                source=event_source,
-                from_statuses=(Status.SUCCEEDED,),
-                note=_("Back at the sender.") if returning else _("Delivered to the new address."),
-            )
-    return moved
-
-
-def intercept_updates_apply(*, account_id: int, updates: list[dict]) -> int:
-    """Apply a courier's intercept callbacks (kuaidi100 results, SF notices); returns how many
-    requests moved. A callback for a request we no longer hold open changes nothing."""
-    moved = 0
-    for update in updates:
-        waybill_no = update.get("waybill_no") or ""
-        intercept = (
-            InterceptRequest.objects.filter(
-                parcel__waybill_no=waybill_no,
-                parcel__courier__account_id=account_id,
-                status__in=(Status.SUBMITTED, Status.ACCEPTED),
-            )
-            .order_by("-pk")
-            .first()
-        )
-        if intercept is None:
-            continue
-        reference = update.get("reference") or ""
-        if intercept.courier_reference and reference and reference != intercept.courier_reference:
-            logger.info("Intercept callback for %s names %s, not ours", waybill_no, reference)
-            continue
-        payload = {key: str(value) for key, value in update.items() if value not in (None, "")}
-        status = update.get("status")
-        if status == InterceptUpdate.SUCCEEDED:
-            to_status, fields = Status.SUCCEEDED, {}
-            note = update.get("reason") or _("The courier reports the parcel caught.")
-        elif status == InterceptUpdate.FAILED:
-            reason = update.get("reason") or _("The courier could not catch the parcel.")
-            to_status, note = Status.FAILED, reason
-            fields = {
-                "failure_code": update.get("reason_code") or FailureReason.MISSED_AT_NODE,
-                "failure_reason": reason[:255],
-            }
-        elif status == InterceptUpdate.IN_PROGRESS and intercept.status == Status.SUBMITTED:
-            to_status, fields, note = Status.ACCEPTED, {}, _("The courier is working on it.")
-        else:
-            continue
-        try:
-            if intercept_set_status(
-                intercept=intercept,
-                to_status=to_status,
-                source=Source.PUSH,
-                from_statuses=(Status.SUBMITTED, Status.ACCEPTED),
-                note=note,
-                payload=payload,
-                **fields,
-            ):
-                moved += 1
-                if to_status == Status.ACCEPTED:
-                    _accepted(intercept, reference)
-        except Exception:
-            # One request's trouble must not stop the others; tracking settles it later.
-            logger.exception("Applying a courier callback to intercept #%s failed", intercept.pk)
-    return moved

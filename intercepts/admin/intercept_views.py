@@ -27,10 +27,17 @@ from unfold.widgets import (
 
 from billing import selectors as billing_selectors
 from billing.services import BillingError
-from intercepts import services
 from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
 from intercepts.models import AfterSale, InterceptPolicy, InterceptRequest, Parcel, TrackingEvent
 from intercepts.selectors import SuccessChance, intercept_success_chance
+from intercepts.services.after_sales import after_sale_approve_refund
+from intercepts.services.errors import DomainError
+from intercepts.services.intercept_requests import (
+    intercept_withdraw,
+    intercepts_request,
+    may_request_intercept,
+    may_withdraw_intercept,
+)
 from shops.access import access_for
 
 Action = InterceptRequest.Action
@@ -177,7 +184,7 @@ def intercept_view(model_admin, request, object_id):
     """Ask to intercept an after-sale's parcels: every rule's answer, the chance, the fee, then
     the confirmation."""
     after_sale = model_admin.get_object(request, object_id)
-    channel = services.may_request_intercept(actor=request.user, after_sale=after_sale)
+    channel = may_request_intercept(actor=request.user, after_sale=after_sale)
     if channel is None:
         raise PermissionDenied
     here = request.get_full_path()
@@ -202,7 +209,7 @@ def intercept_view(model_admin, request, object_id):
     if request.method == "POST" and form.is_valid():
         chosen = set(form.cleaned_data["parcels"]) if len(parcels) > 1 else None
         try:
-            made = services.intercepts_request(
+            made = intercepts_request(
                 actor=request.user,
                 after_sale=after_sale,
                 parcels=[p for p in parcels if chosen is None or str(p.pk) in chosen],
@@ -212,7 +219,7 @@ def intercept_view(model_admin, request, object_id):
                 new_address=form.new_address(),
                 idempotency_key=form.cleaned_data["token"],
             )
-        except services.DomainError as exc:
+        except DomainError as exc:
             form.add_error(None, str(exc))
         else:
             model_admin.message_user(
@@ -253,8 +260,8 @@ def approve_refund_view(model_admin, request, object_id):
     if not access_for(request.user).acts_for(after_sale.shop_id):
         raise PermissionDenied
     try:
-        services.after_sale_approve_refund(actor=request.user, after_sale=after_sale)
-    except services.DomainError as exc:
+        after_sale_approve_refund(actor=request.user, after_sale=after_sale)
+    except DomainError as exc:
         model_admin.message_user(request, str(exc), level=messages.ERROR)
     else:
         model_admin.message_user(request, _("The refund is approved."))
@@ -263,7 +270,7 @@ def approve_refund_view(model_admin, request, object_id):
 
 def after_sale_page_context(request, after_sale: AfterSale) -> dict:
     """What the after-sale page needs for its intercept button and refund prompt."""
-    channel = services.may_request_intercept(actor=request.user, after_sale=after_sale)
+    channel = may_request_intercept(actor=request.user, after_sale=after_sale)
     qualifies = after_sale.order.parcels.exists() and (
         after_sale.arbitration in AfterSale.ARBITRATION_OPEN
         or (
@@ -285,7 +292,7 @@ def after_sale_page_context(request, after_sale: AfterSale) -> dict:
 
 
 def may_withdraw(request, intercept: InterceptRequest) -> bool:
-    return services.may_withdraw_intercept(actor=request.user, intercept=intercept) and (
+    return may_withdraw_intercept(actor=request.user, intercept=intercept) and (
         intercept.status == Status.CREATED
         or (intercept.status == Status.ACCEPTED and intercept.withdraw_requested_at is None)
     )
@@ -361,8 +368,8 @@ def withdraw_view(model_admin, request, object_id):
     if not may_withdraw(request, intercept):
         raise PermissionDenied
     try:
-        services.intercept_withdraw(actor=request.user, intercept=intercept)
-    except services.DomainError as exc:
+        intercept_withdraw(actor=request.user, intercept=intercept)
+    except DomainError as exc:
         model_admin.message_user(request, str(exc), level=messages.ERROR)
     else:
         model_admin.message_user(request, _("The withdrawal is on its way to the courier."))

@@ -112,9 +112,9 @@ def parcels_apply_scans(
             # A diversion or a delivery settles the parcels' intercept requests once these
             # scans are committed, each in a short transaction of its own: a batch holds no
             # wallet locks, and one request's trouble cannot undo the scans (the reconciler
-            # settles from the stored scans whatever is lost here). The import is late:
-            # dispatch reaches tracking through polling.
-            from intercepts.dispatch import RESULT_STAGES, intercepts_follow_tracking
+            # settles from the stored scans whatever is lost here). The import is late: the
+            # intercept services import the tracking modules.
+            from intercepts.services.outcomes import RESULT_STAGES, intercepts_follow_tracking
 
             results = {pk: seen for pk, seen in stages_seen.items() if seen & RESULT_STAGES}
             if results:
