@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from billing.models import Account, Export, ExportEvent, Hold, LedgerEntry, LedgerTransaction
 from billing.services import BillingError, is_finance
+from shops.history import status_transition
 
 logger = logging.getLogger(__name__)
 
@@ -290,21 +291,11 @@ def export_set_status(*, export: Export, to_status: str, note: str = "", **field
 
     Returns False (and changes nothing) when the export is not in a state that allows the move.
     """
-    with transaction.atomic():
-        current = Export.objects.select_for_update().get(pk=export.pk)
-        if to_status not in Export.TRANSITIONS[current.status]:
-            return False
-        now = timezone.now()
-        if to_status in (Export.Status.DONE, Export.Status.FAILED):
-            fields.setdefault("finished_at", now)
-        Export.objects.filter(pk=export.pk).update(status=to_status, **fields)
-        ExportEvent.objects.create(
-            export=export,
-            from_status=current.status,
-            to_status=to_status,
-            note=note[:255],
-            created_at=now,
-        )
+    if to_status in (Export.Status.DONE, Export.Status.FAILED):
+        fields.setdefault("finished_at", timezone.now())
+    current = Export.objects.get(pk=export.pk)
+    if not status_transition(current, to_status=to_status, refuse=None, note=note, **fields):
+        return False
     export.refresh_from_db()
     return True
 

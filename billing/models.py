@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.money import MoneyField
 from couriers.models import Courier
+from shops.history import StatusHistory, status_fields
 
 
 class AppendOnlyError(Exception):
@@ -282,7 +283,7 @@ class Hold(models.Model):
         return self.reference
 
 
-class HoldEvent(models.Model):
+class HoldEvent(StatusHistory):
     """Append-only history of a hold's status."""
 
     hold = models.ForeignKey(
@@ -291,28 +292,11 @@ class HoldEvent(models.Model):
         related_name="events",
         verbose_name=_("fee hold"),
     )
-    from_status = models.CharField(
-        _("from"), max_length=16, choices=Hold.Status.choices, blank=True
-    )
-    to_status = models.CharField(_("to"), max_length=16, choices=Hold.Status.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        db_index=False,  # users are deactivated, not deleted
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    from_status, to_status = status_fields(Hold.Status)
 
-    class Meta:
+    class Meta(StatusHistory.Meta):
         verbose_name = _("fee hold event")
         verbose_name_plural = _("fee hold events")
-        ordering = ("created_at", "id")
-
-    def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
 
 
 class Adjustment(models.Model):
@@ -374,7 +358,7 @@ class Adjustment(models.Model):
         return f"adjustment:{self.pk}"
 
 
-class AdjustmentEvent(models.Model):
+class AdjustmentEvent(StatusHistory):
     """Append-only history of an adjustment's status."""
 
     adjustment = models.ForeignKey(
@@ -383,28 +367,11 @@ class AdjustmentEvent(models.Model):
         related_name="events",
         verbose_name=_("wallet adjustment"),
     )
-    from_status = models.CharField(
-        _("from"), max_length=16, choices=Adjustment.Status.choices, blank=True
-    )
-    to_status = models.CharField(_("to"), max_length=16, choices=Adjustment.Status.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    note = models.CharField(_("note"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    from_status, to_status = status_fields(Adjustment.Status)
 
-    class Meta:
+    class Meta(StatusHistory.Meta):
         verbose_name = _("adjustment event")
         verbose_name_plural = _("adjustment events")
-        ordering = ("created_at", "id")
-
-    def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
 
 
 class TopUp(models.Model):
@@ -483,34 +450,17 @@ class TopUp(models.Model):
         return f"{self.wallet} {self.external_reference}"
 
 
-class TopUpEvent(models.Model):
+class TopUpEvent(StatusHistory):
     """Append-only history of a top-up's status."""
 
     top_up = models.ForeignKey(
         TopUp, on_delete=models.PROTECT, related_name="events", verbose_name=_("top-up")
     )
-    from_status = models.CharField(
-        _("from"), max_length=16, choices=TopUp.Status.choices, blank=True
-    )
-    to_status = models.CharField(_("to"), max_length=16, choices=TopUp.Status.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    note = models.CharField(_("note"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    from_status, to_status = status_fields(TopUp.Status)
 
-    class Meta:
+    class Meta(StatusHistory.Meta):
         verbose_name = _("top-up event")
         verbose_name_plural = _("top-up events")
-        ordering = ("created_at", "id")
-
-    def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
 
 
 class FeeAction(models.TextChoices):
@@ -682,34 +632,17 @@ class InvoiceLine(models.Model):
         return self.reference
 
 
-class InvoiceEvent(models.Model):
+class InvoiceEvent(StatusHistory):
     """Append-only history of an invoice request's status."""
 
     invoice = models.ForeignKey(
         InvoiceRequest, on_delete=models.CASCADE, related_name="events", verbose_name=_("invoice")
     )
-    from_status = models.CharField(
-        _("from"), max_length=16, choices=InvoiceRequest.Status.choices, blank=True
-    )
-    to_status = models.CharField(_("to"), max_length=16, choices=InvoiceRequest.Status.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    note = models.CharField(_("note"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    from_status, to_status = status_fields(InvoiceRequest.Status)
 
-    class Meta:
+    class Meta(StatusHistory.Meta):
         verbose_name = _("invoice event")
         verbose_name_plural = _("invoice events")
-        ordering = ("created_at", "id")
-
-    def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
 
 
 class Export(models.Model):
@@ -787,23 +720,14 @@ class Export(models.Model):
         return f"{self.get_kind_display()} {self.date_from}–{self.date_to}"
 
 
-class ExportEvent(models.Model):
+class ExportEvent(StatusHistory):
     """Append-only history of an export's status."""
 
     export = models.ForeignKey(
         Export, on_delete=models.CASCADE, related_name="events", verbose_name=_("finance export")
     )
-    from_status = models.CharField(
-        _("from"), max_length=16, choices=Export.Status.choices, blank=True
-    )
-    to_status = models.CharField(_("to"), max_length=16, choices=Export.Status.choices)
-    note = models.CharField(_("note"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    from_status, to_status = status_fields(Export.Status)
 
-    class Meta:
+    class Meta(StatusHistory.Meta):
         verbose_name = _("finance export event")
         verbose_name_plural = _("finance export events")
-        ordering = ("created_at", "id")
-
-    def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"

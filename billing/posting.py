@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from billing.models import Account, Hold, HoldEvent, LedgerEntry, LedgerTransaction
+from billing.models import Account, LedgerEntry, LedgerTransaction
 
 DEBIT, CREDIT = LedgerEntry.Side.DEBIT, LedgerEntry.Side.CREDIT
 
@@ -80,13 +80,3 @@ def post_orm(
         balance_fen=Case(*(When(pk=pk, then=Value(balance)) for pk, balance in after.items()))
     )
     return txn
-
-
-def hold_event(*, hold: Hold, from_status: str, to_status: str, actor) -> None:
-    HoldEvent.objects.create(
-        hold=hold,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor,
-        created_at=hold.updated_at,
-    )

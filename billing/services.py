@@ -41,6 +41,7 @@ from billing.money import format_fen
 from billing.pins import pin_hash, pin_matches
 from billing.posting import NotEnough, Transfer
 from billing.validators import normalise_reference, normalise_uscc, validate_uscc
+from shops.history import status_transition
 from shops.models import PLATFORM_FINANCE
 
 FINANCE_GROUP = PLATFORM_FINANCE
@@ -208,27 +209,16 @@ def _decision_set_status(*, record, to_status: str, actor, note: str, already, *
     """Move a top-up or an adjustment to ``to_status`` with its history row; True if this call
     moved it. ``already`` is the message when it was decided otherwise (``%(status)s``)."""
     model = type(record)
-    if record.status == to_status:
-        return False
-    if to_status not in model.TRANSITIONS[record.status]:
-        raise BillingError(already % {"status": model.Status(record.status).label})
-    now = timezone.now()
-    changed = model.objects.filter(pk=record.pk, status=record.status).update(
-        status=to_status, decided_by=actor, decided_at=now, **fields
+    return status_transition(
+        record,
+        to_status=to_status,
+        refuse=lambda current: BillingError(already % {"status": model.Status(current).label}),
+        actor=actor,
+        note=note,
+        decided_by=actor,
+        decided_at=timezone.now(),
+        **fields,
     )
-    if changed != 1:
-        # Someone else decided it meanwhile (their transaction has committed): judge again.
-        record.status = model.objects.values_list("status", flat=True).get(pk=record.pk)
-        return _decision_set_status(
-            record=record, to_status=to_status, actor=actor, note=note, already=already, **fields
-        )
-    record.events.create(
-        from_status=record.status, to_status=to_status, actor=actor, note=note[:255]
-    )
-    record.status, record.decided_by, record.decided_at = to_status, actor, now
-    for name, value in fields.items():
-        setattr(record, name, value)
-    return True
 
 
 def _require_second_approver(actor, record, message) -> None:
@@ -539,38 +529,20 @@ SETTLEMENTS = {
 }
 
 
-def _hold_move_allowed(hold: Hold, to_status: str) -> bool:
-    """False if the hold is already there (a repeat); refuses an illegal move (capture after
-    release, or the reverse) with the user's message."""
-    if hold.status == to_status:
-        return False
-    if to_status in Hold.TRANSITIONS[hold.status]:
-        return True
-    if hold.status == Hold.Status.RELEASED:
-        message = _("The fee for %(reference)s was released; it can no longer be charged.")
-    else:
-        message = _("The fee for %(reference)s was charged; it can no longer be released.")
-    raise BillingError(message % {"reference": hold.reference})
-
-
 def hold_set_status(*, hold: Hold, to_status: str, actor=None) -> bool:
     """The one way a hold changes status. True if this call moved it, False if it already was
-    there."""
-    if not _hold_move_allowed(hold, to_status):
-        return False
-    now = timezone.now()
-    # Conditional: of two concurrent calls, the second waits for the first's row lock, then
-    # finds the status moved and changes nothing.
-    changed = Hold.objects.filter(pk=hold.pk, status=hold.status).update(
-        status=to_status, updated_at=now
+    there; capture after release, or the reverse, is refused with the user's message."""
+
+    def refuse(current: str) -> BillingError:
+        if current == Hold.Status.RELEASED:
+            message = _("The fee for %(reference)s was released; it can no longer be charged.")
+        else:
+            message = _("The fee for %(reference)s was charged; it can no longer be released.")
+        return BillingError(message % {"reference": hold.reference})
+
+    return status_transition(
+        hold, to_status=to_status, refuse=refuse, actor=actor, updated_at=timezone.now()
     )
-    if changed != 1:
-        hold.status = Hold.objects.values_list("status", flat=True).get(pk=hold.pk)
-        return hold_set_status(hold=hold, to_status=to_status, actor=actor)
-    from_status = hold.status
-    hold.status, hold.updated_at = to_status, now
-    posting.hold_event(hold=hold, from_status=from_status, to_status=to_status, actor=actor)
-    return True
 
 
 def _same_hold(hold: Hold, *, shop_id: int, amount_fen: int, courier_id: int) -> Hold:
@@ -599,7 +571,7 @@ def _hold_create(*, shop_id, reference, amount_fen, courier_id, actor) -> Hold |
                 created_at=now,
                 updated_at=now,
             )
-            posting.hold_event(hold=hold, from_status="", to_status=hold.status, actor=actor)
+            hold.events.create(to_status=hold.status, actor=actor, created_at=now)
             posting.post_orm(
                 wallet_id=wallet_id,
                 kind=LedgerTransaction.Kind.HOLD,
@@ -944,40 +916,29 @@ def invoice_set_status(
 ) -> bool:
     """The one way an invoice request changes status, with its history row. A rejected or
     reversed invoice frees its fees. True if this call moved it."""
-    if invoice.status == to_status:
-        return False
-    if to_status not in InvoiceRequest.TRANSITIONS[invoice.status]:
-        raise BillingError(
+
+    def refuse(current: str) -> BillingError:
+        return BillingError(
             _("An invoice cannot go from “%(from)s” to “%(to)s”.")
             % {
-                "from": InvoiceRequest.Status(invoice.status).label,
+                "from": InvoiceRequest.Status(current).label,
                 "to": InvoiceRequest.Status(to_status).label,
             }
         )
+
     with transaction.atomic():
-        changed = InvoiceRequest.objects.filter(pk=invoice.pk, status=invoice.status).update(
-            status=to_status, updated_at=timezone.now(), **fields
-        )
-        if changed != 1:
-            invoice.status = InvoiceRequest.objects.values_list("status", flat=True).get(
-                pk=invoice.pk
-            )
-            return invoice_set_status(
-                invoice=invoice, to_status=to_status, actor=actor, note=note, **fields
-            )
-        if to_status not in InvoiceRequest.LIVE:
-            InvoiceLine.objects.filter(invoice=invoice).update(live=False)
-        InvoiceEvent.objects.create(
-            invoice=invoice,
-            from_status=invoice.status,
+        moved = status_transition(
+            invoice,
             to_status=to_status,
+            refuse=refuse,
             actor=actor,
-            note=note[:255],
+            note=note,
+            updated_at=timezone.now(),
+            **fields,
         )
-    invoice.status = to_status
-    for name, value in fields.items():
-        setattr(invoice, name, value)
-    return True
+        if moved and to_status not in InvoiceRequest.LIVE:
+            InvoiceLine.objects.filter(invoice=invoice).update(live=False)
+    return moved
 
 
 def _required_note(note: str, message) -> str:

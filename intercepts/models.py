@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.money import MoneyField
 from couriers.models import Courier
 from couriers.stages import TERMINAL_STAGES, ParcelStage
+from shops.history import StatusHistory, status_fields
 from shops.models import Shop
 
 
@@ -362,34 +363,17 @@ class AfterSale(models.Model):
         return f"{self.get_kind_display()} · {self.order}"
 
 
-class AfterSaleEvent(models.Model):
+class AfterSaleEvent(StatusHistory):
     """Append-only history of an after-sale's status."""
 
     after_sale = models.ForeignKey(
         AfterSale, on_delete=models.CASCADE, related_name="events", verbose_name=_("after-sale")
     )
-    from_status = models.CharField(
-        _("from"), max_length=16, choices=AfterSale.Status.choices, blank=True
-    )
-    to_status = models.CharField(_("to"), max_length=16, choices=AfterSale.Status.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    note = models.CharField(_("note"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    from_status, to_status = status_fields(AfterSale.Status)
 
-    class Meta:
+    class Meta(StatusHistory.Meta):
         verbose_name = _("after-sale event")
         verbose_name_plural = _("after-sale events")
-        ordering = ("created_at", "id")
-
-    def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
 
 
 def _default_excluded_categories() -> list[str]:
@@ -629,7 +613,7 @@ class InterceptRequest(models.Model):
         return f"intercept:{self.pk}"
 
 
-class InterceptEvent(models.Model):
+class InterceptEvent(StatusHistory):
     """Append-only history of an intercept request: who or what moved it, and what came with it."""
 
     class Source(models.TextChoices):
@@ -646,30 +630,13 @@ class InterceptEvent(models.Model):
         related_name="events",
         verbose_name=_("intercept request"),
     )
-    from_status = models.CharField(
-        _("from"), max_length=16, choices=InterceptRequest.Status.choices, blank=True
-    )
-    to_status = models.CharField(_("to"), max_length=16, choices=InterceptRequest.Status.choices)
+    from_status, to_status = status_fields(InterceptRequest.Status)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("by"),
-    )
-    note = models.CharField(_("note"), max_length=255, blank=True)
     payload = models.JSONField(_("courier payload"), null=True, blank=True)
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
 
-    class Meta:
+    class Meta(StatusHistory.Meta):
         verbose_name = _("intercept event")
         verbose_name_plural = _("intercept events")
-        ordering = ("created_at", "id")
-
-    def __str__(self) -> str:
-        return f"{self.from_status or '-'} → {self.to_status}"
 
 
 class CourierPush(models.Model):

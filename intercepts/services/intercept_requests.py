@@ -16,6 +16,7 @@ from intercepts.models import (
 from intercepts.services.after_sales import after_sale_set_status
 from intercepts.services.errors import DomainError, IneligibleError
 from shops.access import access_for
+from shops.history import status_transition
 from shops.models import PLATFORM_CS, Shop
 
 
@@ -114,31 +115,27 @@ def intercept_set_status(
     any other move the lifecycle does not allow is refused.
     """
     Status = InterceptRequest.Status
+
+    def refuse(current: str) -> DomainError:
+        return DomainError(
+            _("An intercept cannot go from “%(from)s” to “%(to)s”.")
+            % {"from": Status(current).label, "to": Status(to_status).label}
+        )
+
     with transaction.atomic():
-        current = InterceptRequest.objects.select_for_update().get(pk=intercept.pk)
-        if current.status == to_status:
-            return False
-        if from_statuses is not None and current.status not in from_statuses:
-            return False
-        if to_status not in InterceptRequest.TRANSITIONS[current.status]:
-            raise DomainError(
-                _("An intercept cannot go from “%(from)s” to “%(to)s”.")
-                % {"from": Status(current.status).label, "to": Status(to_status).label}
-            )
-        changed = InterceptRequest.objects.filter(pk=current.pk, status=current.status).update(
-            status=to_status, updated_at=timezone.now(), **fields
-        )
-        if changed != 1:  # pragma: no cover - the row lock above makes this unreachable
-            raise DomainError(_("The intercept changed meanwhile; please try again."))
-        InterceptEvent.objects.create(
-            intercept=current,
-            from_status=current.status,
+        current = InterceptRequest.objects.get(pk=intercept.pk)
+        if not status_transition(
+            current,
             to_status=to_status,
-            source=source,
+            refuse=refuse,
             actor=actor,
-            note=note[:255],
-            payload=payload,
-        )
+            note=note,
+            from_statuses=from_statuses,
+            event={"source": source, "payload": payload},
+            updated_at=timezone.now(),
+            **fields,
+        ):
+            return False
         try:
             if to_status == Status.SUCCEEDED:
                 billing_services.wallet_capture(reference=current.hold_reference, actor=actor)
