@@ -198,7 +198,6 @@ if REDIS_URL:
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "pi"),
         }
     }
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {
@@ -206,6 +205,8 @@ else:
             "LOCATION": VAR_DIR / "cache",
         }
     }
+# Sessions are read from the cache and written through to the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Sign-in: django-axes counts failed sign-ins (the login page and the PIN reset's password
 # check) per user and per address; SIGNIN_FAILURE_LIMIT failures lock that user, or that

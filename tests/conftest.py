@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 
 from shops.models import PLATFORM_CS, PLATFORM_FINANCE, ShopMembership
 from tests.factories import (
@@ -36,6 +37,15 @@ class World:
 
     def user(self, name: str):
         return None if name == "anonymous" else getattr(self, name)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_without_redis(settings):
+    # Without Redis the cache is files shared with the demo, and SQLite hands the same ids to
+    # every test, so counts keyed by id would carry over: each test gets a cache of its own.
+    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)
