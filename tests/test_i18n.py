@@ -1,9 +1,14 @@
 """The workbench speaks Simplified Chinese by default and English on request."""
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polib
 import pytest
+import unfold
 from django.apps import apps
 from django.urls import reverse
 from django.utils import translation
@@ -11,6 +16,7 @@ from django.utils import translation
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUES = sorted(ROOT.glob("locale/**/LC_MESSAGES/django.po"))
 OUR_APPS = ("intercepts", "couriers", "billing", "claims")
+UNFOLD_CATALOGUE = ROOT / "locale" / "unfold" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
 
 def test_there_are_catalogues_for_the_project_and_unfold():
@@ -30,6 +36,45 @@ def test_catalogue_is_complete_and_compiled(po_path):
         assert compiled.get((entry.msgctxt, entry.msgid)) == (entry.msgstr, entry.msgstr_plural), (
             f"{po_path.name}: “{entry.msgid}” differs from the .mo; run `make messages`"
         )
+
+
+@pytest.fixture(scope="module")
+def installed_unfold_msgids(tmp_path_factory):
+    """The msgids of the installed Unfold, extracted the way our catalogue of them is made:
+    Django's makemessages (which needs GNU gettext) run over a copy of the package."""
+    source = tmp_path_factory.mktemp("unfold") / "unfold"
+    shutil.copytree(
+        Path(unfold.__file__).parent,
+        source,
+        ignore=shutil.ignore_patterns("__pycache__", "static", "locale"),
+    )
+    (source / "locale").mkdir()
+    # Without settings, makemessages writes into the package's own locale folder only.
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    subprocess.run(
+        [sys.executable, "-m", "django", "makemessages", "-l", "zh_Hans"],
+        cwd=source,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    extracted = polib.pofile(str(source / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"))
+    return {(entry.msgctxt, entry.msgid) for entry in extracted}
+
+
+def test_every_string_of_the_installed_unfold_has_a_chinese_translation(installed_unfold_msgids):
+    translated = {
+        (entry.msgctxt, entry.msgid)
+        for entry in polib.pofile(str(UNFOLD_CATALOGUE)).translated_entries()
+    }
+    assert sorted(installed_unfold_msgids - translated, key=str) == []
+
+
+def test_the_unfold_catalogue_holds_only_strings_the_installed_unfold_has(
+    installed_unfold_msgids,
+):
+    ours = {(entry.msgctxt, entry.msgid) for entry in polib.pofile(str(UNFOLD_CATALOGUE))}
+    assert sorted(ours - installed_unfold_msgids, key=str) == []
 
 
 def test_every_model_and_field_has_a_chinese_name():
