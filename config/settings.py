@@ -330,6 +330,8 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
+    # The arrow back to the list (keeping its filters) beside a record's breadcrumbs.
+    "SHOW_BACK_BUTTON": True,
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,
