@@ -15,7 +15,7 @@ from django.utils import translation
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUES = sorted(ROOT.glob("locale/**/LC_MESSAGES/django.po"))
-OUR_APPS = ("intercepts", "couriers", "billing", "claims")
+OUR_APPS = ("intercepts", "couriers", "shops", "billing", "claims")
 UNFOLD_CATALOGUE = ROOT / "locale" / "unfold" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
 
@@ -77,6 +77,16 @@ def test_the_unfold_catalogue_holds_only_strings_the_installed_unfold_has(
     assert sorted(ours - installed_unfold_msgids, key=str) == []
 
 
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_every_app_has_a_chinese_name():
+    with translation.override("zh-hans"):
+        names = {app: str(apps.get_app_config(app).verbose_name) for app in OUR_APPS}
+    assert {app: name for app, name in names.items() if not _is_chinese(name)} == {}
+
+
 def test_every_model_and_field_has_a_chinese_name():
     missing = []
     with translation.override("zh-hans"):
@@ -92,7 +102,7 @@ def test_every_model_and_field_has_a_chinese_name():
                     if hasattr(field, "verbose_name") and not field.auto_created
                 ]
                 for name, label in names:
-                    if not any("\u4e00" <= ch <= "\u9fff" for ch in str(label)):
+                    if not _is_chinese(str(label)):
                         missing.append(f"{model.__name__}.{name}: {label}")
     assert not missing, missing
 
