@@ -248,7 +248,12 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "unfold", BASE_DIR / "locale" / "axes"]
+LOCALE_PATHS = [
+    BASE_DIR / "locale",
+    BASE_DIR / "locale" / "unfold",
+    BASE_DIR / "locale" / "axes",
+    BASE_DIR / "locale" / "admin",
+]
 TIME_ZONE = env("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
@@ -331,6 +336,8 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": False,
     "SHOW_LANGUAGES": True,
+    # The arrow back to the list (keeping its filters) beside a record's breadcrumbs.
+    "SHOW_BACK_BUTTON": True,
     "SIDEBAR": {
         "show_search": False,
         "show_all_applications": False,

@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ShopsConfig(AppConfig):
+    # This module holds two configs, so Django picks neither for "shops" unless told.
+    default = True
     name = "shops"
     verbose_name = _("Shops")
 

@@ -270,7 +270,7 @@ class ScopedTabularInline(RolePermissionsMixin, TabularInline):
     parent_shop_path = "shop"
     extra = 0
     # The columns say it all; a title per row would repeat the row.
-    hide_title = True
+    show_title = False
 
     def _shop_path(self) -> str:
         return self.parent_shop_path

@@ -50,7 +50,7 @@ class AfterSaleInterceptInline(ScopedTabularInline):
     fields = ("created_at", "parcel", "action", "channel", "status", "fee", "failure_reason")
     readonly_fields = fields
     show_change_link = True
-    hide_title = False  # the row's title carries the link to the record
+    show_title = True  # the row's title carries the link to the record
     verbose_name_plural = _("intercepts")
 
     def get_queryset(self, request):
