@@ -21,8 +21,6 @@ from unfold.views import ChangeList
 from shops.access import access_for, scope_to_shops
 from shops.models import PLATFORM_CS, PLATFORM_FINANCE, Shop, ShopMembership
 
-PAGINATION_TEMPLATE = "unfold/helpers/pagination.html"
-
 OWNER, AGENT, VIEWER = (
     ShopMembership.Role.OWNER,
     ShopMembership.Role.AGENT,
