@@ -67,6 +67,7 @@ class EwaybillAccountAdmin(ShopScopedAdmin):
     list_display = ("shop", "courier", "account_no", "granted_by", "granted_at")
     list_select_related = ("shop", "courier", "granted_by")
     list_filter = ("courier", PlatformShopFilter)
+    list_filter_submit = True  # the shop filter is typed
     ordering = ("-id",)
     autocomplete_fields = ("shop",)
     fields = ("shop", "courier", "account_no")

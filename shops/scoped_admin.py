@@ -11,10 +11,12 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import Q
 from django.http import Http404
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import TextFilter
 from unfold.paginator import InfinitePaginator as _UnfoldInfinitePaginator
 from unfold.views import ChangeList
 
@@ -334,21 +336,25 @@ class PlatformReadOnlyMixin(StrictLookupsMixin):
         return False
 
 
-class PlatformShopFilter(SimpleListFilter):
-    """Filter by shop, offered to platform staff only (a merchant sees only their shops)."""
+class PlatformShopFilter(TextFilter):
+    """Filter by shop, for platform staff only (a merchant sees only their shops): the shop's
+    code or its full name is typed, as a platform has far too many shops to list."""
 
     title = _("shop")
     parameter_name = "shop"
 
-    def lookups(self, request, model_admin):
-        if not access_for(request.user).sees_all_shops:
-            return ()
-        return list(Shop.objects.values_list("pk", "name"))
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.offered = access_for(request.user).sees_all_shops
 
     def has_output(self):
-        return bool(self.lookup_choices)
+        return self.offered
 
     def queryset(self, request, queryset):
-        if self.value() and access_for(request.user).sees_all_shops:
-            return queryset.filter(shop_id=self.value())
-        return queryset
+        term = (self.value() or "").strip()
+        if not (term and self.offered):
+            return queryset
+        shop_ids = list(
+            Shop.objects.filter(Q(code=term) | Q(name=term)).values_list("pk", flat=True)
+        )
+        return queryset.filter(shop_id__in=shop_ids)

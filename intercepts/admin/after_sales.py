@@ -82,6 +82,7 @@ class AfterSaleAdmin(ShopColumnForPlatformMixin, ExactNumberSearchMixin, ShopSco
     )
     list_select_related = ("order", "shop")
     list_filter = ("status", "kind", CourierFilter, StageFilter, PlatformShopFilter)
+    list_filter_submit = True  # the shop filter is typed
     search_fields = ("order__order_no",)
     search_help_text = _("A whole order number or waybill number")
     ordering = ("-created_at", "-id")

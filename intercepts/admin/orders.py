@@ -48,6 +48,7 @@ class OrderAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
     list_display = ("order_no", "shop", "buyer", "status", "total", "paid_at")
     list_select_related = ("shop",)
     list_filter = ("status", PlatformShopFilter)
+    list_filter_submit = True  # the shop filter is typed
     search_fields = ("order_no",)
     search_help_text = _("A whole order number or waybill number")
     ordering = ("-created_at", "-id")

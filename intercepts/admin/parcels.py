@@ -124,6 +124,7 @@ class ParcelAdmin(ShopScopedAdmin):
     )
     list_select_related = ("courier", "order", "shop")
     list_filter = ("stage", "courier", PlatformShopFilter)
+    list_filter_submit = True  # the shop filter is typed
     search_fields = ("waybill_no",)
     search_help_text = _("A whole waybill number or order number")
     ordering = ("-created_at", "-id")
