@@ -64,7 +64,8 @@ def status_transition(
 ) -> bool:
     """Move ``record`` to ``to_status`` with its history row; True if this call moved it.
 
-    False, changing nothing, when the record is already in ``to_status`` (a repeat) or, given
+    False, changing nothing, when the record is already in ``to_status`` (a repeat, unless its
+    ``TRANSITIONS`` let that status move to itself) or, given
     ``from_statuses``, no longer in one of them (someone else moved it first). A move its
     model's ``TRANSITIONS`` does not allow raises ``refuse(current_status)``, or returns False
     when ``refuse`` is None. The update is conditional on the status read: if another
@@ -79,7 +80,10 @@ def status_transition(
     with transaction.atomic(savepoint=False):
         while True:
             current = record.status
-            if current == to_status or (allowed_from is not None and current not in allowed_from):
+            # Already there is a repeat, unless the lifecycle lets the status start over (a
+            # build whose worker died, delivered again).
+            repeat = current == to_status and to_status not in model.TRANSITIONS[current]
+            if repeat or (allowed_from is not None and current not in allowed_from):
                 return False
             if to_status not in model.TRANSITIONS[current]:
                 illegal_from = current

@@ -136,6 +136,15 @@ def test_a_workbook_is_built_by_a_task_with_the_same_rows(
     assert export.events.count() == 3
 
 
+def test_a_build_whose_worker_died_is_built_again_when_redelivered(world, charged):
+    export = exports.export_request(actor=world.finance, spec=_today_spec(Export.Kind.FEES))
+    # The first worker took it and died: the export is left running with nothing written.
+    assert exports.export_set_status(export=export, to_status=Export.Status.RUNNING) is True
+    rebuilt = exports.export_build(export_id=export.pk)
+    export.refresh_from_db()
+    assert (rebuilt, export.status, export.rows_done) == (True, Export.Status.DONE, 3)
+
+
 @pytest.mark.parametrize(
     ("date_from", "date_to", "message"),
     [(1, 0, "结束"), (0, 400, "一年")],
