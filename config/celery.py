@@ -24,14 +24,14 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
     beat_schedule={
-        "tracking-poll-due": {"task": "tracking.poll_due", "schedule": 30.0},
+        "parcels-poll-due": {"task": "intercepts.parcels_poll_due", "schedule": 30.0},
         # Pushes are drained as they come; this catches any left by a worker that died.
-        "tracking-apply-pushes": {"task": "tracking.apply_pushes", "schedule": 60.0},
+        "pushes-drain": {"task": "intercepts.pushes_drain", "schedule": 60.0},
         # Intercepts left unanswered (a timeout, a worker that died) are asked about again.
-        "intercepts-reconcile": {"task": "intercepts.reconcile", "schedule": 60.0},
+        "intercepts-reconcile": {"task": "intercepts.intercepts_reconcile", "schedule": 60.0},
         # Refused pushes after 7 days, applied raw pushes after 30 (settings).
-        "tracking-pushes-delete-expired": {
-            "task": "tracking.pushes_delete_expired",
+        "pushes-delete-expired": {
+            "task": "intercepts.pushes_delete_expired",
             "schedule": crontab(hour=3, minute=41),
         },
         "sessions-clear-expired": {

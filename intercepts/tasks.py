@@ -1,6 +1,8 @@
 """Celery tasks of the workbench: thin wrappers that take ids and call services.
 
-Each task is named after the service it runs, so a reader finds one from the other.
+A task that runs one service carries its name, in Python and in Celery (``intercepts.<name>``),
+so a reader finds one from the other and no task shares a name with a service that does
+something else.
 """
 
 from celery import shared_task
@@ -17,7 +19,7 @@ def sessions_clear_expired() -> None:
     management.call_command("clearsessions")
 
 
-@shared_task(name="tracking.poll_due")
+@shared_task(name="intercepts.parcels_poll_due")
 def parcels_poll_due(limit: int = 2000) -> int:
     """Lease the parcels due for a poll and queue one task per courier and chunk."""
     claimed = polling.parcels_claim_due(limit=limit)
@@ -32,43 +34,43 @@ def parcels_poll_due(limit: int = 2000) -> int:
     return sum(len(ids) for ids in claimed.values())
 
 
-@shared_task(name="tracking.poll_parcels")
+@shared_task(name="intercepts.parcels_poll")
 def parcels_poll(courier_id: int, parcel_ids: list[int]) -> dict:
     """Ask one courier about these parcels; leased parcels that vanish are simply skipped."""
     return polling.parcels_poll(courier_id=courier_id, parcel_ids=parcel_ids)
 
 
-@shared_task(name="tracking.subscribe_parcel")
+@shared_task(name="intercepts.parcel_subscribe")
 def parcel_subscribe(parcel_id: int) -> bool:
     """Ask a new parcel's gateway to push its tracking (at most once per parcel)."""
     return polling.parcel_subscribe(parcel_id=parcel_id)
 
 
-@shared_task(name="tracking.apply_pushes")
+@shared_task(name="intercepts.pushes_drain")
 def pushes_drain() -> int:
     """Apply the courier pushes received and not yet applied (also run periodically)."""
     return pushes.pushes_drain()
 
 
-@shared_task(name="tracking.pushes_delete_expired")
+@shared_task(name="intercepts.pushes_delete_expired")
 def pushes_delete_expired() -> dict[str, int]:
     """Delete raw pushes past their retention (safe to run twice: only what has expired)."""
     return pushes.pushes_delete_expired()
 
 
-@shared_task(name="intercepts.send")
+@shared_task(name="intercepts.intercept_send")
 def intercept_send(intercept_id: int) -> str:
     """Send a new intercept request to its courier (a second run finds it sent and stops)."""
     return sending.intercept_send(intercept_id=intercept_id)
 
 
-@shared_task(name="intercepts.withdraw")
+@shared_task(name="intercepts.intercept_withdrawal_send")
 def intercept_withdrawal_send(intercept_id: int) -> str:
     """Ask the courier to drop a withdrawn request (a second run finds it settled and stops)."""
     return sending.intercept_withdrawal_send(intercept_id=intercept_id)
 
 
-@shared_task(name="intercepts.reconcile")
+@shared_task(name="intercepts.intercepts_reconcile")
 def intercepts_reconcile() -> dict:
     """Resend requests the courier never answered, and send those whose task was lost."""
     return sending.intercepts_reconcile()

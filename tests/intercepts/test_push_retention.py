@@ -68,4 +68,4 @@ def test_deleting_in_batches_deletes_them_all_and_a_second_run_nothing(account):
 
 def test_the_retention_task_is_on_the_beat_schedule():
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert "tracking.pushes_delete_expired" in scheduled
+    assert "intercepts.pushes_delete_expired" in scheduled
