@@ -59,7 +59,8 @@ A = Account.Kind
 class BillingError(Exception):
     """A billing rule refused the write; the message is for the user (translated).
 
-    The same contract as ``intercepts.services.DomainError``, which billing may not import.
+    The same contract as ``intercepts.services.errors.DomainError``, which billing may not
+    import.
     """
 
 

@@ -6,7 +6,6 @@ and falls back to Django for format characters it does not know; ``short_age`` t
 each "3 days" once per language.
 """
 
-import html
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
 
@@ -85,16 +84,3 @@ def short_age(delta: timedelta, *, language: str | None = None) -> str:
     if minutes >= 60:
         return _age_label(language, "hour", minutes // 60)
     return _age_label(language, "minute", minutes)
-
-
-def escape(text: str) -> str:
-    """``django.utils.html.escape`` for a plain string, without its lazy-string check."""
-    return html.escape(text)
-
-
-def conditional_escape(text) -> str:
-    """``django.utils.html.conditional_escape`` without its lazy-string check on every call:
-    safe strings pass as they are, anything else is escaped as text."""
-    if hasattr(text, "__html__"):
-        return text.__html__()
-    return html.escape(str(text))

@@ -477,9 +477,10 @@ OPEN_INTERCEPT_STATUSES = (
 class InterceptRequest(models.Model):
     """A request to a courier to stop a parcel: send it back, or deliver it to a new address.
 
-    Its status moves only through ``intercepts.services.intercept_set_status``; the fee is held
-    from the shop's wallet when it is created (billing reference ``intercept:<id>``), charged
-    when it succeeds and released when it is rejected, fails or is withdrawn.
+    Its status moves only through ``intercepts.services.intercept_requests``'s
+    ``intercept_set_status``; the fee is held from the shop's wallet when it is created (billing
+    reference ``intercept:<id>``), charged when it succeeds and released when it is rejected,
+    fails or is withdrawn.
     """
 
     class Action(models.TextChoices):

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +18,6 @@ from intercepts.admin.common import (
     parcel_badge,
     stage_badge,
 )
-from intercepts.display import escape as fast_escape
 from intercepts.display import short_age, short_datetime
 from intercepts.models import (
     AfterSale,
@@ -140,9 +140,8 @@ class AfterSaleAdmin(ShopColumnForPlatformMixin, ExactNumberSearchMixin, ShopSco
     @display(description=_("buyer"))
     def buyer(self, obj: AfterSale) -> str:
         order = obj.order
-        return mark_safe(
-            f"{fast_escape(order.buyer_name)}<br>"
-            f'<span class="text-subtle">{fast_escape(order.buyer_phone_masked)}</span>'
+        return format_html(
+            '{}<br><span class="text-subtle">{}</span>', order.buyer_name, order.buyer_phone_masked
         )
 
     @display(description=_("parcels"))
@@ -165,7 +164,8 @@ class AfterSaleAdmin(ShopColumnForPlatformMixin, ExactNumberSearchMixin, ShopSco
     def age(self, obj: AfterSale) -> str:
         language = get_language()
         created = obj.created_at
-        return mark_safe(
-            f'<span title="{fast_escape(short_datetime(created, language=language))}">'
-            f"{fast_escape(short_age(timezone.now() - created, language=language))}</span>"
+        return format_html(
+            '<span title="{}">{}</span>',
+            short_datetime(created, language=language),
+            short_age(timezone.now() - created, language=language),
         )

@@ -2,11 +2,11 @@
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from couriers.stages import ParcelStage, stage_label
 from intercepts import selectors
-from intercepts.display import escape as fast_escape
 from intercepts.models import (
     Parcel,
 )
@@ -60,11 +60,11 @@ class StageFilter(admin.SimpleListFilter):
 
 
 def stage_badge(courier_name: str, waybill_no: str, stage: str) -> str:
-    # Called for every parcel of every row: plain escaping rather than format_html.
-    return (
-        f'<div class="whitespace-nowrap">{fast_escape(courier_name)} '
-        f'<span class="font-mono">{fast_escape(waybill_no)}</span> · '
-        f"{fast_escape(str(stage_label(stage)))}</div>"
+    return format_html(
+        '<div class="whitespace-nowrap">{} <span class="font-mono">{}</span> · {}</div>',
+        courier_name,
+        waybill_no,
+        stage_label(stage),
     )
 
 

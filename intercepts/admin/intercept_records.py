@@ -11,7 +11,6 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import RangeDateFilter
 from unfold.decorators import display
@@ -219,10 +218,10 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
 
     @display(description=_("parcel"))
     def parcel_label(self, obj: InterceptRequest) -> str:
-        return mark_safe(parcel_badge(obj.parcel))
+        return parcel_badge(obj.parcel)
 
-    # Drawn here rather than with Unfold's label option: the workbench's lean list renderer and
-    # the read-only detail page both show plain values.
+    # Drawn here rather than with Unfold's label option: the list and the read-only detail page
+    # both show plain values.
     STATUS_COLOURS = {
         InterceptRequest.Status.SUCCEEDED: "bg-green-100 text-green-700",
         InterceptRequest.Status.COMPLETED: "bg-green-100 text-green-700",

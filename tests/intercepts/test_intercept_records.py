@@ -115,7 +115,7 @@ def test_filters_and_search(world, login, records):
     assert _order_no(records["a_open"]) in html and _order_no(records["b_open"]) not in html
     today = timezone.localdate().isoformat()
     html = client.get(
-        reverse(LIST), {"created_at_from": today, "created_at_to": today, "shop": world.shop_b.pk}
+        reverse(LIST), {"created_at_from": today, "created_at_to": today, "shop": world.shop_b.code}
     ).content.decode()
     assert _order_no(records["b_open"]) in html and _order_no(records["a_open"]) not in html
     # A merchant's search never reaches another shop's parcel.
