@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.money import MoneyField
 from couriers.models import Courier
 from couriers.stages import TERMINAL_STAGES, ParcelStage
+from intercepts.validators import validate_phone
 from shops.history import StatusHistory, status_fields
 from shops.models import Shop
 
@@ -148,7 +149,9 @@ class Parcel(models.Model):
     # rules and claims read it, so it is never typed in.
     declared_value_fen = MoneyField(_("declared value (yuan)"), default=0, editable=False)
     receiver_name = models.CharField(_("receiver"), max_length=50)
-    receiver_phone = models.CharField(_("receiver phone"), max_length=20)
+    receiver_phone = models.CharField(
+        _("receiver phone"), max_length=20, validators=[validate_phone]
+    )
     receiver_address = models.CharField(_("receiver address"), max_length=255)
     stage = models.CharField(
         _("stage"), max_length=24, choices=ParcelStage.choices, default=ParcelStage.NO_INFO

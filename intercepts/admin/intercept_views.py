@@ -38,6 +38,7 @@ from intercepts.services.intercept_requests import (
     may_request_intercept,
     may_withdraw_intercept,
 )
+from intercepts.validators import validate_phone
 from shops.access import access_for
 
 Action = InterceptRequest.Action
@@ -59,7 +60,10 @@ class InterceptForm(forms.Form):
         label=gettext_lazy("New receiver"), max_length=50, required=False
     )
     receiver_phone = forms.CharField(
-        label=gettext_lazy("New receiver's phone"), max_length=20, required=False
+        label=gettext_lazy("New receiver's phone"),
+        max_length=20,
+        required=False,
+        validators=[validate_phone],
     )
     province = forms.CharField(label=gettext_lazy("Province"), max_length=20, required=False)
     city = forms.CharField(label=gettext_lazy("City"), max_length=20, required=False)

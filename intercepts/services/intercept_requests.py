@@ -1,5 +1,6 @@
 """Intercept requests: asking, holding the fee, moving the status, withdrawing."""
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,6 +16,7 @@ from intercepts.models import (
 )
 from intercepts.services.after_sales import after_sale_set_status
 from intercepts.services.errors import DomainError, IneligibleError
+from intercepts.validators import validate_phone
 from shops.access import access_for
 from shops.history import status_transition
 from shops.models import PLATFORM_CS, Shop
@@ -234,6 +236,12 @@ def intercepts_request(
         )
         if made:
             return made
+    if action == InterceptRequest.Action.REDIRECT:
+        # The form checks it too; an ERP or a crafted post reaches this service directly.
+        try:
+            validate_phone((new_address or {}).get("phone", ""))
+        except ValidationError as exc:
+            raise DomainError(exc.messages[0]) from exc
     reason = (reason or "").strip()
     if channel == InterceptRequest.Channel.PLATFORM_CS and not reason:
         raise DomainError(_("Say why customer service intercepts this parcel."))
