@@ -103,6 +103,7 @@ class SuccessChance:
     probability: float
     from_own_outcomes: bool  # False: the default table
     outcomes: int  # finished intercepts of this courier at this stage (withdrawn ones left out)
+    needed: int = MIN_OWN_OUTCOMES  # how many make the figure our own
 
 
 def intercept_success_chance(*, courier_id: int, stage: str) -> SuccessChance:

@@ -138,3 +138,31 @@ def test_a_change_of_address_needs_the_new_address(ready, login):
         "district": "西湖区",
         "address": "文三路 90 号",
     }
+
+
+def test_the_chance_says_what_it_counts_and_how_many_it_has(ready, login):
+    world = ready
+    zto = Courier.objects.get(code="ZTO")
+    S = InterceptRequest.Status
+
+    def ended(status, *, courier=zto, stage="in_transit"):
+        parcel = ParcelFactory(order__shop=world.shop_b, courier=courier, stage=stage)
+        InterceptRequest.objects.create(
+            shop=world.shop_b,
+            parcel=parcel,
+            action="return",
+            stage_at_request=stage,
+            channel="workbench",
+            fee_fen=300,
+            status=status,
+        )
+
+    for status in (S.SUCCEEDED, S.COMPLETED, S.SUCCEEDED, S.FAILED, S.REJECTED):
+        ended(status)
+    # Not counted: withdrawn, still open, another courier, another stage.
+    ended(S.CANCELLED)
+    ended(S.ACCEPTED)
+    ended(S.SUCCEEDED, courier=Courier.objects.get(code="YTO"))
+    ended(S.SUCCEEDED, stage="out_for_delivery")
+    page = login(world.agent).get(_url(world.after_sale_a)).content.decode()
+    assert "默认估计：该快递在此阶段已结束的拦截目前有 5 单，满 30 单后按实际结果计算" in page
