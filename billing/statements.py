@@ -1,15 +1,19 @@
 """The fee statement of an invoice request: a PDF of the fees it covers, for the merchant's
 books and for finance to issue the invoice from.
 
-Rendered from a Django template by WeasyPrint. Chinese needs a CJK font on the machine; the
-template asks for WenQuanYi Zen Hei (Debian's ``fonts-wqy-zenhei``) first, then Noto CJK.
+Rendered from a Django template by WeasyPrint, in the Noto Sans SC cut that ships in
+``billing/fonts`` (OFL): the statement needs no font from the machine.
 """
+
+from pathlib import Path
 
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import InvoiceRequest
+
+STATEMENT_FONT = Path(__file__).parent / "fonts" / "NotoSansSC-Statement.otf"
 
 
 def statement_filename(invoice: InvoiceRequest) -> str:
@@ -28,6 +32,7 @@ def statement_html(invoice: InvoiceRequest) -> str:
             "first_at": lines[0].charged_at if lines else None,
             "last_at": lines[-1].charged_at if lines else None,
             "generated_at": timezone.localtime(),
+            "font_url": STATEMENT_FONT.as_uri(),
         },
     )
 

@@ -39,6 +39,15 @@ def invoice(world, wallet_a, fund, zto):
     )
 
 
+def _fonts(pdf: bytes) -> set[str]:
+    """The base names of the fonts the PDF embeds, without the subset tag (``ABCDEF+``)."""
+    names = set()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            names.add(str(font.get_object()["/BaseFont"]).lstrip("/").split("+")[-1])
+    return names
+
+
 def _text(pdf: bytes) -> str:
     reader = PdfReader(io.BytesIO(pdf))
     return "\n".join(page.extract_text() for page in reader.pages)
@@ -57,6 +66,13 @@ def test_the_statement_has_the_shops_chinese_name_and_every_fee(world, invoice):
     ):
         assert reference in text and fee in text
     assert "9.06" in text  # the total
+
+
+def test_the_statement_is_set_in_the_font_that_ships_with_the_product(world, invoice):
+    """No font from the machine: every character, the shop's Chinese name and the page numbers
+    included, is drawn from the Noto Sans SC cut in billing/fonts (WeasyPrint names an embedded
+    @font-face after its CSS family; the bold is drawn from the same file)."""
+    assert _fonts(statement_pdf(invoice)) == {"Statement-Sans-SC", "Statement-Sans-SC-Bold"}
 
 
 @pytest.mark.parametrize(
