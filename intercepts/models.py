@@ -4,11 +4,12 @@ import re
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Concat, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import Hold
 from billing.money import MoneyField
 from couriers.models import Courier
 from couriers.stages import TERMINAL_STAGES, ParcelStage
@@ -477,6 +478,23 @@ OPEN_INTERCEPT_STATUSES = (
 )
 
 
+# An intercept's fee is held in billing under this prefix and the request's id.
+HOLD_REFERENCE_PREFIX = "intercept:"
+
+
+class InterceptRequestQuerySet(models.QuerySet):
+    def with_fee_state(self):
+        """Each request with ``fee_state``, its fee hold's status in billing (held, captured or
+        released): what was really done with the money, read in the same query through the
+        hold's unique reference, never a query per row. None for a request without a hold."""
+        reference = Concat(
+            Value(HOLD_REFERENCE_PREFIX), Cast(OuterRef("pk"), output_field=models.CharField())
+        )
+        return self.annotate(
+            fee_state=Subquery(Hold.objects.filter(reference=reference).values("status")[:1])
+        )
+
+
 class InterceptRequest(models.Model):
     """A request to a courier to stop a parcel: send it back, or deliver it to a new address.
 
@@ -573,6 +591,8 @@ class InterceptRequest(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
+    objects = InterceptRequestQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("intercept request")
         verbose_name_plural = _("intercept requests")
@@ -614,7 +634,7 @@ class InterceptRequest(models.Model):
     @property
     def hold_reference(self) -> str:
         """What the fee is held under in billing: one hold, one charge, whatever the retries."""
-        return f"intercept:{self.pk}"
+        return f"{HOLD_REFERENCE_PREFIX}{self.pk}"
 
 
 class InterceptEvent(StatusHistory):

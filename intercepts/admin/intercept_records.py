@@ -21,6 +21,8 @@ from intercepts import selectors
 from intercepts.admin import intercept_views
 from intercepts.admin.common import (
     CourierFilter,
+    fee_cell,
+    fee_state_label,
     parcel_badge,
 )
 from intercepts.models import (
@@ -139,6 +141,10 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     readonly_fields = fields
     inlines = (InterceptEventInline,)
 
+    def get_queryset(self, request):
+        # What became of each fee, read from its hold in the same query.
+        return super().get_queryset(request).with_fee_state()
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
@@ -177,6 +183,7 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         (_("Channel"), lambda o: o.get_channel_display()),
         (_("Status"), lambda o: o.get_status_display()),
         (_("Fee (yuan)"), lambda o: format_fen(o.fee_fen).replace(",", "")),
+        (_("Fee state"), lambda o: fee_state_label(o.fee_state)),
         (_("Failure reason"), lambda o: o.failure_reason),
         (_("Requested by"), lambda o: o.requested_by.get_username() if o.requested_by else ""),
     )
@@ -253,4 +260,4 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
 
     @display(description=_("fee (yuan)"))
     def fee(self, obj: InterceptRequest) -> str:
-        return format_fen(obj.fee_fen)
+        return fee_cell(obj.fee_fen, obj.fee_state)
