@@ -631,6 +631,35 @@ class InterceptRequest(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN
 
+    # What a caught parcel means for the buyer's after-sale, kind by kind. Every kind here ends
+    # in a refund once the goods are back with the merchant: refund only (the buyer is not to
+    # get the goods), return and refund (the courier does the return), cancel order (nothing
+    # was to be delivered). A change of address delivers the goods all the same, so it calls
+    # for no refund on any kind: the buyer would keep the goods and the money.
+    REFUND_ON_RETURN_KINDS = frozenset(
+        {
+            AfterSale.Kind.REFUND_ONLY,
+            AfterSale.Kind.RETURN_AND_REFUND,
+            AfterSale.Kind.CANCEL_ORDER,
+        }
+    )
+
+    @classmethod
+    def calls_for_refund(cls, *, action: str, after_sale_kind: str) -> bool:
+        """Whether this intercept, once it succeeds, means the buyer's refund should be
+        approved (prompted, or approved at once for a shop that chose so)."""
+        return action == cls.Action.RETURN and after_sale_kind in cls.REFUND_ON_RETURN_KINDS
+
+    @property
+    def new_address_line(self) -> str:
+        """The new address of a change of address on one line, as pages show it."""
+        address = self.new_address or {}
+        return " ".join(
+            str(address[key])
+            for key in ("name", "phone", "province", "city", "district", "address")
+            if address.get(key)
+        )
+
     @property
     def hold_reference(self) -> str:
         """What the fee is held under in billing: one hold, one charge, whatever the retries."""

@@ -249,14 +249,7 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
 
     @display(description=_("new address"))
     def new_address_text(self, obj: InterceptRequest) -> str:
-        address = obj.new_address or {}
-        if not address:
-            return "—"
-        return " ".join(
-            str(address[key])
-            for key in ("name", "phone", "province", "city", "district", "address")
-            if address.get(key)
-        )
+        return obj.new_address_line or "—"
 
     @display(description=_("fee (yuan)"))
     def fee(self, obj: InterceptRequest) -> str:

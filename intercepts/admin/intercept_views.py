@@ -283,12 +283,24 @@ def after_sale_page_context(request, after_sale: AfterSale) -> dict:
         )
     )
     may_approve = access_for(request.user).acts_for(after_sale.shop_id)
-    caught = after_sale.intercepts.filter(status__in=(Status.SUCCEEDED, Status.COMPLETED)).exists()
+    # What the intercepts that worked did: sent the goods back, or on to a new address.
+    done = set(
+        after_sale.intercepts.filter(status__in=(Status.SUCCEEDED, Status.COMPLETED))
+        .order_by()
+        .values_list("action", flat=True)
+        .distinct()
+    )
+    caught = any(
+        InterceptRequest.calls_for_refund(action=action, after_sale_kind=after_sale.kind)
+        for action in done
+    )
+    pending = after_sale.status == AfterSale.Status.PENDING
     return {
         "intercept_channel": channel if qualifies else None,
         "intercept_url": reverse("admin:intercepts_aftersale_intercept", args=[after_sale.pk]),
-        "may_approve_refund": may_approve and after_sale.status == AfterSale.Status.PENDING,
-        "refund_prompt": may_approve and caught and after_sale.status == AfterSale.Status.PENDING,
+        "may_approve_refund": may_approve and pending,
+        "refund_prompt": may_approve and caught and pending,
+        "redirected_note": Action.REDIRECT in done and not caught,
     }
 
 
@@ -326,7 +338,14 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
             and access_for(request.user).acts_for(intercept.shop_id)
             and intercept.status in (Status.SUCCEEDED, Status.COMPLETED)
             and after_sale.status == AfterSale.Status.PENDING
+            and InterceptRequest.calls_for_refund(
+                action=intercept.action, after_sale_kind=after_sale.kind
+            )
         ),
+        # A change of address that worked: the goods go to the buyer's new address, so the
+        # page says so instead of asking for a refund.
+        "redirected": intercept.action == Action.REDIRECT
+        and intercept.status in (Status.SUCCEEDED, Status.COMPLETED),
         "after_sale_url": reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
         if after_sale
         else "",
