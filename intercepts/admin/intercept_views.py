@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseNotAllowed
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -26,6 +26,7 @@ from unfold.widgets import (
 )
 
 from billing import selectors as billing_selectors
+from billing.money import format_fen
 from billing.services import BillingError
 from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
 from intercepts.models import AfterSale, InterceptPolicy, InterceptRequest, Parcel, TrackingEvent
@@ -257,19 +258,100 @@ def intercept_view(model_admin, request, object_id):
     return TemplateResponse(request, "admin/intercepts/aftersale/intercept.html", context)
 
 
+def _confirm_page(model_admin, request, obj, **context) -> TemplateResponse:
+    """A page that says what a money button will do; its one post does it."""
+    return TemplateResponse(
+        request,
+        "admin/intercepts/confirm.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "original": obj,
+            **context,
+        },
+    )
+
+
 def approve_refund_view(model_admin, request, object_id):
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    """Approve the buyer's refund: the page says how much and what became of the parcels;
+    the post approves it."""
     after_sale = model_admin.get_object(request, object_id)
     if not access_for(request.user).acts_for(after_sale.shop_id):
         raise PermissionDenied
-    try:
-        after_sale_approve_refund(actor=request.user, after_sale=after_sale)
-    except DomainError as exc:
-        model_admin.message_user(request, str(exc), level=messages.ERROR)
-    else:
-        model_admin.message_user(request, _("The refund is approved."))
-    return redirect("admin:intercepts_aftersale_change", after_sale.pk)
+    back_url = reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
+    if request.method == "POST":
+        try:
+            after_sale_approve_refund(actor=request.user, after_sale=after_sale)
+        except DomainError as exc:
+            model_admin.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            model_admin.message_user(request, _("The refund is approved."))
+        return redirect(back_url)
+    if after_sale.status != AfterSale.Status.PENDING:
+        model_admin.message_user(
+            request, _("This after-sale no longer awaits the merchant."), level=messages.WARNING
+        )
+        return redirect(back_url)
+    order = after_sale.order
+    amount = format_fen(after_sale.refund_amount_fen)
+    parcels = list(order.parcels.select_related("courier").order_by("pk"))
+    done = [
+        intercept
+        for intercept in after_sale.intercepts.filter(
+            status__in=(Status.SUCCEEDED, Status.COMPLETED)
+        ).order_by("pk")
+    ]
+    caught = [
+        i
+        for i in done
+        if InterceptRequest.calls_for_refund(action=i.action, after_sale_kind=after_sale.kind)
+    ]
+    consequences = [
+        _(
+            "The buyer's refund of %(amount)s yuan is approved and the platform pays it back to "
+            "the buyer. This cannot be undone."
+        )
+        % {"amount": amount}
+    ]
+    warnings = []
+    if caught:
+        consequences.append(_("The parcel was intercepted and is on its way back to you."))
+    elif any(i.action == Action.REDIRECT for i in done):
+        warnings.append(
+            _(
+                "The parcel was sent on to a new address: the buyer receives the goods. With "
+                "the refund, the buyer keeps the goods and the money."
+            )
+        )
+    elif parcels:
+        warnings.append(
+            _(
+                "No parcel of this order was intercepted: if the goods reach the buyer, the "
+                "buyer has the goods and the money."
+            )
+        )
+    return _confirm_page(
+        model_admin,
+        request,
+        after_sale,
+        title=_("Approve the refund of %(amount)s yuan?") % {"amount": amount},
+        facts=[
+            (_("Order number"), order.order_no),
+            (_("Buyer"), f"{order.buyer_name} {order.buyer_phone_masked}"),
+            (_("After-sale type"), after_sale.get_kind_display()),
+            (_("Refund (yuan)"), amount),
+            *[
+                (_("Parcel"), f"{p.courier.display_name} {p.waybill_no} · {p.get_stage_display()}")
+                for p in parcels
+            ],
+        ],
+        consequences=consequences,
+        warnings=warnings,
+        submit_label=_("Approve the refund of %(amount)s yuan") % {"amount": amount},
+        back_url=back_url,
+        back_label=_("Not now, back to the after-sale"),
+        danger=False,
+    )
 
 
 def after_sale_page_context(request, after_sale: AfterSale) -> dict:
@@ -385,18 +467,79 @@ def panel_view(model_admin, request, object_id):
 
 
 def withdraw_view(model_admin, request, object_id):
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    """Withdraw an intercept: the page says what becomes of the request and its held fee;
+    the post withdraws it."""
     intercept = model_admin.get_object(request, object_id)
-    if not may_withdraw(request, intercept):
+    back_url = reverse("admin:intercepts_interceptrequest_change", args=[intercept.pk])
+    if not may_withdraw_intercept(actor=request.user, intercept=intercept):
         raise PermissionDenied
-    try:
-        intercept_withdraw(actor=request.user, intercept=intercept)
-    except DomainError as exc:
-        model_admin.message_user(request, str(exc), level=messages.ERROR)
+    if not may_withdraw(request, intercept):
+        if request.method == "POST":
+            raise PermissionDenied
+        # Moved on since the button was drawn: back to the record, which says where it is.
+        model_admin.message_user(
+            request, _("This intercept can no longer be withdrawn."), level=messages.WARNING
+        )
+        return redirect(back_url)
+    if request.method == "POST":
+        try:
+            intercept_withdraw(actor=request.user, intercept=intercept)
+        except DomainError as exc:
+            model_admin.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            model_admin.message_user(request, _("The withdrawal is on its way to the courier."))
+        return redirect(back_url)
+    parcel = intercept.parcel
+    courier = parcel.courier.display_name
+    fee = format_fen(intercept.fee_fen)
+    if intercept.status == Status.CREATED:
+        consequences = [
+            _(
+                "The request has not reached the courier yet: it is withdrawn at once, and the "
+                "held fee of %(fee)s yuan goes back to the wallet's available balance."
+            )
+            % {"fee": fee}
+        ]
     else:
-        model_admin.message_user(request, _("The withdrawal is on its way to the courier."))
-    return redirect("admin:intercepts_interceptrequest_change", intercept.pk)
+        consequences = [
+            _(
+                "%(courier)s is asked to withdraw the request, which it allows until the parcel "
+                "is caught. Once it confirms, the held fee of %(fee)s yuan goes back to the "
+                "wallet's available balance."
+            )
+            % {"courier": courier, "fee": fee},
+        ]
+    warnings = [
+        _("The parcel then carries on to its receiver: %(address)s.")
+        % {"address": f"{parcel.receiver_name} {parcel.receiver_address}"}
+    ]
+    if intercept.status == Status.ACCEPTED:
+        warnings.append(
+            _(
+                "If the courier catches the parcel first, the intercept stands and the fee of "
+                "%(fee)s yuan is charged."
+            )
+            % {"fee": fee}
+        )
+    return _confirm_page(
+        model_admin,
+        request,
+        intercept,
+        title=_("Withdraw the intercept?"),
+        facts=[
+            (_("Order number"), parcel.order.order_no),
+            (_("Parcel"), f"{courier} {parcel.waybill_no}"),
+            (_("Action"), intercept.get_action_display()),
+            (_("Intercept status"), intercept.get_status_display()),
+            (_("Fee held (yuan)"), fee),
+        ],
+        consequences=consequences,
+        warnings=warnings,
+        submit_label=_("Withdraw the intercept"),
+        back_url=back_url,
+        back_label=_("Keep the intercept"),
+        danger=True,
+    )
 
 
 def safe_next(request, default: str) -> str:
