@@ -119,6 +119,10 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     ordering = ("-id",)
     sortable_by = ()
     list_display_links = ("created_at",)
+    # Only what a request keeps for life. What moves with its status (the status, the fee's
+    # state, the courier's reference, the failure, the time of the last change) is in the live
+    # panel above, which refreshes by itself: shown here too, it would stay behind and the page
+    # would contradict itself until reloaded.
     fields = (
         "shop",
         "order_no",
@@ -128,15 +132,9 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         "stage_at_request",
         "new_address_text",
         "channel",
-        "state",
-        "fee",
-        "courier_reference",
-        "failure_code",
-        "failure_reason",
         "reason",
         "requested_by",
         "created_at",
-        "updated_at",
     )
     readonly_fields = fields
     inlines = (InterceptEventInline,)

@@ -26,6 +26,7 @@ from unfold.widgets import (
 )
 
 from billing import selectors as billing_selectors
+from billing.models import Hold
 from billing.money import format_fen
 from billing.services import BillingError
 from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
@@ -401,8 +402,18 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
         intercept.status == Status.ACCEPTED and intercept.withdraw_requested_at is not None
     )
     after_sale = intercept.after_sale
+    # What billing did with the fee; the status says the same (both move in one transaction)
+    # where the request was loaded without its hold.
+    fee_state = getattr(intercept, "fee_state", None) or (
+        Hold.Status.CAPTURED
+        if intercept.status in (Status.SUCCEEDED, Status.COMPLETED)
+        else Hold.Status.RELEASED
+        if intercept.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED)
+        else Hold.Status.HELD
+    )
     return {
         "intercept": intercept,
+        "fee_state": fee_state,
         "courier": intercept.parcel.courier,
         "steps": _steps(intercept),
         "waiting": waiting,
