@@ -446,22 +446,32 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
 
 
 def _steps(intercept: InterceptRequest) -> list[tuple[str, str]]:
-    """The lifecycle's happy path with each step's state: done, current or todo."""
+    """The lifecycle's steps with each one's state: done, current or todo.
+
+    Under way or successful: the happy path, up to where the request is. Ended otherwise: the
+    steps it got through, then how it ended as the current step, so that the steps never point
+    at a status the header has left behind ("ended" marks that last step).
+    """
     path = [Status.CREATED, Status.SUBMITTED, Status.ACCEPTED, Status.SUCCEEDED, Status.COMPLETED]
     if intercept.status in path:
         reached = path.index(intercept.status)
-    else:
-        reached = {Status.REJECTED: 1, Status.FAILED: 2, Status.CANCELLED: 2}[intercept.status]
-    steps = []
-    for index, status in enumerate(path):
-        state = "done" if index < reached else ("current" if index == reached else "todo")
-        if (
-            intercept.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED)
-            and index > reached
-        ):
-            state = "todo"
-        steps.append((Status(status).label, state))
-    return steps
+        return [
+            (
+                Status(status).label,
+                "done" if index < reached else ("current" if index == reached else "todo"),
+            )
+            for index, status in enumerate(path)
+        ]
+    # The last step of the happy path it passed: refused answers a request that was sent; a
+    # failure comes after acceptance (or a submitted request's direct result); a withdrawal
+    # is before sending unless the courier was asked to withdraw an accepted request.
+    passed = {
+        Status.REJECTED: Status.SUBMITTED,
+        Status.FAILED: Status.ACCEPTED if intercept.courier_reference else Status.SUBMITTED,
+        Status.CANCELLED: Status.ACCEPTED if intercept.withdraw_requested_at else Status.CREATED,
+    }[intercept.status]
+    steps = [(Status(status).label, "done") for status in path[: path.index(passed) + 1]]
+    return [*steps, (Status(intercept.status).label, "ended")]
 
 
 def panel_view(model_admin, request, object_id):
@@ -494,11 +504,16 @@ def withdraw_view(model_admin, request, object_id):
         return redirect(back_url)
     if request.method == "POST":
         try:
-            intercept_withdraw(actor=request.user, intercept=intercept)
+            intercept = intercept_withdraw(actor=request.user, intercept=intercept)
         except DomainError as exc:
             model_admin.message_user(request, str(exc), level=messages.ERROR)
         else:
-            model_admin.message_user(request, _("The withdrawal is on its way to the courier."))
+            if intercept.status == Status.CANCELLED:
+                model_admin.message_user(
+                    request, _("The intercept is withdrawn; its fee is back in the wallet.")
+                )
+            else:
+                model_admin.message_user(request, _("The withdrawal is on its way to the courier."))
         return redirect(back_url)
     parcel = intercept.parcel
     courier = parcel.courier.display_name

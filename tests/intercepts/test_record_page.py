@@ -106,3 +106,36 @@ def test_the_panel_of_a_refused_request_names_the_failure(world, login):
     url = reverse("admin:intercepts_interceptrequest_panel", args=[intercept.pk])
     panel = login(world.owner).get(url).content.decode()
     assert 'id="failure-code">ALREADY_SIGNED<' in panel and "快件已签收" in panel
+
+
+def _steps(panel: str) -> list[str]:
+    import re
+
+    steps = re.search(r'<ol[^>]*id="intercept-steps"[^>]*>(.*?)</ol>', panel, flags=re.S)
+    return [label.strip() for label in re.findall(r"<li[^>]*>([^<]*)</li>", steps.group(1))]
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "steps"),
+    [
+        ((S.CANCELLED,), {}, ["已创建", "已撤回"]),
+        ((S.SUBMITTED, S.REJECTED), {"failure_code": "X"}, ["已创建", "已提交快递", "快递拒绝"]),
+        (
+            (S.SUBMITTED, S.ACCEPTED, S.FAILED),
+            {"courier_reference": "R-1"},
+            ["已创建", "已提交快递", "快递已受理", "失败"],
+        ),
+    ],
+)
+def test_the_steps_end_where_the_request_ended(world, login, path, fields, steps):
+    _fund(world, world.shop_a, world.owner)
+    intercept = _intercept(world, world.shop_a, world.owner)
+    for status in path:
+        intercept_set_status(
+            intercept=intercept,
+            to_status=status,
+            source=InterceptEvent.Source.COURIER_ANSWER,
+            **(fields if status == path[-1] else {}),
+        )
+    url = reverse("admin:intercepts_interceptrequest_panel", args=[intercept.pk])
+    assert _steps(login(world.owner).get(url).content.decode()) == steps
