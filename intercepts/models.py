@@ -491,7 +491,9 @@ class InterceptRequestQuerySet(models.QuerySet):
             Value(HOLD_REFERENCE_PREFIX), Cast(OuterRef("pk"), output_field=models.CharField())
         )
         return self.annotate(
-            fee_state=Subquery(Hold.objects.filter(reference=reference).values("status")[:1])
+            fee_state=Subquery(
+                Hold.objects.filter(reference=reference).order_by().values("status")[:1]
+            )
         )
 
 
