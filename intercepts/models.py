@@ -4,11 +4,12 @@ import re
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Concat, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import Hold
 from billing.money import MoneyField
 from couriers.models import Courier
 from couriers.stages import TERMINAL_STAGES, ParcelStage
@@ -477,6 +478,25 @@ OPEN_INTERCEPT_STATUSES = (
 )
 
 
+# An intercept's fee is held in billing under this prefix and the request's id.
+HOLD_REFERENCE_PREFIX = "intercept:"
+
+
+class InterceptRequestQuerySet(models.QuerySet):
+    def with_fee_state(self):
+        """Each request with ``fee_state``, its fee hold's status in billing (held, captured or
+        released): what was really done with the money, read in the same query through the
+        hold's unique reference, never a query per row. None for a request without a hold."""
+        reference = Concat(
+            Value(HOLD_REFERENCE_PREFIX), Cast(OuterRef("pk"), output_field=models.CharField())
+        )
+        return self.annotate(
+            fee_state=Subquery(
+                Hold.objects.filter(reference=reference).order_by().values("status")[:1]
+            )
+        )
+
+
 class InterceptRequest(models.Model):
     """A request to a courier to stop a parcel: send it back, or deliver it to a new address.
 
@@ -573,6 +593,8 @@ class InterceptRequest(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
+    objects = InterceptRequestQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("intercept request")
         verbose_name_plural = _("intercept requests")
@@ -611,10 +633,39 @@ class InterceptRequest(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN
 
+    # What a caught parcel means for the buyer's after-sale, kind by kind. Every kind here ends
+    # in a refund once the goods are back with the merchant: refund only (the buyer is not to
+    # get the goods), return and refund (the courier does the return), cancel order (nothing
+    # was to be delivered). A change of address delivers the goods all the same, so it calls
+    # for no refund on any kind: the buyer would keep the goods and the money.
+    REFUND_ON_RETURN_KINDS = frozenset(
+        {
+            AfterSale.Kind.REFUND_ONLY,
+            AfterSale.Kind.RETURN_AND_REFUND,
+            AfterSale.Kind.CANCEL_ORDER,
+        }
+    )
+
+    @classmethod
+    def calls_for_refund(cls, *, action: str, after_sale_kind: str) -> bool:
+        """Whether this intercept, once it succeeds, means the buyer's refund should be
+        approved (prompted, or approved at once for a shop that chose so)."""
+        return action == cls.Action.RETURN and after_sale_kind in cls.REFUND_ON_RETURN_KINDS
+
+    @property
+    def new_address_line(self) -> str:
+        """The new address of a change of address on one line, as pages show it."""
+        address = self.new_address or {}
+        return " ".join(
+            str(address[key])
+            for key in ("name", "phone", "province", "city", "district", "address")
+            if address.get(key)
+        )
+
     @property
     def hold_reference(self) -> str:
         """What the fee is held under in billing: one hold, one charge, whatever the retries."""
-        return f"intercept:{self.pk}"
+        return f"{HOLD_REFERENCE_PREFIX}{self.pk}"
 
 
 class InterceptEvent(StatusHistory):

@@ -15,6 +15,7 @@ from intercepts.admin.common import (
     CourierFilter,
     ExactNumberSearchMixin,
     StageFilter,
+    fee_cell,
     parcel_badge,
     stage_badge,
 )
@@ -54,11 +55,11 @@ class AfterSaleInterceptInline(ScopedTabularInline):
     verbose_name_plural = _("intercepts")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("parcel__courier")
+        return super().get_queryset(request).select_related("parcel__courier").with_fee_state()
 
     @display(description=_("fee (yuan)"))
     def fee(self, obj: InterceptRequest) -> str:
-        return format_fen(obj.fee_fen)
+        return fee_cell(obj.fee_fen, obj.fee_state)
 
 
 @admin.register(AfterSale)

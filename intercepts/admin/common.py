@@ -5,6 +5,8 @@ from django.db.models import Exists, OuterRef
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import Hold
+from billing.money import format_fen
 from couriers.stages import ParcelStage, stage_label
 from intercepts import selectors
 from intercepts.models import (
@@ -70,3 +72,30 @@ def stage_badge(courier_name: str, waybill_no: str, stage: str) -> str:
 
 def parcel_badge(parcel: Parcel) -> str:
     return stage_badge(parcel.courier.display_name, parcel.waybill_no, parcel.stage)
+
+
+# What became of a fee, in the merchant's words: held until the outcome, charged on success,
+# returned to the wallet on refusal, failure or withdrawal.
+FEE_STATES = {
+    Hold.Status.HELD: _("Held"),
+    Hold.Status.CAPTURED: _("Charged"),
+    Hold.Status.RELEASED: _("Returned to the wallet"),
+}
+_FEE_CELLS = {
+    Hold.Status.HELD: _("held %(amount)s"),
+    Hold.Status.CAPTURED: _("charged %(amount)s"),
+    Hold.Status.RELEASED: _("returned %(amount)s"),
+}
+
+
+def fee_state_label(fee_state: str | None) -> str:
+    """The hold's status (``with_fee_state``) in words; empty for a request without a hold."""
+    return str(FEE_STATES.get(fee_state, ""))
+
+
+def fee_cell(fee_fen: int, fee_state: str | None) -> str:
+    """A fee as a list shows it: "charged 3.00", not a bare 3.00 that a refused intercept
+    would show too."""
+    amount = format_fen(fee_fen)
+    template = _FEE_CELLS.get(fee_state)
+    return template % {"amount": amount} if template else amount

@@ -21,6 +21,8 @@ from intercepts import selectors
 from intercepts.admin import intercept_views
 from intercepts.admin.common import (
     CourierFilter,
+    fee_cell,
+    fee_state_label,
     parcel_badge,
 )
 from intercepts.models import (
@@ -117,6 +119,10 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     ordering = ("-id",)
     sortable_by = ()
     list_display_links = ("created_at",)
+    # Only what a request keeps for life. What moves with its status (the status, the fee's
+    # state, the courier's reference, the failure, the time of the last change) is in the live
+    # panel above, which refreshes by itself: shown here too, it would stay behind and the page
+    # would contradict itself until reloaded.
     fields = (
         "shop",
         "order_no",
@@ -126,18 +132,16 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         "stage_at_request",
         "new_address_text",
         "channel",
-        "state",
-        "fee",
-        "courier_reference",
-        "failure_code",
-        "failure_reason",
         "reason",
         "requested_by",
         "created_at",
-        "updated_at",
     )
     readonly_fields = fields
     inlines = (InterceptEventInline,)
+
+    def get_queryset(self, request):
+        # What became of each fee, read from its hold in the same query.
+        return super().get_queryset(request).with_fee_state()
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -177,6 +181,7 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         (_("Channel"), lambda o: o.get_channel_display()),
         (_("Status"), lambda o: o.get_status_display()),
         (_("Fee (yuan)"), lambda o: format_fen(o.fee_fen).replace(",", "")),
+        (_("Fee state"), lambda o: fee_state_label(o.fee_state)),
         (_("Failure reason"), lambda o: o.failure_reason),
         (_("Requested by"), lambda o: o.requested_by.get_username() if o.requested_by else ""),
     )
@@ -242,15 +247,8 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
 
     @display(description=_("new address"))
     def new_address_text(self, obj: InterceptRequest) -> str:
-        address = obj.new_address or {}
-        if not address:
-            return "—"
-        return " ".join(
-            str(address[key])
-            for key in ("name", "phone", "province", "city", "district", "address")
-            if address.get(key)
-        )
+        return obj.new_address_line or "—"
 
     @display(description=_("fee (yuan)"))
     def fee(self, obj: InterceptRequest) -> str:
-        return format_fen(obj.fee_fen)
+        return fee_cell(obj.fee_fen, obj.fee_state)

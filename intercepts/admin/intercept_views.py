@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseNotAllowed
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -26,6 +26,8 @@ from unfold.widgets import (
 )
 
 from billing import selectors as billing_selectors
+from billing.models import Hold
+from billing.money import format_fen
 from billing.services import BillingError
 from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
 from intercepts.models import AfterSale, InterceptPolicy, InterceptRequest, Parcel, TrackingEvent
@@ -257,19 +259,100 @@ def intercept_view(model_admin, request, object_id):
     return TemplateResponse(request, "admin/intercepts/aftersale/intercept.html", context)
 
 
+def _confirm_page(model_admin, request, obj, **context) -> TemplateResponse:
+    """A page that says what a money button will do; its one post does it."""
+    return TemplateResponse(
+        request,
+        "admin/intercepts/confirm.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "original": obj,
+            **context,
+        },
+    )
+
+
 def approve_refund_view(model_admin, request, object_id):
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    """Approve the buyer's refund: the page says how much and what became of the parcels;
+    the post approves it."""
     after_sale = model_admin.get_object(request, object_id)
     if not access_for(request.user).acts_for(after_sale.shop_id):
         raise PermissionDenied
-    try:
-        after_sale_approve_refund(actor=request.user, after_sale=after_sale)
-    except DomainError as exc:
-        model_admin.message_user(request, str(exc), level=messages.ERROR)
-    else:
-        model_admin.message_user(request, _("The refund is approved."))
-    return redirect("admin:intercepts_aftersale_change", after_sale.pk)
+    back_url = reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
+    if request.method == "POST":
+        try:
+            after_sale_approve_refund(actor=request.user, after_sale=after_sale)
+        except DomainError as exc:
+            model_admin.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            model_admin.message_user(request, _("The refund is approved."))
+        return redirect(back_url)
+    if after_sale.status != AfterSale.Status.PENDING:
+        model_admin.message_user(
+            request, _("This after-sale no longer awaits the merchant."), level=messages.WARNING
+        )
+        return redirect(back_url)
+    order = after_sale.order
+    amount = format_fen(after_sale.refund_amount_fen)
+    parcels = list(order.parcels.select_related("courier").order_by("pk"))
+    done = [
+        intercept
+        for intercept in after_sale.intercepts.filter(
+            status__in=(Status.SUCCEEDED, Status.COMPLETED)
+        ).order_by("pk")
+    ]
+    caught = [
+        i
+        for i in done
+        if InterceptRequest.calls_for_refund(action=i.action, after_sale_kind=after_sale.kind)
+    ]
+    consequences = [
+        _(
+            "The buyer's refund of %(amount)s yuan is approved and the platform pays it back to "
+            "the buyer. This cannot be undone."
+        )
+        % {"amount": amount}
+    ]
+    warnings = []
+    if caught:
+        consequences.append(_("The parcel was intercepted and is on its way back to you."))
+    elif any(i.action == Action.REDIRECT for i in done):
+        warnings.append(
+            _(
+                "The parcel was sent on to a new address: the buyer receives the goods. With "
+                "the refund, the buyer keeps the goods and the money."
+            )
+        )
+    elif parcels:
+        warnings.append(
+            _(
+                "No parcel of this order was intercepted: if the goods reach the buyer, the "
+                "buyer has the goods and the money."
+            )
+        )
+    return _confirm_page(
+        model_admin,
+        request,
+        after_sale,
+        title=_("Approve the refund of %(amount)s yuan?") % {"amount": amount},
+        facts=[
+            (_("Order number"), order.order_no),
+            (_("Buyer"), f"{order.buyer_name} {order.buyer_phone_masked}"),
+            (_("After-sale type"), after_sale.get_kind_display()),
+            (_("Refund (yuan)"), amount),
+            *[
+                (_("Parcel"), f"{p.courier.display_name} {p.waybill_no} · {p.get_stage_display()}")
+                for p in parcels
+            ],
+        ],
+        consequences=consequences,
+        warnings=warnings,
+        submit_label=_("Approve the refund of %(amount)s yuan") % {"amount": amount},
+        back_url=back_url,
+        back_label=_("Not now, back to the after-sale"),
+        danger=False,
+    )
 
 
 def after_sale_page_context(request, after_sale: AfterSale) -> dict:
@@ -283,12 +366,24 @@ def after_sale_page_context(request, after_sale: AfterSale) -> dict:
         )
     )
     may_approve = access_for(request.user).acts_for(after_sale.shop_id)
-    caught = after_sale.intercepts.filter(status__in=(Status.SUCCEEDED, Status.COMPLETED)).exists()
+    # What the intercepts that worked did: sent the goods back, or on to a new address.
+    done = set(
+        after_sale.intercepts.filter(status__in=(Status.SUCCEEDED, Status.COMPLETED))
+        .order_by()
+        .values_list("action", flat=True)
+        .distinct()
+    )
+    caught = any(
+        InterceptRequest.calls_for_refund(action=action, after_sale_kind=after_sale.kind)
+        for action in done
+    )
+    pending = after_sale.status == AfterSale.Status.PENDING
     return {
         "intercept_channel": channel if qualifies else None,
         "intercept_url": reverse("admin:intercepts_aftersale_intercept", args=[after_sale.pk]),
-        "may_approve_refund": may_approve and after_sale.status == AfterSale.Status.PENDING,
-        "refund_prompt": may_approve and caught and after_sale.status == AfterSale.Status.PENDING,
+        "may_approve_refund": may_approve and pending,
+        "refund_prompt": may_approve and caught and pending,
+        "redirected_note": Action.REDIRECT in done and not caught,
     }
 
 
@@ -307,8 +402,18 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
         intercept.status == Status.ACCEPTED and intercept.withdraw_requested_at is not None
     )
     after_sale = intercept.after_sale
+    # What billing did with the fee; the status says the same (both move in one transaction)
+    # where the request was loaded without its hold.
+    fee_state = getattr(intercept, "fee_state", None) or (
+        Hold.Status.CAPTURED
+        if intercept.status in (Status.SUCCEEDED, Status.COMPLETED)
+        else Hold.Status.RELEASED
+        if intercept.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED)
+        else Hold.Status.HELD
+    )
     return {
         "intercept": intercept,
+        "fee_state": fee_state,
         "courier": intercept.parcel.courier,
         "steps": _steps(intercept),
         "waiting": waiting,
@@ -326,7 +431,14 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
             and access_for(request.user).acts_for(intercept.shop_id)
             and intercept.status in (Status.SUCCEEDED, Status.COMPLETED)
             and after_sale.status == AfterSale.Status.PENDING
+            and InterceptRequest.calls_for_refund(
+                action=intercept.action, after_sale_kind=after_sale.kind
+            )
         ),
+        # A change of address that worked: the goods go to the buyer's new address, so the
+        # page says so instead of asking for a refund.
+        "redirected": intercept.action == Action.REDIRECT
+        and intercept.status in (Status.SUCCEEDED, Status.COMPLETED),
         "after_sale_url": reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
         if after_sale
         else "",
@@ -334,22 +446,32 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
 
 
 def _steps(intercept: InterceptRequest) -> list[tuple[str, str]]:
-    """The lifecycle's happy path with each step's state: done, current or todo."""
+    """The lifecycle's steps with each one's state: done, current or todo.
+
+    Under way or successful: the happy path, up to where the request is. Ended otherwise: the
+    steps it got through, then how it ended as the current step, so that the steps never point
+    at a status the header has left behind ("ended" marks that last step).
+    """
     path = [Status.CREATED, Status.SUBMITTED, Status.ACCEPTED, Status.SUCCEEDED, Status.COMPLETED]
     if intercept.status in path:
         reached = path.index(intercept.status)
-    else:
-        reached = {Status.REJECTED: 1, Status.FAILED: 2, Status.CANCELLED: 2}[intercept.status]
-    steps = []
-    for index, status in enumerate(path):
-        state = "done" if index < reached else ("current" if index == reached else "todo")
-        if (
-            intercept.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED)
-            and index > reached
-        ):
-            state = "todo"
-        steps.append((Status(status).label, state))
-    return steps
+        return [
+            (
+                Status(status).label,
+                "done" if index < reached else ("current" if index == reached else "todo"),
+            )
+            for index, status in enumerate(path)
+        ]
+    # The last step of the happy path it passed: refused answers a request that was sent; a
+    # failure comes after acceptance (or a submitted request's direct result); a withdrawal
+    # is before sending unless the courier was asked to withdraw an accepted request.
+    passed = {
+        Status.REJECTED: Status.SUBMITTED,
+        Status.FAILED: Status.ACCEPTED if intercept.courier_reference else Status.SUBMITTED,
+        Status.CANCELLED: Status.ACCEPTED if intercept.withdraw_requested_at else Status.CREATED,
+    }[intercept.status]
+    steps = [(Status(status).label, "done") for status in path[: path.index(passed) + 1]]
+    return [*steps, (Status(intercept.status).label, "ended")]
 
 
 def panel_view(model_admin, request, object_id):
@@ -366,18 +488,84 @@ def panel_view(model_admin, request, object_id):
 
 
 def withdraw_view(model_admin, request, object_id):
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+    """Withdraw an intercept: the page says what becomes of the request and its held fee;
+    the post withdraws it."""
     intercept = model_admin.get_object(request, object_id)
-    if not may_withdraw(request, intercept):
+    back_url = reverse("admin:intercepts_interceptrequest_change", args=[intercept.pk])
+    if not may_withdraw_intercept(actor=request.user, intercept=intercept):
         raise PermissionDenied
-    try:
-        intercept_withdraw(actor=request.user, intercept=intercept)
-    except DomainError as exc:
-        model_admin.message_user(request, str(exc), level=messages.ERROR)
+    if not may_withdraw(request, intercept):
+        if request.method == "POST":
+            raise PermissionDenied
+        # Moved on since the button was drawn: back to the record, which says where it is.
+        model_admin.message_user(
+            request, _("This intercept can no longer be withdrawn."), level=messages.WARNING
+        )
+        return redirect(back_url)
+    if request.method == "POST":
+        try:
+            intercept = intercept_withdraw(actor=request.user, intercept=intercept)
+        except DomainError as exc:
+            model_admin.message_user(request, str(exc), level=messages.ERROR)
+        else:
+            if intercept.status == Status.CANCELLED:
+                model_admin.message_user(
+                    request, _("The intercept is withdrawn; its fee is back in the wallet.")
+                )
+            else:
+                model_admin.message_user(request, _("The withdrawal is on its way to the courier."))
+        return redirect(back_url)
+    parcel = intercept.parcel
+    courier = parcel.courier.display_name
+    fee = format_fen(intercept.fee_fen)
+    if intercept.status == Status.CREATED:
+        consequences = [
+            _(
+                "The request has not reached the courier yet: it is withdrawn at once, and the "
+                "held fee of %(fee)s yuan goes back to the wallet's available balance."
+            )
+            % {"fee": fee}
+        ]
     else:
-        model_admin.message_user(request, _("The withdrawal is on its way to the courier."))
-    return redirect("admin:intercepts_interceptrequest_change", intercept.pk)
+        consequences = [
+            _(
+                "%(courier)s is asked to withdraw the request, which it allows until the parcel "
+                "is caught. Once it confirms, the held fee of %(fee)s yuan goes back to the "
+                "wallet's available balance."
+            )
+            % {"courier": courier, "fee": fee},
+        ]
+    warnings = [
+        _("The parcel then carries on to its receiver: %(address)s.")
+        % {"address": f"{parcel.receiver_name} {parcel.receiver_address}"}
+    ]
+    if intercept.status == Status.ACCEPTED:
+        warnings.append(
+            _(
+                "If the courier catches the parcel first, the intercept stands and the fee of "
+                "%(fee)s yuan is charged."
+            )
+            % {"fee": fee}
+        )
+    return _confirm_page(
+        model_admin,
+        request,
+        intercept,
+        title=_("Withdraw the intercept?"),
+        facts=[
+            (_("Order number"), parcel.order.order_no),
+            (_("Parcel"), f"{courier} {parcel.waybill_no}"),
+            (_("Action"), intercept.get_action_display()),
+            (_("Intercept status"), intercept.get_status_display()),
+            (_("Fee held (yuan)"), fee),
+        ],
+        consequences=consequences,
+        warnings=warnings,
+        submit_label=_("Withdraw the intercept"),
+        back_url=back_url,
+        back_label=_("Keep the intercept"),
+        danger=True,
+    )
 
 
 def safe_next(request, default: str) -> str:

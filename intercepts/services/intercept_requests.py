@@ -153,13 +153,18 @@ def intercept_set_status(
 
 
 def _approve_refund_after_success(intercept: InterceptRequest) -> None:
-    """A shop that chose it has the after-sale's refund approved once the parcel is caught."""
+    """A shop that chose it has the after-sale's refund approved once the parcel is caught and
+    on its way back (never for a change of address: the buyer gets the goods)."""
     if intercept.after_sale_id is None:
         return
     if not Shop.objects.filter(pk=intercept.shop_id, auto_complete_refund=True).exists():
         return
     after_sale = AfterSale.objects.get(pk=intercept.after_sale_id)
     if after_sale.status != AfterSale.Status.PENDING:
+        return
+    if not InterceptRequest.calls_for_refund(
+        action=intercept.action, after_sale_kind=after_sale.kind
+    ):
         return
     after_sale_set_status(
         after_sale=after_sale,

@@ -196,3 +196,69 @@ def test_the_after_sale_page_lists_its_intercepts(world, login, records, who, st
             reverse("admin:intercepts_interceptrequest_change", args=[records["b_open"].pk])
             not in page
         )
+
+
+def _ended(world, shop, actor, *path, **fields) -> InterceptRequest:
+    intercept = _intercept(world, shop, actor)
+    for status in path:
+        intercept_set_status(
+            intercept=intercept,
+            to_status=status,
+            source=InterceptEvent.Source.COURIER_ANSWER,
+            **fields,
+        )
+    return intercept
+
+
+@pytest.fixture
+def fees(world):
+    """One intercept per thing that can become of its fee."""
+    _fund(world, world.shop_a, world.owner)
+    return {
+        "held": _intercept(world, world.shop_a, world.owner),
+        "charged": _ended(world, world.shop_a, world.owner, S.SUBMITTED, S.SUCCEEDED),
+        "refused": _ended(world, world.shop_a, world.owner, S.SUBMITTED, S.REJECTED),
+        "failed": _ended(world, world.shop_a, world.owner, S.SUBMITTED, S.ACCEPTED, S.FAILED),
+        "withdrawn": _ended(world, world.shop_a, world.owner, S.CANCELLED),
+    }
+
+
+FEE_CELLS = {
+    "held": "已冻结 3.00",
+    "charged": "已扣 3.00",
+    "refused": "已退回 3.00",
+    "failed": "已退回 3.00",
+    "withdrawn": "已退回 3.00",
+}
+
+
+def test_the_list_says_what_became_of_each_fee(world, login, fees):
+    import re
+
+    page = login(world.owner).get(reverse(LIST)).content.decode()
+    cells = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page, flags=re.S):
+        order_no = re.search(r'class="[^"]*field-order_no[^"]*"[^>]*>\s*([^<]+?)\s*<', row)
+        fee = re.search(r'class="[^"]*field-fee[^"]*"[^>]*>\s*([^<]+?)\s*<', row)
+        if order_no and fee:
+            cells[order_no.group(1)] = fee.group(1)
+    assert {name: cells[_order_no(i)] for name, i in fees.items()} == FEE_CELLS
+
+
+def test_the_export_says_what_became_of_each_fee(world, login, fees):
+    rows = _csv(login(world.owner).get(reverse(EXPORT)))
+    assert rows[0][8:10] == ["费用（元）", "费用状态"]
+    states = {row[2]: (row[8], row[9]) for row in rows[1:]}
+    assert {name: states[_order_no(i)] for name, i in fees.items()} == {
+        "held": ("3.00", "已冻结"),
+        "charged": ("3.00", "已扣除"),
+        "refused": ("3.00", "已退回钱包"),
+        "failed": ("3.00", "已退回钱包"),
+        "withdrawn": ("3.00", "已退回钱包"),
+    }
+
+
+def test_the_after_sale_page_says_what_became_of_its_fee(world, login, fees):
+    after_sale = fees["refused"].after_sale
+    url = reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
+    assert "已退回 3.00" in login(world.owner).get(url).content.decode()
