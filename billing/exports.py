@@ -185,6 +185,13 @@ def filename(spec: ExportSpec, extension: str) -> str:
     return f"{kind}-{spec.date_from:%Y%m%d}-{spec.date_to:%Y%m%d}.{extension}"
 
 
+def sheet_name(kind: str, index: int) -> str:
+    """The name of the workbook's sheet ``index`` (from 0): what it holds, numbered from the
+    second sheet on (Excel allows 31 characters)."""
+    name = str(Export.Kind(kind).label)
+    return (name if index == 0 else f"{name} {index + 1}")[:31]
+
+
 # --- CSV --------------------------------------------------------------------------------------
 
 
@@ -360,7 +367,7 @@ def export_build(*, export_id: int) -> bool:
             title = headers(spec.kind)
             for row in rows.iterator(chunk_size=2000):
                 if on_sheet >= SHEET_ROWS:
-                    sheet = workbook.create_sheet(f"{len(workbook.worksheets) + 1}")
+                    sheet = workbook.create_sheet(sheet_name(spec.kind, len(workbook.worksheets)))
                     for index, width in enumerate([20, 14, 24, 12, 28] + [14] * 5):
                         sheet.column_dimensions[chr(65 + index)].width = width
                     sheet.append(title)
@@ -379,7 +386,7 @@ def export_build(*, export_id: int) -> bool:
                 if written % PROGRESS_EVERY == 0:
                     Export.objects.filter(pk=export.pk).update(rows_done=written)
             if sheet is None:  # nothing in the period: a workbook with the header alone
-                workbook.create_sheet("1").append(title)
+                workbook.create_sheet(sheet_name(spec.kind, 0)).append(title)
             with tempfile.TemporaryFile() as handle:
                 workbook.save(handle)
                 handle.seek(0)

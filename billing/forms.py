@@ -136,6 +136,7 @@ class InvoiceRequestForm(forms.Form):
         label=_("Courier (all when empty)"),
         queryset=Courier.objects.none(),
         required=False,
+        empty_label=_("All couriers"),
         widget=UnfoldAdminSelectWidget,
     )
     charged_from = forms.DateField(

@@ -432,7 +432,7 @@ class TopUp(models.Model):
 
     class Meta:
         verbose_name = _("top-up")
-        verbose_name_plural = _("top-ups")
+        verbose_name_plural = _("top-up records")
         ordering = ("-id",)
         constraints = [
             models.UniqueConstraint(
@@ -465,7 +465,7 @@ class TopUpEvent(StatusHistory):
 
 class FeeAction(models.TextChoices):
     RETURN = "return", _("Return to sender")
-    REDIRECT = "redirect", _("Change address")
+    REDIRECT = "redirect", _("Deliver to a new address")
 
 
 class FeeRule(models.Model):
@@ -600,7 +600,10 @@ class InvoiceLine(models.Model):
     """One captured fee on an invoice, as it was when the invoice was requested."""
 
     invoice = models.ForeignKey(
-        InvoiceRequest, on_delete=models.CASCADE, related_name="lines", verbose_name=_("invoice")
+        InvoiceRequest,
+        on_delete=models.CASCADE,
+        related_name="lines",
+        verbose_name=_("invoice request"),
     )
     capture = models.ForeignKey(
         LedgerTransaction,
@@ -636,7 +639,10 @@ class InvoiceEvent(StatusHistory):
     """Append-only history of an invoice request's status."""
 
     invoice = models.ForeignKey(
-        InvoiceRequest, on_delete=models.CASCADE, related_name="events", verbose_name=_("invoice")
+        InvoiceRequest,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("invoice request"),
     )
     from_status, to_status = status_fields(InvoiceRequest.Status)
 

@@ -405,7 +405,7 @@ UNFOLD = {
                         "permission": "shops.navigation.holds",
                     },
                     {
-                        "title": _("Invoices"),
+                        "title": _("Invoice requests"),
                         "icon": "request_quote",
                         "link": reverse_lazy("admin:billing_invoicerequest_changelist"),
                         "permission": "shops.navigation.invoices",
@@ -417,7 +417,7 @@ UNFOLD = {
                         "permission": "shops.navigation.top_ups",
                     },
                     {
-                        "title": _("Adjustments"),
+                        "title": _("Wallet adjustments"),
                         "icon": "tune",
                         "link": reverse_lazy("admin:billing_adjustment_changelist"),
                         "permission": "shops.navigation.adjustments",

@@ -4,4 +4,4 @@ from django.utils.translation import gettext_lazy as _
 
 class CouriersConfig(AppConfig):
     name = "couriers"
-    verbose_name = _("Couriers")
+    verbose_name = _("Couriers and gateways")

@@ -48,8 +48,8 @@ class CourierAccount(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
-        verbose_name = _("courier account")
-        verbose_name_plural = _("courier accounts")
+        verbose_name = _("gateway account")
+        verbose_name_plural = _("gateway accounts")
         ordering = ("name",)
 
     def __str__(self) -> str:

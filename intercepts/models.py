@@ -210,7 +210,7 @@ class Parcel(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.courier.code} {self.waybill_no}"
+        return f"{self.courier.display_name} {self.waybill_no}"
 
     @property
     def is_terminal(self) -> bool:
@@ -258,6 +258,15 @@ class ParcelCorrection(models.Model):
 
 
 class TrackingEvent(models.Model):
+    class Source(models.TextChoices):
+        POLL = "poll", _("Tracking poll")
+        DEMO = "demo", _("Demo data")
+        # A push is stored under the protocol of the gateway that sent it
+        # (``couriers.CourierAccount.Protocol``).
+        PUSH_KUAIDI100 = "kuaidi100", _("Courier push (Kuaidi100)")
+        PUSH_SF = "sf", _("Courier push (SF Express)")
+        PUSH_KDNIAO = "kdniao", _("Courier push (Kdniao)")
+
     # Indexed by the dedup constraint, which leads with the parcel.
     parcel = models.ForeignKey(
         Parcel,
@@ -271,7 +280,7 @@ class TrackingEvent(models.Model):
     stage = models.CharField(_("stage"), max_length=24, choices=ParcelStage.choices)
     description = models.CharField(_("description"), max_length=255, blank=True)
     location = models.CharField(_("location"), max_length=100, blank=True)
-    source = models.CharField(_("source"), max_length=16, blank=True)
+    source = models.CharField(_("source"), max_length=16, blank=True, choices=Source.choices)
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
 
     class Meta:
@@ -339,8 +348,8 @@ class AfterSale(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
-        verbose_name = _("after-sale")
-        verbose_name_plural = _("after-sales")
+        verbose_name = _("after-sale order")
+        verbose_name_plural = _("after-sale orders")
         ordering = ("-created_at", "-id")
         constraints = [
             models.CheckConstraint(
@@ -596,8 +605,8 @@ class InterceptRequest(models.Model):
     objects = InterceptRequestQuerySet.as_manager()
 
     class Meta:
-        verbose_name = _("intercept request")
-        verbose_name_plural = _("intercept requests")
+        verbose_name = _("intercept record")
+        verbose_name_plural = _("intercept records")
         ordering = ("-id",)
         indexes = [
             models.Index(fields=("shop", "-id"), name="intercept_shop_idx"),
@@ -683,7 +692,7 @@ class InterceptEvent(StatusHistory):
         InterceptRequest,
         on_delete=models.CASCADE,
         related_name="events",
-        verbose_name=_("intercept request"),
+        verbose_name=_("intercept record"),
     )
     from_status, to_status = status_fields(InterceptRequest.Status)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices)

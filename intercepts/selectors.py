@@ -7,7 +7,7 @@ from django.utils.translation import get_language
 
 from couriers.models import Courier
 from couriers.stages import ParcelStage
-from intercepts.models import InterceptRequest, Order, Parcel
+from intercepts.models import AfterSale, InterceptRequest, Order, Parcel
 from intercepts.services.parcels import normalise_waybill
 
 # A whole number matches a handful of rows; the cap keeps a pathological term cheap.
@@ -46,6 +46,26 @@ def courier_choices() -> list[tuple[str, str]]:
             "id", "name_zh", "name_en"
         )
     ]
+
+
+# Beyond this many the arbitration queue reads "99+": the list page reads one id more than this
+# at most, and never counts rows.
+ARBITRATION_QUEUE_CAP = 99
+
+
+def after_sales_under_arbitration(*, shop_ids: list[int] | None) -> str:
+    """How many after-sales of these shops (None: every shop) are under arbitration, the queue
+    platform CS works from, as the list shows it: "0" to "99", or "99+".
+
+    Read as at most ``ARBITRATION_QUEUE_CAP + 1`` ids through the partial index on arbitration,
+    not with COUNT(*), which a list page never runs."""
+    if shop_ids == []:
+        return "0"
+    rows = AfterSale.objects.filter(arbitration__in=AfterSale.ARBITRATION_OPEN)
+    if shop_ids is not None:
+        rows = rows.filter(shop_id__in=shop_ids)
+    found = len(rows.order_by().values_list("id", flat=True)[: ARBITRATION_QUEUE_CAP + 1])
+    return f"{ARBITRATION_QUEUE_CAP}+" if found > ARBITRATION_QUEUE_CAP else str(found)
 
 
 def parcels_of_orders(

@@ -7,7 +7,7 @@ class ShopsConfig(AppConfig):
     # This module holds two configs, so Django picks neither for "shops" unless told.
     default = True
     name = "shops"
-    verbose_name = _("Shops")
+    verbose_name = _("Shop settings")
 
     def ready(self) -> None:
         from shops import checks, signin, two_factor  # noqa: F401  (checks, signal receivers)

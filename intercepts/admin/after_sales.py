@@ -39,6 +39,30 @@ from shops.scoped_admin import (
 )
 
 
+class ArbitrationFilter(admin.SimpleListFilter):
+    """Platform arbitration, with the cases under arbitration first and how many there are: CS
+    works from that queue. The number covers only the shops the user may see."""
+
+    title = _("arbitration")
+    parameter_name = "arbitration"
+    UNDER_ARBITRATION = "open"
+
+    def lookups(self, request, model_admin):
+        count = selectors.after_sales_under_arbitration(shop_ids=visible_shop_ids(request.user))
+        return [
+            (self.UNDER_ARBITRATION, _("Under arbitration (%(count)s)") % {"count": count}),
+            *AfterSale.Arbitration.choices,
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.UNDER_ARBITRATION:
+            return queryset.filter(arbitration__in=AfterSale.ARBITRATION_OPEN)
+        if value in AfterSale.Arbitration.values:
+            return queryset.filter(arbitration=value)
+        return queryset
+
+
 class AfterSaleEventInline(StatusHistoryInline):
     model = AfterSaleEvent
 
@@ -82,7 +106,14 @@ class AfterSaleAdmin(ShopColumnForPlatformMixin, ExactNumberSearchMixin, ShopSco
         "age",
     )
     list_select_related = ("order", "shop")
-    list_filter = ("status", "kind", CourierFilter, StageFilter, PlatformShopFilter)
+    list_filter = (
+        "status",
+        "kind",
+        ArbitrationFilter,
+        CourierFilter,
+        StageFilter,
+        PlatformShopFilter,
+    )
     list_filter_submit = True  # the shop filter is typed
     search_fields = ("order__order_no",)
     search_help_text = _("A whole order number or waybill number")

@@ -37,6 +37,7 @@ from shops.scoped_admin import (
     PlatformShopFilter,
     ScopedTabularInline,
     ShopScopedAdmin,
+    is_platform_staff,
     object_view_path,
 )
 
@@ -46,6 +47,13 @@ class TrackingEventInline(ScopedTabularInline):
     fields = ("occurred_at", "stage", "description", "location", "raw_code", "source")
     readonly_fields = fields
     ordering = ("-occurred_at", "-id")
+
+    def get_fields(self, request, obj=None):
+        # The courier's own scan code is for platform staff tracing a courier's data; a
+        # merchant reads the stage and the courier's description of the scan.
+        if is_platform_staff(request):
+            return self.fields
+        return tuple(field for field in self.fields if field != "raw_code")
 
 
 class ParcelCorrectionInline(ScopedTabularInline):
