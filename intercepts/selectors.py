@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 from django.utils.translation import get_language
 
+from billing.references import Subject
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.models import InterceptRequest, Order, Parcel
@@ -117,3 +118,19 @@ def intercept_success_chance(*, courier_id: int, stage: str) -> SuccessChance:
     if total >= MIN_OWN_OUTCOMES:
         return SuccessChance(counts["succeeded"] / total, True, total)
     return SuccessChance(DEFAULT_SUCCESS_CHANCE.get(stage, 0.0), False, total)
+
+
+# --- What billing shows for an intercept fee ---------------------------------------------------
+
+
+def intercept_fee_subjects(intercept_ids: list[int]):
+    """The order and waybill of each intercept whose fee billing names ``intercept:<id>``: one
+    query for a page of fees. Billing only asks about references of rows it already scoped."""
+    rows = (
+        InterceptRequest.objects.filter(pk__in=intercept_ids)
+        .order_by()
+        .values_list("pk", "parcel__order__order_no", "parcel__waybill_no")
+    )
+    return {
+        pk: Subject(order_no=order_no, waybill_no=waybill_no) for pk, order_no, waybill_no in rows
+    }

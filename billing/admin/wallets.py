@@ -12,13 +12,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
@@ -148,6 +151,7 @@ class WalletAdmin(ShopScopedAdmin):
         "opened_by",
         "opened_at",
         "payment_password_state",
+        "recent_movements",
         "recent_entries",
     )
 
@@ -155,10 +159,15 @@ class WalletAdmin(ShopScopedAdmin):
         return selectors.with_balances(super().get_queryset(request))
 
     def get_fields(self, request, obj=None):
-        return ("shop",) if obj is None else self.readonly_fields
+        if obj is None:
+            return ("shop",)
+        # Merchants read one line per movement of their money; platform staff the ledger's
+        # entries, both legs of each posting.
+        hidden = "recent_movements" if is_platform_staff(request) else "recent_entries"
+        return tuple(name for name in self.readonly_fields if name != hidden)
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        return () if obj is None else self.get_fields(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -192,6 +201,20 @@ class WalletAdmin(ShopScopedAdmin):
                 "time": date_format(timezone.localtime(password.locked_until), "H:i")
             }
         return _("Set")
+
+    @display(description=_("latest movements"))
+    def recent_movements(self, obj: Wallet) -> str:
+        if not hasattr(obj, "_recent_movements"):
+            obj._recent_movements = selectors.wallet_movements(wallet=obj, limit=20)[0]
+        table = render_to_string(
+            "admin/billing/wallet/movements_table.html", {"movements": obj._recent_movements}
+        )
+        return format_html(
+            '{}<p class="mt-2"><a class="text-primary-600" href="{}" id="all-movements">{}</a></p>',
+            mark_safe(table),  # rendered by the template engine, which escaped every value
+            reverse("admin:billing_wallet_movements", args=[obj.pk]),
+            _("All movements of this wallet"),
+        )
 
     @display(description=_("latest entries"))
     def recent_entries(self, obj: Wallet) -> str:
@@ -290,10 +313,11 @@ class WalletAdmin(ShopScopedAdmin):
             view("adjust", self.adjust_view),
             view("payment-password", self.payment_password_view),
             view("invoice", self.request_invoice_view),
+            view("movements", self.movements_view),
             *super().get_urls(),
         ]
 
-    def _form_page(self, request, wallet, form, *, title, intro, submit):
+    def _form_page(self, request, wallet, form, *, title, intro, submit, summary=""):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -305,8 +329,37 @@ class WalletAdmin(ShopScopedAdmin):
             "submit_label": submit,
             "back_url": reverse("admin:billing_wallet_change", args=[wallet.pk]),
             "balances": selectors.wallet_balances(shop_id=wallet.shop_id),
+            "summary": summary,
         }
         return TemplateResponse(request, "admin/billing/form_page.html", context)
+
+    def movements_view(self, request, object_id):
+        """Every movement of the wallet's money, one line each, newest first, a page at a
+        time (keyed on the last line shown: no count, no offset)."""
+        wallet = self.get_object(request, unquote(object_id))  # 404 outside the user's shops
+        if not self.has_view_permission(request, wallet):
+            raise PermissionDenied
+        before = request.GET.get("before", "")
+        before_id = int(before) if before.isascii() and before.isdigit() else None
+        movements, more = selectors.wallet_movements(
+            wallet=wallet, before_id=before_id, limit=self.MOVEMENTS_PER_PAGE
+        )
+        here = reverse("admin:billing_wallet_movements", args=[wallet.pk])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": wallet,
+            "title": _("Wallet movements"),
+            "subtitle": str(wallet),
+            "movements": movements,
+            "balances": selectors.wallet_balances(shop_id=wallet.shop_id),
+            "older_url": f"{here}?before={movements[-1].id}" if more else "",
+            "newer_url": here if before_id is not None else "",
+            "back_url": reverse("admin:billing_wallet_change", args=[wallet.pk]),
+        }
+        return TemplateResponse(request, "admin/billing/wallet/movements.html", context)
+
+    MOVEMENTS_PER_PAGE = 50
 
     def _finance_wallet(self, request, object_id) -> Wallet:
         wallet = self.get_object(request, unquote(object_id))  # 404 outside the user's shops
@@ -467,7 +520,23 @@ class WalletAdmin(ShopScopedAdmin):
                 "reviews and issues it."
             ),
             submit=_("Request the invoice"),
+            summary=self._invoiceable_summary(wallet),
         )
+
+    @staticmethod
+    def _invoiceable_summary(wallet: Wallet) -> str:
+        count, total_fen = selectors.invoiceable_fees(wallet=wallet)
+        if not count:
+            return _("There are no charged fees to invoice.")
+        return ngettext(
+            "%(count)d charged fee is not on an invoice yet, %(yuan)s yuan in all: a request "
+            "for all of them invoices %(yuan)s yuan; a courier or a period invoices the part "
+            "that falls in it.",
+            "%(count)d charged fees are not on an invoice yet, %(yuan)s yuan in all: a request "
+            "for all of them invoices %(yuan)s yuan; a courier or a period invoices the part "
+            "that falls in it.",
+            count,
+        ) % {"count": count, "yuan": format_fen(total_fen)}
 
 
 # --- Ledger entries and holds ----------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""Money pages that say what they mean: the limit a huge top-up broke, the total an invoice
+request covers, and fee statements that name each fee by its order and waybill."""
+
+import pytest
+from django.urls import reverse
+from django.utils import translation
+
+from billing import services
+from billing.models import InvoiceRequest, TopUp
+from billing.statements import statement_html
+from intercepts.models import InterceptEvent, InterceptRequest
+from intercepts.services.intercept_requests import intercept_create, intercept_set_status
+from tests.factories import make_after_sale
+
+USCC = "91330100716105852F"
+
+
+@pytest.fixture(autouse=True)
+def _chinese():
+    with translation.override("zh-hans"):
+        yield
+
+
+def _charged_intercept(world, parcel, after_sale) -> InterceptRequest:
+    intercept = intercept_create(
+        actor=world.owner,
+        parcel=parcel,
+        action=InterceptRequest.Action.RETURN,
+        channel=InterceptRequest.Channel.WORKBENCH,
+        after_sale=after_sale,
+    )
+    for status in (InterceptRequest.Status.SUBMITTED, InterceptRequest.Status.SUCCEEDED):
+        intercept_set_status(
+            intercept=intercept, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
+        )
+    return intercept
+
+
+@pytest.mark.parametrize("typed", ["1000000000000", "99999999999999999999", "9" * 40])
+def test_a_huge_top_up_is_refused_with_the_maximum(world, wallet_a, login, typed):
+    url = reverse("admin:billing_wallet_top_up", args=[wallet_a.pk])
+    response = login(world.finance).post(
+        url, {"amount_fen": typed, "external_reference": "BANK-HUGE-1"}
+    )
+    page = response.content.decode()
+    assert "金额不能超过 100,000,000.00 元" in page
+    assert "请输入以元为单位的金额" not in page
+    refused = TopUp.objects.get(wallet=wallet_a, status=TopUp.Status.REFUSED)
+    assert "100,000,000.00" in refused.reason
+
+
+def test_the_invoice_form_shows_the_total_it_will_invoice(world, wallet_a, fund, login):
+    fund(wallet_a, 10_000)
+    _charged_intercept(world, world.parcel_a, world.after_sale_a)
+    after_sale, parcel = make_after_sale(world.shop_a)
+    _charged_intercept(world, parcel, after_sale)
+    url = reverse("admin:billing_wallet_invoice", args=[wallet_a.pk])
+    page = login(world.owner).get(url).content.decode()
+    assert "共 2 笔已扣费用尚未开票，合计 6.00 元：全部申请即开票 6.00 元" in page
+
+
+def test_fees_already_on_an_invoice_are_not_in_the_total(world, wallet_a, fund, login):
+    fund(wallet_a, 10_000)
+    _charged_intercept(world, world.parcel_a, world.after_sale_a)
+    services.invoice_request(
+        actor=world.owner,
+        wallet=wallet_a,
+        invoice_type=InvoiceRequest.Type.DIGITAL_NORMAL,
+        title="杭州甲店电子商务有限公司",
+        taxpayer_id=USCC,
+    )
+    url = reverse("admin:billing_wallet_invoice", args=[wallet_a.pk])
+    page = login(world.owner).get(url).content.decode()
+    assert 'id="form-summary"' in page and "没有可开票的已扣费用" in page
+
+
+def test_the_fee_statement_names_each_fee_by_order_and_waybill(world, wallet_a, fund):
+    fund(wallet_a, 10_000)
+    intercept = _charged_intercept(world, world.parcel_a, world.after_sale_a)
+    invoice = services.invoice_request(
+        actor=world.owner,
+        wallet=wallet_a,
+        invoice_type=InvoiceRequest.Type.DIGITAL_NORMAL,
+        title="杭州甲店电子商务有限公司",
+        taxpayer_id=USCC,
+    )
+    html = statement_html(invoice)
+    assert "订单号" in html and "运单号" in html
+    assert f'<td class="order-no">{world.after_sale_a.order.order_no}</td>' in html
+    assert f'<td class="waybill-no">{world.parcel_a.waybill_no}</td>' in html
+    assert intercept.hold_reference not in html
