@@ -101,14 +101,14 @@ class Movement:
     memo: str
 
     @property
+    def is_fee(self) -> bool:
+        K = LedgerTransaction.Kind
+        return self.kind in (K.HOLD, K.CAPTURE, K.RELEASE)
+
+    @property
     def unnamed_fee(self) -> bool:
         """A fee whose reference no app describes: the reference is all there is to show."""
-        fee_kinds = (
-            LedgerTransaction.Kind.HOLD,
-            LedgerTransaction.Kind.CAPTURE,
-            LedgerTransaction.Kind.RELEASE,
-        )
-        return self.subject is None and self.kind in fee_kinds
+        return self.is_fee and self.subject is None
 
     @property
     def amount_text(self) -> str:

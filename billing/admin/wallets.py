@@ -35,7 +35,6 @@ from billing.forms import (
     TopUpForm,
 )
 from billing.models import (
-    Account,
     Adjustment,
     AdjustmentEvent,
     FeeRule,
@@ -207,7 +206,9 @@ class WalletAdmin(ShopScopedAdmin):
         if not hasattr(obj, "_recent_movements"):
             obj._recent_movements = selectors.wallet_movements(wallet=obj, limit=20)[0]
         table = render_to_string(
-            "admin/billing/wallet/movements_table.html", {"movements": obj._recent_movements}
+            "admin/billing/wallet/movements_table.html",
+            # The field's column is narrow: the fee lines' explanations are on the full page.
+            {"movements": obj._recent_movements, "compact": True},
         )
         return format_html(
             '{}<p class="mt-2"><a class="text-primary-600" href="{}" id="all-movements">{}</a></p>',
@@ -544,8 +545,11 @@ class WalletAdmin(ShopScopedAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
+    """The ledger, both legs of every posting: platform staff's view of the money. Merchants
+    read their wallet's movements instead, one line each (``WalletAdmin.movements_view``)."""
+
     shop_path = "wallet__shop"
-    role_permissions = READ_ONLY
+    role_permissions = {"view": PLATFORM_ALL, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
     list_display = (
         "created_at",
         "shop",
@@ -571,13 +575,6 @@ class LedgerEntryAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         "created_by",
     )
     readonly_fields = fields
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if not access_for(request.user).sees_all_shops:
-            # Merchants read their own money; the platform's counterpart accounts are ours.
-            queryset = queryset.filter(account__kind__in=Account.SHOP_KINDS)
-        return queryset
 
     @display(description=_("shop"))
     def shop(self, obj: LedgerEntry) -> str:

@@ -89,3 +89,28 @@ def test_the_fee_statement_names_each_fee_by_order_and_waybill(world, wallet_a, 
     assert f'<td class="order-no">{world.after_sale_a.order.order_no}</td>' in html
     assert f'<td class="waybill-no">{world.parcel_a.waybill_no}</td>' in html
     assert intercept.hold_reference not in html
+
+
+def test_the_statement_by_order_renders_as_a_page_to_look_at(world, wallet_a, fund):
+    """Rendered to var/screenshots/fee_statement_by_order.png, as a person would check it."""
+    pytest.importorskip("weasyprint")
+    import pypdfium2
+
+    from billing.statements import statement_pdf
+    from tests.e2e.conftest import SCREENSHOTS
+
+    fund(wallet_a, 10_000)
+    _charged_intercept(world, world.parcel_a, world.after_sale_a)
+    after_sale, parcel = make_after_sale(world.shop_a)
+    _charged_intercept(world, parcel, after_sale)
+    invoice = services.invoice_request(
+        actor=world.owner,
+        wallet=wallet_a,
+        invoice_type=InvoiceRequest.Type.DIGITAL_NORMAL,
+        title="杭州甲店电子商务有限公司",
+        taxpayer_id=USCC,
+    )
+    image = pypdfium2.PdfDocument(statement_pdf(invoice))[0].render(scale=1.5).to_pil()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    image.save(SCREENSHOTS / "fee_statement_by_order.png")
+    assert image.convert("L").getextrema()[0] < 100
