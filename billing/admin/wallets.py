@@ -50,6 +50,7 @@ from billing.models import (
     Wallet,
 )
 from billing.money import YuanFormField, format_fen
+from billing.references import describe
 from billing.services import BillingError
 from billing.statements import statement_filename, statement_pdf
 from billing.validators import normalise_reference
@@ -620,15 +621,56 @@ class HoldEventInline(StatusHistoryInline):
 class HoldAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     shop_path = "wallet__shop"
     role_permissions = READ_ONLY
-    list_display = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
+    list_display = (
+        "reference",
+        "order_no",
+        "waybill_no",
+        "shop",
+        "courier",
+        "amount",
+        "status",
+        "created_at",
+        "updated_at",
+    )
     list_select_related = ("wallet__shop", "courier")
     list_filter = ("status", WalletFilter)
     search_fields = ("reference",)
     search_help_text = _("A whole reference, for example intercept:42")
     ordering = ("-id",)
-    fields = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
+    fields = (
+        "reference",
+        "order_no",
+        "waybill_no",
+        "shop",
+        "courier",
+        "amount",
+        "status",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
     inlines = (HoldEventInline,)
+
+    def load_changelist_extras(self, request, rows: list[Hold]) -> None:
+        # The order and waybill behind each fee's reference, for the whole page at once.
+        subjects = describe(row.reference for row in rows)
+        for row in rows:
+            row.subject = subjects.get(row.reference)
+
+    def _subject(self, obj: Hold):
+        if not hasattr(obj, "subject"):  # the detail page: one hold
+            obj.subject = describe([obj.reference]).get(obj.reference)
+        return obj.subject
+
+    @display(description=_("order number"))
+    def order_no(self, obj: Hold) -> str:
+        subject = self._subject(obj)
+        return subject.order_no if subject else "-"
+
+    @display(description=_("waybill number"))
+    def waybill_no(self, obj: Hold) -> str:
+        subject = self._subject(obj)
+        return subject.waybill_no if subject else "-"
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

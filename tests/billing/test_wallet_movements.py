@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from billing.models import Hold
 from intercepts.models import InterceptEvent, InterceptRequest
 from intercepts.services.intercept_requests import intercept_create, intercept_set_status
 from tests.factories import make_after_sale
@@ -138,3 +139,19 @@ def test_older_movements_are_a_page_away(moved, wallet_a, login, fund):
     rest = _rows(client.get(older).content.decode())
     assert len(rest) == 5  # the five movements of the fixture, the oldest last
     assert "充值" in rest[-1] and "+100.00" in rest[-1]
+
+
+def test_fee_holds_name_the_order_and_waybill(moved, login):
+    world = moved
+    client = login(world.owner)
+    html = client.get(reverse("admin:billing_hold_changelist")).content.decode()
+    for parcel in (world.parcel_a, world.released_parcel):
+        assert parcel.waybill_no in html and parcel.order.order_no in html
+    assert "订单号" in html and "运单号" in html
+    hold = world.parcel_a.intercepts.get()
+    detail = client.get(
+        reverse(
+            "admin:billing_hold_change", args=[Hold.objects.get(reference=hold.hold_reference).pk]
+        )
+    ).content.decode()
+    assert world.parcel_a.waybill_no in detail
