@@ -10,6 +10,8 @@ of a page: one query per prefix, whatever the number of rows.
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.db.models import CharField, Expression, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 
@@ -33,10 +35,27 @@ class Subject:
 # left out).
 Describer = Callable[[list[int]], dict[int, Subject]]
 _describers: dict[str, Describer] = {}
+# prefix -> a function from the name of a query's reference column to SQL expressions of
+# ``order_no`` and ``waybill_no`` (None where the reference is not one of the prefix's), so
+# that a streamed export names its fees in the same single query.
+SubjectColumns = Callable[[str], dict[str, Expression]]
+_columns: dict[str, SubjectColumns] = {}
 
 
-def register(prefix: str, describer: Describer) -> None:
+def register(prefix: str, describer: Describer, columns: SubjectColumns | None = None) -> None:
     _describers[prefix] = describer
+    if columns is not None:
+        _columns[prefix] = columns
+
+
+def subject_columns(reference_field: str) -> dict[str, Expression]:
+    """``order_no`` and ``waybill_no`` of the reference in ``reference_field``, as expressions
+    for ``annotate``/``values`` (empty text where no app describes the reference)."""
+    found = [columns(reference_field) for columns in _columns.values()]
+    return {
+        key: Coalesce(*(exprs[key] for exprs in found), Value(""), output_field=CharField())
+        for key in ("order_no", "waybill_no")
+    }
 
 
 def describe(references: Iterable[str]) -> dict[str, Subject]:

@@ -8,8 +8,8 @@ class InterceptsConfig(AppConfig):
 
     def ready(self) -> None:
         # Billing names intercept fees ``intercept:<id>`` and cannot read our tables; it asks
-        # us for the order and waybill behind them (wallet movements, fee statements).
+        # us for the order and waybill behind them (wallet movements, fee statements, exports).
         from billing import references
-        from intercepts.selectors import intercept_fee_subjects
+        from intercepts.selectors import intercept_fee_columns, intercept_fee_subjects
 
-        references.register("intercept", intercept_fee_subjects)
+        references.register("intercept", intercept_fee_subjects, intercept_fee_columns)

@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import BigIntegerField, Case, Count, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Cast, Substr
+from django.db.models.lookups import Regex
 from django.utils.translation import get_language
 
 from billing.references import Subject
@@ -133,4 +135,27 @@ def intercept_fee_subjects(intercept_ids: list[int]):
     )
     return {
         pk: Subject(order_no=order_no, waybill_no=waybill_no) for pk, order_no, waybill_no in rows
+    }
+
+
+# ``intercept:<id>``; a reference of another shape is never cast to a number.
+_FEE_REFERENCE = r"^intercept:[0-9]{1,18}$"
+
+
+def intercept_fee_columns(reference_field: str) -> dict:
+    """SQL of the order number and waybill behind a fee reference column (``intercept:<id>``),
+    for billing's streamed exports: one primary-key lookup per row inside the same query."""
+    reference = OuterRef(reference_field)
+    intercept_id = Case(
+        When(
+            Regex(reference, Value(_FEE_REFERENCE)),
+            then=Cast(Substr(reference, len("intercept:") + 1), BigIntegerField()),
+        ),
+        default=None,
+        output_field=BigIntegerField(),
+    )
+    intercept = InterceptRequest.objects.filter(pk=intercept_id).order_by()
+    return {
+        "order_no": Subquery(intercept.values("parcel__order__order_no")[:1]),
+        "waybill_no": Subquery(intercept.values("parcel__waybill_no")[:1]),
     }

@@ -1,13 +1,20 @@
 """Money pages that say what they mean: the limit a huge top-up broke, the total an invoice
-request covers, and fee statements that name each fee by its order and waybill."""
+request covers, and fee statements and exports that name each fee by its order and waybill."""
+
+import csv
+import io
 
 import pytest
+from django.db import connection
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
+from openpyxl import load_workbook
 
-from billing import services
-from billing.models import InvoiceRequest, TopUp
+from billing import exports, services
+from billing.exports import ExportSpec
+from billing.models import Export, InvoiceRequest, TopUp
 from billing.statements import statement_html
+from couriers.models import Courier
 from intercepts.models import InterceptEvent, InterceptRequest
 from intercepts.services.intercept_requests import intercept_create, intercept_set_status
 from tests.factories import make_after_sale
@@ -114,3 +121,57 @@ def test_the_statement_by_order_renders_as_a_page_to_look_at(world, wallet_a, fu
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     image.save(SCREENSHOTS / "fee_statement_by_order.png")
     assert image.convert("L").getextrema()[0] < 100
+
+
+@pytest.fixture
+def two_charged(world, wallet_a, fund):
+    """Two intercept fees charged through the services, and a fee whose reference names no
+    intercept (a shape the export must leave alone)."""
+    fund(wallet_a, 10_000)
+    first = _charged_intercept(world, world.parcel_a, world.after_sale_a)
+    after_sale, parcel = make_after_sale(world.shop_a)
+    second = _charged_intercept(world, parcel, after_sale)
+    zto = Courier.objects.get(code="ZTO")
+    services.wallet_hold(
+        shop_id=world.shop_a.pk, reference="intercept:x9", amount_fen=300, courier=zto
+    )
+    services.wallet_capture(reference="intercept:x9")
+    return [(first, world.parcel_a), (second, parcel)]
+
+
+def _fee_spec() -> ExportSpec:
+    today = timezone.localdate()
+    return ExportSpec(kind=Export.Kind.FEES, date_from=today, date_to=today)
+
+
+def _expected(two_charged):
+    return [
+        (intercept.hold_reference, parcel.order.order_no, parcel.waybill_no)
+        for intercept, parcel in two_charged
+    ] + [("intercept:x9", "", "")]
+
+
+@pytest.mark.parametrize("how", ["copy", "python"])
+def test_the_fees_export_names_each_fee_by_order_and_waybill(two_charged, how):
+    spec = _fee_spec()
+    assert exports.headers(spec.kind)[-2:] == ["订单号", "运单号"]
+    if how == "copy" and connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    # csv_chunks streams through COPY on PostgreSQL; csv_chunks_python is the other path.
+    chunks = exports.csv_chunks(spec) if how == "copy" else exports.csv_chunks_python(spec)
+    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
+    body = rows[1:] if how == "copy" else rows
+    assert [(r[4], r[6], r[7]) for r in body] == _expected(two_charged)
+
+
+def test_the_fees_workbook_names_each_fee_by_order_and_waybill(
+    world, two_charged, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        export = exports.export_request(actor=world.finance, spec=_fee_spec())
+    export.refresh_from_db()
+    with export.file.open("rb") as handle:
+        sheet = load_workbook(handle, read_only=True).worksheets[0]
+        rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert rows[0][-2:] == ["订单号", "运单号"]
+    assert [(r[4], r[6] or "", r[7] or "") for r in rows[1:]] == _expected(two_charged)
