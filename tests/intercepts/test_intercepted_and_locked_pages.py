@@ -65,7 +65,7 @@ def test_after_a_successful_intercept_the_after_sale_says_so_and_offers_no_secon
     intercept = _intercept(world, S.SUBMITTED, S.SUCCEEDED)
     page = _after_sale_page(world, login(world.agent))
     record = reverse("admin:intercepts_interceptrequest_change", args=[intercept.pk])
-    assert f"包裹 {world.parcel_a.waybill_no} 已拦截成功（已拦截），无需再次拦截。" in page
+    assert f"包裹 {world.parcel_a.waybill_no} 已拦截成功，无需再次拦截。" in page
     assert f'href="{record}">查看拦截记录' in page
     assert 'id="start-intercept"' not in page and "发起拦截" not in page
 
@@ -85,7 +85,7 @@ def test_the_intercept_page_of_an_intercepted_parcel_refuses_a_second(ready, log
     intercept = _intercept(world, S.SUBMITTED, S.SUCCEEDED)
     page = _intercept_page(world, login(world.owner))
     record = reverse("admin:intercepts_interceptrequest_change", args=[intercept.pk])
-    assert "此包裹已拦截成功（已拦截）。" in page and f'href="{record}"' in page
+    assert "此包裹已拦截成功。" in page and f'href="{record}"' in page
     assert 'data-code="no_open_intercept" data-passed="no"' in page
     assert "此包裹已拦截成功，不能再次拦截。" in page
     assert 'id="confirm-intercept"' not in page
