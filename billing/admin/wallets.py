@@ -950,12 +950,38 @@ class FeeRuleAdmin(StrictLookupsMixin, ModelAdmin):
 # --- Invoices --------------------------------------------------------------------------------
 
 
+class NamedFeesFormSet(ScopedTabularInline.formset):
+    """Loads the order and waybill behind every line's reference once for the formset, not
+    once per line."""
+
+    def get_queryset(self):
+        lines = super().get_queryset()
+        if not getattr(self, "_subjects_loaded", False):
+            self._subjects_loaded = True
+            rows = list(lines)  # fills the queryset's cache, which the forms are built from
+            subjects = describe(row.reference for row in rows)
+            for row in rows:
+                row.subject = subjects.get(row.reference)
+        return lines
+
+
 class InvoiceLineInline(ScopedTabularInline):
     model = InvoiceLine
+    formset = NamedFeesFormSet
     parent_shop_path = "wallet__shop"
-    fields = ("reference", "courier_name", "amount", "charged_at")
+    fields = ("order_no", "waybill_no", "courier_name", "amount", "charged_at", "reference")
     readonly_fields = fields
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    @display(description=_("order number"))
+    def order_no(self, obj: InvoiceLine) -> str:
+        subject = getattr(obj, "subject", None)
+        return subject.order_no if subject else "-"
+
+    @display(description=_("waybill number"))
+    def waybill_no(self, obj: InvoiceLine) -> str:
+        subject = getattr(obj, "subject", None)
+        return subject.waybill_no if subject else "-"
 
     @display(description=_("amount (yuan)"))
     def amount(self, obj: InvoiceLine) -> str:

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 from openpyxl import load_workbook
@@ -175,3 +176,39 @@ def test_the_fees_workbook_names_each_fee_by_order_and_waybill(
         rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert rows[0][-2:] == ["订单号", "运单号"]
     assert [(r[4], r[6] or "", r[7] or "") for r in rows[1:]] == _expected(two_charged)
+
+
+def test_the_invoice_page_names_its_fees_by_order_and_waybill_in_flat_queries(
+    world, wallet_a, fund, login
+):
+    fund(wallet_a, 10_000)
+    charged = [(world.parcel_a, _charged_intercept(world, world.parcel_a, world.after_sale_a))]
+
+    def request_invoice():
+        return services.invoice_request(
+            actor=world.owner,
+            wallet=wallet_a,
+            invoice_type=InvoiceRequest.Type.DIGITAL_NORMAL,
+            title="杭州甲店电子商务有限公司",
+            taxpayer_id=USCC,
+        )
+
+    def page_of(invoice):
+        url = reverse("admin:billing_invoicerequest_change", args=[invoice.pk])
+        client = login(world.owner)
+        client.get(url)  # once before counting: the process's caches (content types) filled
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get(url).content.decode()
+        return html, len(queries.captured_queries)
+
+    few_html, few = page_of(request_invoice())
+    assert world.parcel_a.waybill_no in few_html
+    assert world.after_sale_a.order.order_no in few_html
+    for _ in range(5):
+        after_sale, parcel = make_after_sale(world.shop_a)
+        charged.append((parcel, _charged_intercept(world, parcel, after_sale)))
+    # A second request takes only the five new fees.
+    many_html, many = page_of(request_invoice())
+    for parcel, _intercept in charged[1:]:
+        assert parcel.waybill_no in many_html and parcel.order.order_no in many_html
+    assert many == few
