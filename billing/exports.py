@@ -33,6 +33,7 @@ from django.utils.translation import get_language, override
 from django.utils.translation import gettext as _
 
 from billing.models import Account, Export, ExportEvent, Hold, LedgerEntry, LedgerTransaction
+from billing.references import subject_columns
 from billing.services import BillingError, is_finance
 from shops.history import status_transition
 
@@ -85,6 +86,8 @@ def headers(kind: str) -> list[str]:
             _("Courier"),
             _("Reference"),
             _("Fee (yuan)"),
+            _("Order number"),
+            _("Waybill number"),
         ]
     return [
         _("Time"),
@@ -118,6 +121,8 @@ COLUMNS = {
         ("courier_name", "text"),
         ("ref", "text"),
         ("fee", "fen"),
+        ("order_no", "text"),
+        ("waybill_no", "text"),
     ],
     Export.Kind.ENTRIES: [
         ("at", "time"),
@@ -153,6 +158,8 @@ def export_rows(spec: ExportSpec) -> QuerySet:
             courier_name=F("courier__name_zh"),
             ref=F("reference"),
             fee=F("amount_fen"),
+            # The business behind the reference, as the merchant's books name it.
+            **subject_columns("reference"),
         )
     rows = LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end)
     if spec.shop_id:

@@ -116,7 +116,20 @@ class YuanFormField(forms.DecimalField):
             return None
         # Parse ourselves: DecimalField reads exponents and non-ASCII digits, and its checks for
         # finite numbers and digit counts run in validators this field replaces with fen bounds.
-        return yuan_to_fen(str(value), allow_negative=self.allow_negative)
+        try:
+            return yuan_to_fen(str(value), allow_negative=self.allow_negative)
+        except ValidationError as exc:
+            # A number too long to read is still above the field's limit: say the limit.
+            if exc.code == "max_value" and self.max_fen is not None:
+                raise self._above_max() from exc
+            raise
+
+    def _above_max(self) -> ValidationError:
+        return ValidationError(
+            _("The amount cannot exceed %(yuan)s yuan."),
+            code="max_value",
+            params={"yuan": format_fen(self.max_fen)},
+        )
 
     def validate(self, value):
         forms.Field.validate(self, value)
@@ -133,11 +146,7 @@ class YuanFormField(forms.DecimalField):
                 params={"yuan": format_fen(self.min_fen)},
             )
         if self.max_fen is not None and value > self.max_fen:
-            raise ValidationError(
-                _("The amount cannot exceed %(yuan)s yuan."),
-                code="max_value",
-                params={"yuan": format_fen(self.max_fen)},
-            )
+            raise self._above_max()
 
 
 class MoneyField(models.BigIntegerField):

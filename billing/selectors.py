@@ -8,7 +8,16 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import Account, FeeRule, LedgerEntry, LedgerTransaction, Wallet
+from billing.models import (
+    Account,
+    FeeRule,
+    LedgerEntry,
+    LedgerTransaction,
+    PaymentPassword,
+    Wallet,
+)
+from billing.money import format_fen
+from billing.references import Subject, describe
 from billing.services import BillingError
 
 
@@ -73,6 +82,120 @@ def wallet_recent_entries(*, wallet: Wallet, limit: int = 20):
         .select_related("transaction", "account")
         .order_by("-id")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One movement of a shop's money as the merchant reads it: one line per posting, not its
+    two legs. ``amount_fen`` is what it did to the available balance, except for a fee charged,
+    which leaves the available balance alone and takes ``amount_fen`` from the held money."""
+
+    id: int
+    at: datetime
+    kind: str
+    kind_label: str
+    reference: str
+    subject: Subject | None
+    amount_fen: int
+    available_after_fen: int
+    memo: str
+
+    @property
+    def is_fee(self) -> bool:
+        K = LedgerTransaction.Kind
+        return self.kind in (K.HOLD, K.CAPTURE, K.RELEASE)
+
+    @property
+    def unnamed_fee(self) -> bool:
+        """A fee whose reference no app describes: the reference is all there is to show."""
+        return self.is_fee and self.subject is None
+
+    @property
+    def amount_text(self) -> str:
+        """The amount as the merchant reads it: signed by what it did to the available
+        balance; a fee charged is taken from the held money, so it carries no sign."""
+        if self.kind == LedgerTransaction.Kind.CAPTURE:
+            return format_fen(self.amount_fen)
+        return ("+" if self.amount_fen >= 0 else "−") + format_fen(abs(self.amount_fen))
+
+
+def wallet_movements(*, wallet: Wallet, before_id: int | None = None, limit: int = 50):
+    """The wallet's latest movements, newest first, and whether older ones exist.
+
+    A posting touches the available balance (top-up, adjustment, hold, release,
+    compensation), or only the held money (a fee charged): its entry on the available account,
+    or else its entry on the held account, is the one line. Two queries for any page: the
+    entries (with the available balance at a charge from the entry before it) and the
+    subjects of their references.
+    """
+    A = Account.Kind
+    available_before = Subquery(
+        LedgerEntry.objects.filter(
+            wallet_id=OuterRef("wallet_id"), account__kind=A.AVAILABLE, id__lt=OuterRef("id")
+        )
+        .order_by("-id")
+        .values("balance_after_fen")[:1]
+    )
+    entries = LedgerEntry.objects.filter(wallet=wallet).filter(
+        Q(account__kind=A.AVAILABLE)
+        | Q(account__kind=A.HELD, transaction__kind=LedgerTransaction.Kind.CAPTURE)
+    )
+    if before_id is not None:
+        entries = entries.filter(id__lt=before_id)
+    rows = list(
+        entries.annotate(
+            available_after=Case(
+                When(account__kind=A.AVAILABLE, then="balance_after_fen"),
+                default=Coalesce(available_before, 0),
+                output_field=IntegerField(),
+            )
+        )
+        .select_related("transaction", "account")
+        .order_by("-id")[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    subjects = describe(entry.transaction.reference for entry in rows)
+    movements = [
+        Movement(
+            id=entry.pk,
+            at=entry.created_at,
+            kind=entry.transaction.kind,
+            kind_label=entry.transaction.get_kind_display(),
+            reference=entry.transaction.reference,
+            subject=subjects.get(entry.transaction.reference),
+            amount_fen=entry.amount_fen if entry.account.kind == A.HELD else entry.signed_fen,
+            available_after_fen=entry.available_after,
+            memo=entry.transaction.memo,
+        )
+        for entry in rows
+    ]
+    return movements, more
+
+
+def payment_password_locked_until(*, shop_id: int) -> datetime | None:
+    """When the shop's payment password unlocks, if it is locked now."""
+    until = (
+        PaymentPassword.objects.filter(shop_id=shop_id)
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    return until if until and until > timezone.now() else None
+
+
+def invoiceable_fees(*, wallet: Wallet) -> tuple[int, int]:
+    """How many charged fees of the wallet are on no live invoice yet, and their total in fen:
+    what an invoice request over all of them covers."""
+    totals = (
+        LedgerEntry.objects.filter(
+            wallet=wallet,
+            account__kind=Account.Kind.HELD,
+            transaction__kind=LedgerTransaction.Kind.CAPTURE,
+        )
+        .exclude(transaction__invoice_lines__live=True)
+        .aggregate(count=Count("id"), total=Coalesce(Sum("amount_fen"), 0))
+    )
+    return totals["count"], totals["total"]
 
 
 def ledger_discrepancies(*, wallet_id: int | None = None) -> dict:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import InvoiceRequest
+from billing.references import describe
 
 STATEMENT_FONT = Path(__file__).parent / "fonts" / "NotoSansSC-Statement.otf"
 
@@ -22,6 +23,10 @@ def statement_filename(invoice: InvoiceRequest) -> str:
 
 def statement_html(invoice: InvoiceRequest) -> str:
     lines = list(invoice.lines.order_by("charged_at", "id"))
+    # Each fee by its order and waybill, as the merchant's books know it, not its reference.
+    subjects = describe(line.reference for line in lines)
+    for line in lines:
+        line.subject = subjects.get(line.reference)
     return render_to_string(
         "billing/fee_statement.html",
         {

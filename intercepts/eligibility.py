@@ -170,9 +170,17 @@ def _stage_window(case: Case) -> str | None:
 def _no_open_intercept(case: Case) -> str | None:
     from intercepts.models import InterceptRequest
 
-    if InterceptRequest.objects.filter(
-        parcel_id=case.parcel.pk, status__in=InterceptRequest.OPEN
-    ).exists():
+    status = (
+        InterceptRequest.objects.filter(
+            parcel_id=case.parcel.pk,
+            status__in=(*InterceptRequest.OPEN, *InterceptRequest.CAUGHT),
+        )
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status in InterceptRequest.CAUGHT:
+        return _("This parcel was already intercepted; it cannot be intercepted again.")
+    if status is not None:
         return _("This parcel already has an intercept in progress.")
     return None
 

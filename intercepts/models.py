@@ -528,6 +528,9 @@ class InterceptRequest(models.Model):
     Status = InterceptStatus
     # At most one of these per parcel at a time (a partial unique index).
     OPEN = OPEN_INTERCEPT_STATUSES
+    # The parcel was stopped: it is on its way back or to the new address, and is not
+    # intercepted again.
+    CAUGHT = (Status.SUCCEEDED, Status.COMPLETED)
     # A result can overtake the courier's acknowledgement (a push before the answer is
     # recorded), so a submitted request may also succeed or fail directly.
     TRANSITIONS = {

@@ -2,9 +2,12 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import BigIntegerField, Case, Count, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Cast, Substr
+from django.db.models.lookups import Regex
 from django.utils.translation import get_language
 
+from billing.references import Subject
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.models import AfterSale, InterceptRequest, Order, Parcel
@@ -137,3 +140,42 @@ def intercept_success_chance(*, courier_id: int, stage: str) -> SuccessChance:
     if total >= MIN_OWN_OUTCOMES:
         return SuccessChance(counts["succeeded"] / total, True, total)
     return SuccessChance(DEFAULT_SUCCESS_CHANCE.get(stage, 0.0), False, total)
+
+
+# --- What billing shows for an intercept fee ---------------------------------------------------
+
+
+def intercept_fee_subjects(intercept_ids: list[int]):
+    """The order and waybill of each intercept whose fee billing names ``intercept:<id>``: one
+    query for a page of fees. Billing only asks about references of rows it already scoped."""
+    rows = (
+        InterceptRequest.objects.filter(pk__in=intercept_ids)
+        .order_by()
+        .values_list("pk", "parcel__order__order_no", "parcel__waybill_no")
+    )
+    return {
+        pk: Subject(order_no=order_no, waybill_no=waybill_no) for pk, order_no, waybill_no in rows
+    }
+
+
+# ``intercept:<id>``; a reference of another shape is never cast to a number.
+_FEE_REFERENCE = r"^intercept:[0-9]{1,18}$"
+
+
+def intercept_fee_columns(reference_field: str) -> dict:
+    """SQL of the order number and waybill behind a fee reference column (``intercept:<id>``),
+    for billing's streamed exports: one primary-key lookup per row inside the same query."""
+    reference = OuterRef(reference_field)
+    intercept_id = Case(
+        When(
+            Regex(reference, Value(_FEE_REFERENCE)),
+            then=Cast(Substr(reference, len("intercept:") + 1), BigIntegerField()),
+        ),
+        default=None,
+        output_field=BigIntegerField(),
+    )
+    intercept = InterceptRequest.objects.filter(pk=intercept_id).order_by()
+    return {
+        "order_no": Subquery(intercept.values("parcel__order__order_no")[:1]),
+        "waybill_no": Subquery(intercept.values("parcel__waybill_no")[:1]),
+    }

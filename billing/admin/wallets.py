@@ -12,13 +12,16 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
@@ -32,7 +35,6 @@ from billing.forms import (
     TopUpForm,
 )
 from billing.models import (
-    Account,
     Adjustment,
     AdjustmentEvent,
     FeeRule,
@@ -48,6 +50,7 @@ from billing.models import (
     Wallet,
 )
 from billing.money import YuanFormField, format_fen
+from billing.references import describe
 from billing.services import BillingError
 from billing.statements import statement_filename, statement_pdf
 from billing.validators import normalise_reference
@@ -148,6 +151,7 @@ class WalletAdmin(ShopScopedAdmin):
         "opened_by",
         "opened_at",
         "payment_password_state",
+        "recent_movements",
         "recent_entries",
     )
 
@@ -155,10 +159,15 @@ class WalletAdmin(ShopScopedAdmin):
         return selectors.with_balances(super().get_queryset(request))
 
     def get_fields(self, request, obj=None):
-        return ("shop",) if obj is None else self.readonly_fields
+        if obj is None:
+            return ("shop",)
+        # Merchants read one line per movement of their money; platform staff the ledger's
+        # entries, both legs of each posting.
+        hidden = "recent_movements" if is_platform_staff(request) else "recent_entries"
+        return tuple(name for name in self.readonly_fields if name != hidden)
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        return () if obj is None else self.get_fields(request, obj)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -192,6 +201,22 @@ class WalletAdmin(ShopScopedAdmin):
                 "time": date_format(timezone.localtime(password.locked_until), "H:i")
             }
         return _("Set")
+
+    @display(description=_("latest movements"))
+    def recent_movements(self, obj: Wallet) -> str:
+        if not hasattr(obj, "_recent_movements"):
+            obj._recent_movements = selectors.wallet_movements(wallet=obj, limit=20)[0]
+        table = render_to_string(
+            "admin/billing/wallet/movements_table.html",
+            # The field's column is narrow: the fee lines' explanations are on the full page.
+            {"movements": obj._recent_movements, "compact": True},
+        )
+        return format_html(
+            '{}<p class="mt-2"><a class="text-primary-600" href="{}" id="all-movements">{}</a></p>',
+            mark_safe(table),  # rendered by the template engine, which escaped every value
+            reverse("admin:billing_wallet_movements", args=[obj.pk]),
+            _("All movements of this wallet"),
+        )
 
     @display(description=_("latest entries"))
     def recent_entries(self, obj: Wallet) -> str:
@@ -290,10 +315,11 @@ class WalletAdmin(ShopScopedAdmin):
             view("adjust", self.adjust_view),
             view("payment-password", self.payment_password_view),
             view("invoice", self.request_invoice_view),
+            view("movements", self.movements_view),
             *super().get_urls(),
         ]
 
-    def _form_page(self, request, wallet, form, *, title, intro, submit):
+    def _form_page(self, request, wallet, form, *, title, intro, submit, summary=""):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -305,8 +331,37 @@ class WalletAdmin(ShopScopedAdmin):
             "submit_label": submit,
             "back_url": reverse("admin:billing_wallet_change", args=[wallet.pk]),
             "balances": selectors.wallet_balances(shop_id=wallet.shop_id),
+            "summary": summary,
         }
         return TemplateResponse(request, "admin/billing/form_page.html", context)
+
+    def movements_view(self, request, object_id):
+        """Every movement of the wallet's money, one line each, newest first, a page at a
+        time (keyed on the last line shown: no count, no offset)."""
+        wallet = self.get_object(request, unquote(object_id))  # 404 outside the user's shops
+        if not self.has_view_permission(request, wallet):
+            raise PermissionDenied
+        before = request.GET.get("before", "")
+        before_id = int(before) if before.isascii() and before.isdigit() else None
+        movements, more = selectors.wallet_movements(
+            wallet=wallet, before_id=before_id, limit=self.MOVEMENTS_PER_PAGE
+        )
+        here = reverse("admin:billing_wallet_movements", args=[wallet.pk])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": wallet,
+            "title": _("Wallet movements"),
+            "subtitle": str(wallet),
+            "movements": movements,
+            "balances": selectors.wallet_balances(shop_id=wallet.shop_id),
+            "older_url": f"{here}?before={movements[-1].id}" if more else "",
+            "newer_url": here if before_id is not None else "",
+            "back_url": reverse("admin:billing_wallet_change", args=[wallet.pk]),
+        }
+        return TemplateResponse(request, "admin/billing/wallet/movements.html", context)
+
+    MOVEMENTS_PER_PAGE = 50
 
     def _finance_wallet(self, request, object_id) -> Wallet:
         wallet = self.get_object(request, unquote(object_id))  # 404 outside the user's shops
@@ -467,7 +522,23 @@ class WalletAdmin(ShopScopedAdmin):
                 "reviews and issues it."
             ),
             submit=_("Request the invoice"),
+            summary=self._invoiceable_summary(wallet),
         )
+
+    @staticmethod
+    def _invoiceable_summary(wallet: Wallet) -> str:
+        count, total_fen = selectors.invoiceable_fees(wallet=wallet)
+        if not count:
+            return _("There are no charged fees to invoice.")
+        return ngettext(
+            "%(count)d charged fee is not on an invoice yet, %(yuan)s yuan in all: a request "
+            "for all of them invoices %(yuan)s yuan; a courier or a period invoices the part "
+            "that falls in it.",
+            "%(count)d charged fees are not on an invoice yet, %(yuan)s yuan in all: a request "
+            "for all of them invoices %(yuan)s yuan; a courier or a period invoices the part "
+            "that falls in it.",
+            count,
+        ) % {"count": count, "yuan": format_fen(total_fen)}
 
 
 # --- Ledger entries and holds ----------------------------------------------------------------
@@ -475,8 +546,11 @@ class WalletAdmin(ShopScopedAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
+    """The ledger, both legs of every posting: platform staff's view of the money. Merchants
+    read their wallet's movements instead, one line each (``WalletAdmin.movements_view``)."""
+
     shop_path = "wallet__shop"
-    role_permissions = READ_ONLY
+    role_permissions = {"view": PLATFORM_ALL, "add": NOBODY, "change": NOBODY, "delete": NOBODY}
     list_display = (
         "created_at",
         "shop",
@@ -502,13 +576,6 @@ class LedgerEntryAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         "created_by",
     )
     readonly_fields = fields
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if not access_for(request.user).sees_all_shops:
-            # Merchants read their own money; the platform's counterpart accounts are ours.
-            queryset = queryset.filter(account__kind__in=Account.SHOP_KINDS)
-        return queryset
 
     @display(description=_("shop"))
     def shop(self, obj: LedgerEntry) -> str:
@@ -554,15 +621,56 @@ class HoldEventInline(StatusHistoryInline):
 class HoldAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     shop_path = "wallet__shop"
     role_permissions = READ_ONLY
-    list_display = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
+    list_display = (
+        "reference",
+        "order_no",
+        "waybill_no",
+        "shop",
+        "courier",
+        "amount",
+        "status",
+        "created_at",
+        "updated_at",
+    )
     list_select_related = ("wallet__shop", "courier")
     list_filter = ("status", WalletFilter)
     search_fields = ("reference",)
     search_help_text = _("A whole reference, for example intercept:42")
     ordering = ("-id",)
-    fields = ("reference", "shop", "courier", "amount", "status", "created_at", "updated_at")
+    fields = (
+        "reference",
+        "order_no",
+        "waybill_no",
+        "shop",
+        "courier",
+        "amount",
+        "status",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = fields
     inlines = (HoldEventInline,)
+
+    def load_changelist_extras(self, request, rows: list[Hold]) -> None:
+        # The order and waybill behind each fee's reference, for the whole page at once.
+        subjects = describe(row.reference for row in rows)
+        for row in rows:
+            row.subject = subjects.get(row.reference)
+
+    def _subject(self, obj: Hold):
+        if not hasattr(obj, "subject"):  # the detail page: one hold
+            obj.subject = describe([obj.reference]).get(obj.reference)
+        return obj.subject
+
+    @display(description=_("order number"))
+    def order_no(self, obj: Hold) -> str:
+        subject = self._subject(obj)
+        return subject.order_no if subject else "-"
+
+    @display(description=_("waybill number"))
+    def waybill_no(self, obj: Hold) -> str:
+        subject = self._subject(obj)
+        return subject.waybill_no if subject else "-"
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -842,12 +950,38 @@ class FeeRuleAdmin(StrictLookupsMixin, ModelAdmin):
 # --- Invoices --------------------------------------------------------------------------------
 
 
+class NamedFeesFormSet(ScopedTabularInline.formset):
+    """Loads the order and waybill behind every line's reference once for the formset, not
+    once per line."""
+
+    def get_queryset(self):
+        lines = super().get_queryset()
+        if not getattr(self, "_subjects_loaded", False):
+            self._subjects_loaded = True
+            rows = list(lines)  # fills the queryset's cache, which the forms are built from
+            subjects = describe(row.reference for row in rows)
+            for row in rows:
+                row.subject = subjects.get(row.reference)
+        return lines
+
+
 class InvoiceLineInline(ScopedTabularInline):
     model = InvoiceLine
+    formset = NamedFeesFormSet
     parent_shop_path = "wallet__shop"
-    fields = ("reference", "courier_name", "amount", "charged_at")
+    fields = ("order_no", "waybill_no", "courier_name", "amount", "charged_at", "reference")
     readonly_fields = fields
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    @display(description=_("order number"))
+    def order_no(self, obj: InvoiceLine) -> str:
+        subject = getattr(obj, "subject", None)
+        return subject.order_no if subject else "-"
+
+    @display(description=_("waybill number"))
+    def waybill_no(self, obj: InvoiceLine) -> str:
+        subject = getattr(obj, "subject", None)
+        return subject.waybill_no if subject else "-"
 
     @display(description=_("amount (yuan)"))
     def amount(self, obj: InvoiceLine) -> str:

@@ -26,7 +26,7 @@ from unfold.widgets import (
 )
 
 from billing import selectors as billing_selectors
-from billing.models import Hold
+from billing.models import Hold, Wallet
 from billing.money import format_fen
 from billing.services import BillingError
 from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
@@ -139,6 +139,8 @@ class ParcelView:
     fee_fen: int | None
     fee_error: str
     open_intercept: InterceptRequest | None
+    # The intercept that already stopped the parcel, if one did.
+    caught_by: InterceptRequest | None = None
 
     @property
     def chance_percent(self) -> int:
@@ -161,6 +163,12 @@ def _parcel_views(after_sale: AfterSale, action: str) -> list[ParcelView]:
             fee_fen, fee_error = billing_selectors.quote(parcel.courier_id, action), ""
         except BillingError as exc:
             fee_fen, fee_error = None, str(exc)
+        # One query for either: an intercept in progress, or one that already caught it.
+        standing = (
+            parcel.intercepts.filter(status__in=(*InterceptRequest.OPEN, *InterceptRequest.CAUGHT))
+            .order_by("-pk")
+            .first()
+        )
         views.append(
             ParcelView(
                 parcel=parcel,
@@ -171,7 +179,8 @@ def _parcel_views(after_sale: AfterSale, action: str) -> list[ParcelView]:
                 eligible=is_eligible(results),
                 fee_fen=fee_fen,
                 fee_error=fee_error,
-                open_intercept=parcel.intercepts.filter(status__in=InterceptRequest.OPEN).first(),
+                open_intercept=standing if standing and standing.is_open else None,
+                caught_by=standing if standing and not standing.is_open else None,
             )
         )
     return views
@@ -234,6 +243,11 @@ def intercept_view(model_admin, request, object_id):
             )
             return redirect("admin:intercepts_interceptrequest_change", made[0].pk)
     views = _parcel_views(after_sale, action)
+    pin_locked_until = (
+        billing_selectors.payment_password_locked_until(shop_id=after_sale.shop_id)
+        if channel == InterceptRequest.Channel.WORKBENCH
+        else None
+    )
     if not form.is_bound:
         form.initial["parcels"] = [str(view.parcel.pk) for view in views if view.eligible][:1]
     context = {
@@ -252,6 +266,9 @@ def intercept_view(model_admin, request, object_id):
         "multi": len(views) > 1,
         "any_eligible": any(view.eligible for view in views),
         "balances": billing_selectors.wallet_balances(shop_id=after_sale.shop_id),
+        # The lock is shown when the page opens, not only after the next wrong try.
+        "pin_locked_until": pin_locked_until,
+        "wallet_url": _wallet_url(after_sale.shop_id) if pin_locked_until else "",
         "form": form,
         "address_fields": [form[name] for name in form.ADDRESS_FIELDS if name in form.fields],
         "back_url": reverse("admin:intercepts_aftersale_change", args=[after_sale.pk]),
@@ -271,6 +288,11 @@ def _confirm_page(model_admin, request, obj, **context) -> TemplateResponse:
             **context,
         },
     )
+
+
+def _wallet_url(shop_id: int) -> str:
+    wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
+    return reverse("admin:billing_wallet_change", args=[wallet_id]) if wallet_id else ""
 
 
 def approve_refund_view(model_admin, request, object_id):
@@ -366,20 +388,42 @@ def after_sale_page_context(request, after_sale: AfterSale) -> dict:
         )
     )
     may_approve = access_for(request.user).acts_for(after_sale.shop_id)
-    # What the intercepts that worked did: sent the goods back, or on to a new address.
-    done = set(
-        after_sale.intercepts.filter(status__in=(Status.SUCCEEDED, Status.COMPLETED))
-        .order_by()
-        .values_list("action", flat=True)
-        .distinct()
+    # The order's parcels already stopped or being stopped (by this after-sale or another of
+    # the order): said on the page, with their records, and not offered again.
+    standing = list(
+        InterceptRequest.objects.filter(
+            parcel__order_id=after_sale.order_id,
+            status__in=(*InterceptRequest.OPEN, *InterceptRequest.CAUGHT),
+        )
+        .select_related("parcel")
+        .order_by("pk")
     )
+    # What this after-sale's intercepts that worked did: sent the goods back (a refund is due)
+    # or on to a new address (the buyer receives them, no refund).
+    done = {
+        i.action
+        for i in standing
+        if i.status in InterceptRequest.CAUGHT and i.after_sale_id == after_sale.pk
+    }
     caught = any(
         InterceptRequest.calls_for_refund(action=action, after_sale_kind=after_sale.kind)
         for action in done
     )
     pending = after_sale.status == AfterSale.Status.PENDING
+    parcels_left = (
+        qualifies
+        and after_sale.order.parcels.exclude(pk__in=[i.parcel_id for i in standing]).exists()
+    )
     return {
-        "intercept_channel": channel if qualifies else None,
+        "intercept_channel": channel if parcels_left else None,
+        "standing_intercepts": [
+            (
+                i,
+                i.status in InterceptRequest.CAUGHT,
+                reverse("admin:intercepts_interceptrequest_change", args=[i.pk]),
+            )
+            for i in standing
+        ],
         "intercept_url": reverse("admin:intercepts_aftersale_intercept", args=[after_sale.pk]),
         "may_approve_refund": may_approve and pending,
         "refund_prompt": may_approve and caught and pending,

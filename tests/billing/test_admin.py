@@ -46,10 +46,11 @@ MATRIX = [
     ("admin:billing_wallet_adjust", "wallet_a", FINANCE_A),
     ("admin:billing_wallet_payment_password", "wallet_a", row(200, 403, 403, 404, 403, 403)),
     ("admin:billing_wallet_invoice", "wallet_a", row(200, 200, 403, 404, 403, 403)),
-    # Ledger entries
-    ("admin:billing_ledgerentry_changelist", None, ALL),
+    # Ledger entries: platform staff's view; merchants read their wallet's movements
+    ("admin:billing_ledgerentry_changelist", None, row(403, 403, 403, 403, 200, 200)),
     ("admin:billing_ledgerentry_add", None, NOBODY),
-    ("admin:billing_ledgerentry_change", "entry_a", SHOP_A),
+    ("admin:billing_ledgerentry_change", "entry_a", row(403, 403, 403, 404, 200, 200)),
+    ("admin:billing_wallet_movements", "wallet_a", SHOP_A),
     ("admin:billing_ledgerentry_delete", "entry_a", NOBODY_A),
     # Holds
     ("admin:billing_hold_changelist", None, ALL),
@@ -156,11 +157,14 @@ def test_platform_lists_every_wallet(two_wallets, login):
     assert "甲店" in body and "乙店" in body
 
 
-def test_merchant_sees_only_shop_accounts_in_entries(billing_world, login):
-    body = login(billing_world.owner).get(reverse("admin:billing_ledgerentry_changelist"))
-    text = body.content.decode()
-    assert "可用余额" in text
-    assert "充值入账" not in text  # the platform's funding counterpart is not theirs to read
+def test_the_ledger_is_finances_view_and_merchants_read_movements(billing_world, login):
+    ledger = reverse("admin:billing_ledgerentry_changelist")
+    assert login(billing_world.owner).get(ledger).status_code == 403
+    wallet_page = reverse("admin:billing_wallet_change", args=[billing_world.wallet_a.pk])
+    text = login(billing_world.owner).get(wallet_page).content.decode()
+    assert f'href="{ledger}"' not in text and "账本明细" not in text  # nor in the sidebar
+    text = login(billing_world.finance).get(ledger).content.decode()
+    assert "可用余额" in text and "充值入账" in text  # both legs, the platform's included
 
 
 def test_wallet_page_shows_balances_and_entries(billing_world, login):
@@ -304,7 +308,6 @@ def test_rule_in_force_is_read_only(world, login, zto):
 CHANGELISTS = [
     (Wallet, "admin:billing_wallet_changelist", "owner"),
     (Wallet, "admin:billing_wallet_changelist", "finance"),
-    (LedgerEntry, "admin:billing_ledgerentry_changelist", "owner"),
     (LedgerEntry, "admin:billing_ledgerentry_changelist", "finance"),
     (Hold, "admin:billing_hold_changelist", "owner"),
     (Hold, "admin:billing_hold_changelist", "finance"),

@@ -54,7 +54,16 @@ def _read_csv(chunks) -> list[list[str]]:
 
 def test_charged_fees_as_csv(world, charged):
     rows = _read_csv(exports.csv_chunks(_today_spec(Export.Kind.FEES)))
-    assert rows[0] == ["扣费时间", "店铺编号", "店铺", "快递公司", "业务单号", "费用（元）"]
+    assert rows[0] == [
+        "扣费时间",
+        "店铺编号",
+        "店铺",
+        "快递公司",
+        "业务单号",
+        "费用（元）",
+        "订单号",
+        "运单号",
+    ]
     body = rows[1:]
     assert [(r[1], r[4], r[5]) for r in body] == [
         ("shop-a", "intercept:1", "3.00"),

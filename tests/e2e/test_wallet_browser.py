@@ -34,12 +34,13 @@ def test_owner_reads_the_wallet_in_chinese(world, funded_wallet, browser_page):
     page.wait_for_selector("#result_list")
     assert "494.00" in page.locator("#result_list").inner_text()
     page.locator("#result_list a", has_text=world.shop_a.name).first.click()
-    page.wait_for_selector("#wallet-entries")
+    page.wait_for_selector("#wallet-movements")
     screenshot(page, "owner_wallet")
 
     assert page.locator("#balance-available").inner_text() == "494.00"
     assert page.locator("#balance-held").inner_text() == "3.00"
-    entries = page.locator("#wallet-entries").inner_text()
+    # Merchants read one line per movement; these fees name no intercept, so their reference.
+    entries = page.locator("#wallet-movements").inner_text()
     assert "intercept:42" in entries and "费用冻结" in entries and "费用扣除" in entries
     assert "充值" in entries and "BANK-E2E-1" in entries
     # An owner sets the payment password; only finance tops up.
