@@ -2,6 +2,7 @@
 
     python manage.py courier_sandbox --port 8765 --hours-per-second 1 --seed 42
     python manage.py courier_sandbox --error-rate 0.1 --latency-ms 300
+    python manage.py courier_sandbox --paced --hours-per-second 0.0167   # the demo's pace
 
 Accounts pointing at it: kuaidi100 ``http://127.0.0.1:8765/kuaidi100``, SF
 ``http://127.0.0.1:8765/sf``, Kdniao ``http://127.0.0.1:8765/kdniao/Ebusiness/EbusinessOrderHandle.aspx``,
@@ -35,6 +36,12 @@ class Command(BaseCommand):
             type=float,
             default=1.0,
             help="Simulated hours that pass per real second (default 1).",
+        )
+        parser.add_argument(
+            "--paced",
+            action="store_true",
+            help="Date scans at the real time and shorten the waits instead of running the "
+            "clock ahead, so no scan lies in the future (the demo runs it so).",
         )
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--latency-ms", type=int, default=0)
@@ -86,6 +93,7 @@ class Command(BaseCommand):
             faults=faults,
             intercept_success=options["intercept_success"],
             push_urls=push_urls,
+            paced=options["paced"],
         )
         try:
             url = server.start()
