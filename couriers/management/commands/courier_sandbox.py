@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from couriers.sandbox import GATEWAY_PATHS, SANDBOX_ACCOUNTS, FaultOptions, SandboxServer
@@ -30,7 +31,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=settings.SANDBOX_PORT,
+            help="Default SANDBOX_PORT (8765), the port the demo's accounts name.",
+        )
         parser.add_argument(
             "--hours-per-second",
             type=float,
@@ -99,7 +105,8 @@ class Command(BaseCommand):
             url = server.start()
         except OSError as exc:
             raise CommandError(
-                f"Cannot listen on {options['host']}:{options['port']}: {exc}"
+                f"Cannot listen on {options['host']}:{options['port']}: {exc}; set SANDBOX_PORT "
+                "(or --port) to a free port."
             ) from exc
         done = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
