@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The sandbox courier's port; the demo's courier accounts follow it (COURIER_SANDBOX_URL).
+SANDBOX_PORT ?= 8765
 ONLY ?=
 
 .PHONY: run test bench lint check format messages install clean
@@ -12,6 +14,9 @@ ONLY ?=
 # Debug is off unless DJANGO_DEBUG=1: the demo, the tests and the checks run with it (the
 # benchmarks set up their own production-like settings).
 run test check messages: export DJANGO_DEBUG = 1
+# The demo's settings follow its ports: the sandbox URL its accounts use, the URL pushes reach.
+run: export PORT := $(PORT)
+run: export SANDBOX_PORT := $(SANDBOX_PORT)
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python 3.12 or newer is needed"'
@@ -27,7 +32,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate_demo
 	$(PY) manage.py seed_demo
-	$(PY) manage.py runall --host $(HOST) --port $(PORT)
+	$(PY) manage.py runall --host $(HOST) --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -296,9 +296,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
 CELERY_TIMEZONE = TIME_ZONE
 
 # Tracking: the public base URL couriers push to, the sandbox courier the demo talks to, and a
-# factor on polling intervals (the demo's sandbox runs an accelerated clock).
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
-COURIER_SANDBOX_URL = env("COURIER_SANDBOX_URL", "http://127.0.0.1:8765")
+# factor on polling intervals (the demo's sandbox runs a fast clock). Unset, the first two
+# follow the demo's ports (``PORT`` and ``SANDBOX_PORT``, as ``make run`` passes them), so one
+# variable moves a server and everything that talks to it.
+SITE_URL = env("SITE_URL", f"http://127.0.0.1:{env('PORT', '8000')}")
+SANDBOX_PORT = int(env("SANDBOX_PORT", "8765"))
+COURIER_SANDBOX_URL = env("COURIER_SANDBOX_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
 TRACKING_POLL_SCALE = float(env("TRACKING_POLL_SCALE", "1"))
 # Courier pushes: the largest body read (a larger one is answered 413 and only an excerpt kept),
 # how long refused and applied raw pushes are kept, how far a signed push time may be from our
@@ -308,7 +311,8 @@ COURIER_PUSH_MAX_BYTES = int(env("COURIER_PUSH_MAX_BYTES", str(64 * 1024)))
 COURIER_PUSH_REFUSED_RETENTION_DAYS = int(env("COURIER_PUSH_REFUSED_RETENTION_DAYS", "7"))
 COURIER_PUSH_ACCEPTED_RETENTION_DAYS = int(env("COURIER_PUSH_ACCEPTED_RETENTION_DAYS", "30"))
 COURIER_PUSH_TIME_WINDOW_S = int(env("COURIER_PUSH_TIME_WINDOW_S", "600"))
-# "off" for the demo, whose sandbox courier dates its scans on an accelerated clock.
+# "off" turns the check off (a sandbox courier on an accelerated clock dates scans ahead; the
+# demo's runs paced and does not).
 _scan_skew = env("COURIER_SCAN_FUTURE_SKEW_S", "3600")
 COURIER_SCAN_FUTURE_SKEW_S = None if _scan_skew == "off" else int(_scan_skew)
 COURIER_PUSH_REFUSED_PER_MINUTE = int(env("COURIER_PUSH_REFUSED_PER_MINUTE", "60"))

@@ -19,7 +19,8 @@ Simulated parcels (deterministic for a given seed):
   5 out for delivery, 6 in a locker/station, 7 delivered, 8 delivery failed, 9 returning); a
   number ending in "00" never gets any tracking; any other last character picks by a hash.
   Its history up to that stage is backdated, and it then moves along its path on the clock
-  (``speed`` simulated seconds per real second; 3600 = one simulated hour per second).
+  (``speed`` simulated seconds per real second; 3600 = one simulated hour per second). The demo
+  runs it paced (``PacedClock``): waits shortened instead, so scans carry real times.
 - Each stage is reported with one canonical protocol code (``KUAIDI100_CODES``, ``SF_CODES``,
   ``KDNIAO_CODES``, the reverse of ``couriers.codes``). A stage a protocol has no code for is not
   reported by that protocol (kuaidi100 and SF never say "intercepted"), or reported as the
@@ -377,6 +378,23 @@ class SimClock:
     def real_seconds(self, simulated_seconds: float) -> float:
         return simulated_seconds / self.speed
 
+    def span(self, simulated: timedelta) -> timedelta:
+        """How far ahead on this clock a simulated wait ends."""
+        return simulated
+
+
+class PacedClock(SimClock):
+    """The wall clock, with every wait shortened ``speed`` times instead: parcels move as fast
+    as on a ``SimClock``, but each scan is dated when it really happens, so none lies in the
+    future (the demo shows these times as real ones). A history backdated on first sight keeps
+    its full-length waits: it is in the past either way."""
+
+    def now(self) -> datetime:
+        return datetime.now(SHANGHAI).replace(microsecond=0)
+
+    def span(self, simulated: timedelta) -> timedelta:
+        return simulated / self.speed
+
 
 @dataclass
 class SimEvent:
@@ -693,7 +711,9 @@ class SandboxWorld:
             parcel.event_for(stage, at) for stage, at in zip(parcel.path, times, strict=False)
         ]
         parcel.position = position
-        parcel.next_at = None if position == len(parcel.path) - 1 else now + parcel.dwell(start)
+        parcel.next_at = (
+            None if position == len(parcel.path) - 1 else now + self.clock.span(parcel.dwell(start))
+        )
         return parcel
 
     def tick(self) -> None:
@@ -727,7 +747,7 @@ class SandboxWorld:
         event = parcel.event_for(stage, at)
         parcel.events.append(event)
         last = parcel.position == len(parcel.path) - 1
-        parcel.next_at = None if last else at + parcel.dwell(stage)
+        parcel.next_at = None if last else at + self.clock.span(parcel.dwell(stage))
         self._publish(parcel, event)
 
     def issue_waybills(self, account: str, waybill_nos: list[str]) -> None:
@@ -777,7 +797,7 @@ class SandboxWorld:
                     self.seed, waybill_no, parcel.stage, protocol, action, self.intercept_success
                 ),
                 requested_at=now,
-                due_at=now + timedelta(seconds=round(hours * 3600)),
+                due_at=now + self.clock.span(timedelta(seconds=round(hours * 3600))),
                 reference=reference,
                 courier_code=courier_code,
                 callback_url=callback_url,
@@ -1469,8 +1489,10 @@ class _HttpServer(ThreadingHTTPServer):
 class SandboxServer:
     """The sandbox courier on 127.0.0.1: ``start()`` returns its root URL, ``stop()`` ends it.
 
-    ``speed`` is simulated seconds per real second (3600: one simulated hour per second).
-    ``intercept_success`` overrides every eligible stage's success probability when set.
+    ``speed`` is simulated seconds per real second (3600: one simulated hour per second); with
+    ``paced`` the clock is the wall clock and the waits are ``speed`` times shorter instead
+    (``PacedClock``), so no scan is dated in the future. ``intercept_success`` overrides every
+    eligible stage's success probability when set.
     """
 
     def __init__(
@@ -1485,13 +1507,14 @@ class SandboxServer:
         push_urls: dict[str, str] | None = None,
         tick_s: float = 0.02,
         max_pending_pushes: int = 1000,
+        paced: bool = False,
     ):
         self.host = host
         self.port = port
         self.seed = seed
         self.faults = faults or FaultOptions()
         self.tick_s = tick_s
-        self.clock = SimClock(speed)
+        self.clock = PacedClock(speed) if paced else SimClock(speed)
         self.dispatcher = PushDispatcher(clock=self.clock, max_pending=max_pending_pushes)
         self.world = SandboxWorld(
             clock=self.clock,

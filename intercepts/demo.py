@@ -1,4 +1,11 @@
-"""Demo data: two shops, a user per role, and a few hundred orders in every stage and state."""
+"""Demo data: two shops, a user per role, and a few hundred orders in every stage and state;
+and the demo's traffic (``demo_tick``): new orders and refund requests while it runs.
+
+The seeded parcels agree with the sandbox courier: a waybill's last digits pick the stage the
+sandbox starts it in (``couriers.sandbox.start_stage``), so each seeded parcel's number is made
+for its stage, and the sandbox's scans, not made-up ones, are its history. A parcel in a stage
+the sandbox cannot start in is left as seeded and not asked about.
+"""
 
 import random
 from datetime import timedelta
@@ -10,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from couriers.models import Courier, CourierAccount
-from couriers.sandbox import SANDBOX_ACCOUNTS, sandbox_account
+from couriers.sandbox import SANDBOX_ACCOUNTS, START_STAGES, sandbox_account
 from couriers.stages import TERMINAL_STAGES, ParcelStage
 from intercepts.models import AfterSale, GoodsCategory, Order, OrderLine, Parcel, TrackingEvent
 from shops.models import PLATFORM_CS, PLATFORM_FINANCE, EwaybillAccount, Shop, ShopMembership
@@ -43,6 +50,13 @@ SHOPS = [
     ("demo-apparel", "潮流服饰旗舰店", 200),
     ("demo-tea", "山野茶铺", 100),
 ]
+
+# What each shop mostly sells: general goods, which may be intercepted. Tea itself is excluded
+# (JD's rules), so the tea shop sells mostly tea ware, and tea now and then.
+SHOP_GOODS = {
+    "demo-apparel": ["纯棉T恤", "牛仔裤", "帆布鞋", "双肩包", "保温杯"],
+    "demo-tea": ["紫砂壶", "青瓷茶具套装", "竹制茶盘", "玻璃公道杯", "便携旅行茶具"],
+}
 
 GOODS = {
     GoodsCategory.NORMAL: ["纯棉T恤", "牛仔裤", "帆布鞋", "双肩包", "保温杯"],
@@ -99,6 +113,20 @@ def demo_waybill(courier: Courier, n: int) -> str:
     return formats[courier.code]()
 
 
+def waybill_serial(key: int, stage: str) -> int:
+    """A serial unique per ``key`` whose last digits make the sandbox courier start the parcel
+    in ``stage``: "00" for no tracking, else a last digit of ``START_STAGES``."""
+    if stage == ParcelStage.NO_INFO:
+        return key * 100
+    digit = START_STAGES.index(stage) if stage in START_STAGES else 0
+    return key * 100 + 10 + digit
+
+
+def sandbox_tracks(stage: str) -> bool:
+    """Whether the sandbox courier tells this seeded stage, so the parcel is asked about."""
+    return stage == ParcelStage.NO_INFO or (stage in START_STAGES and stage not in TERMINAL_STAGES)
+
+
 def _route_for(stage: str) -> list[tuple[str, str]]:
     codes = [s for s, _ in ROUTE]
     if stage == ParcelStage.NO_INFO:
@@ -117,10 +145,13 @@ DEMO_ACCOUNTS = {
 }
 
 
-def ensure_sandbox_accounts() -> None:
-    """Point the couriers at the sandbox courier (``COURIER_SANDBOX_URL``)."""
+def ensure_sandbox_accounts(sandbox_url: str = "", site_url: str = "") -> None:
+    """Point the couriers at the sandbox courier (``COURIER_SANDBOX_URL`` unless named), and
+    its pushes at us (``SITE_URL`` unless named)."""
+    sandbox_url = sandbox_url or settings.COURIER_SANDBOX_URL
+    site_url = site_url or settings.SITE_URL
     for protocol, (name, codes) in DEMO_ACCOUNTS.items():
-        config = sandbox_account(protocol, settings.COURIER_SANDBOX_URL)
+        config = sandbox_account(protocol, sandbox_url)
         account, _created = CourierAccount.objects.update_or_create(
             name=name,
             defaults={
@@ -133,9 +164,56 @@ def ensure_sandbox_accounts() -> None:
         )
         push_path = reverse("courier-push", args=[account.pk])
         CourierAccount.objects.filter(pk=account.pk).update(
-            callback_url=settings.SITE_URL.rstrip("/") + push_path
+            callback_url=site_url.rstrip("/") + push_path
         )
         Courier.objects.filter(code__in=codes).update(account=account)
+
+
+def repoint_sandbox_accounts(*, sandbox_url: str, site_url: str) -> bool:
+    """Point an already seeded demo at a sandbox and a web server on other ports (``runall``);
+    False, touching nothing, where the demo was never seeded."""
+    names = [name for name, _codes in DEMO_ACCOUNTS.values()]
+    if not CourierAccount.objects.filter(name__in=names).exists():
+        return False
+    ensure_sandbox_accounts(sandbox_url, site_url)
+    return True
+
+
+# Intercept fees for the demo, in fen, per courier: (return to sender, change of address).
+# Published (Douyin): return with ZTO and Yunda 3 yuan, YTO 4 yuan; billing's migration seeds
+# those. The rest are the demo's assumptions in the reference's range (a service fee of 0-5
+# yuan plus freight): the direct networks a little dearer, and a change of address 1 yuan
+# above a return for the new leg. The platform's finance staff set the real ones.
+DEMO_FEES = {
+    "ZTO": (300, 400),
+    "YTO": (400, 500),
+    "YUNDA": (300, 400),
+    "STO": (300, 400),
+    "SF": (500, 600),
+    "JD": (500, 600),
+    "EMS": (400, 500),
+    "JT": (300, 400),
+}
+
+
+def ensure_fee_rules() -> int:
+    """A fee rule for every courier and action that has none, added by the demo's finance user
+    through billing (from now on); returns how many were added."""
+    from billing import services as billing_services
+    from billing.models import FeeAction, FeeRule
+
+    finance = User.objects.get(username="finance")
+    now = timezone.now()
+    added = 0
+    for courier in Courier.objects.order_by("sort_order"):
+        fees = DEMO_FEES.get(courier.code, (500, 600))
+        for action, amount_fen in zip((FeeAction.RETURN, FeeAction.REDIRECT), fees, strict=True):
+            if FeeRule.objects.filter(courier=courier, action=action).exists():
+                continue
+            rule = FeeRule(courier=courier, action=action, valid_from=now, amount_fen=amount_fen)
+            billing_services.fee_rule_save(actor=finance, rule=rule)
+            added += 1
+    return added
 
 
 def ensure_users() -> list[tuple[str, str, str]]:
@@ -207,12 +285,13 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                 category = (
                     rng.choice(list(GoodsCategory)) if rng.random() < 0.2 else GoodsCategory.NORMAL
                 )
-                if code == "demo-tea" and rng.random() < 0.6:
+                if code == "demo-tea" and category != GoodsCategory.NORMAL and rng.random() < 0.5:
                     category = GoodsCategory.TEA
+                names = SHOP_GOODS[code] if category == GoodsCategory.NORMAL else GOODS[category]
                 lines.append(
                     OrderLine.objects.create(
                         order=order,
-                        goods_name=rng.choice(GOODS[category]),
+                        goods_name=rng.choice(names),
                         category=category,
                         unit_price_fen=rng.choice([1990, 5900, 12900, 29900, 89900, 159900]),
                         quantity=rng.choice([1, 1, 2]),
@@ -234,7 +313,9 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     shop=shop,
                     order=order,
                     courier=courier,
-                    waybill_no=demo_waybill(courier, 10_000 * (shop_index + 1) + waybill_counter),
+                    waybill_no=demo_waybill(
+                        courier, waybill_serial(10_000 * (shop_index + 1) + waybill_counter, stage)
+                    ),
                     declared_value_fen=sum(line.amount_fen for line in carried),
                     receiver_name=buyer,
                     receiver_phone=phone,
@@ -242,10 +323,12 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     stage=stage,
                     shipped_at=shipped_at,
                     created_at=shipped_at,
-                    # Unfinished parcels are asked about at the next poll, so they move on.
-                    next_poll_at=None if stage in TERMINAL_STAGES else now,
+                    # What the sandbox tells is asked about at the next poll, so it moves on.
+                    next_poll_at=now if sandbox_tracks(stage) else None,
                 )
                 parcel.lines.set(carried)
+                if sandbox_tracks(stage):
+                    continue  # its history is the sandbox's, read at the first poll
                 events = []
                 at = shipped_at
                 for event_stage, text in route:
@@ -283,6 +366,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
             created["orders"] += 1
     ensure_sandbox_accounts()
     created["users"] = ensure_users()
+    ensure_fee_rules()
     ensure_wallets()
     return created
 
@@ -323,3 +407,108 @@ def ensure_wallets() -> None:
             )
         if not PaymentPassword.objects.filter(shop_id=shop.pk).exists():
             billing_services.payment_password_set(actor=owner, shop_id=shop.pk, pin=DEMO_PIN)
+
+
+# The demo's pace: one simulated minute per real second on the sandbox courier (``runall``),
+# so a parcel just picked up stays interceptable for about twenty minutes; and its traffic, a
+# step a minute.
+DEMO_HOURS_PER_SECOND = 1 / 60
+DEMO_TICK_SECONDS = 60.0
+# Order numbers of the traffic's orders start with this, apart from the seeded ones.
+TRAFFIC_PREFIX = "77"
+# The stages the traffic's parcels start in at the sandbox (their waybills' last digit):
+# mostly just picked up, now and then still waiting for the courier or already under way.
+TRAFFIC_START_STAGES = [
+    ParcelStage.PICKED_UP,
+    ParcelStage.PICKED_UP,
+    ParcelStage.IN_TRANSIT,
+    ParcelStage.LABEL_CREATED,
+]
+REFUND_REASONS = ["不想要了", "拍错了", "七天无理由", "地址填错了", "买贵了"]
+
+
+def _shop_owner(shop: Shop) -> User | None:
+    return (
+        User.objects.filter(
+            shop_memberships__shop=shop, shop_memberships__role=ShopMembership.Role.OWNER
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
+def _free_waybill(courier: Courier, stage: str) -> str:
+    key = 100_000 + Parcel.objects.count()
+    while Parcel.objects.filter(
+        waybill_no=(waybill := demo_waybill(courier, waybill_serial(key, stage)))
+    ).exists():
+        key += 1
+    return waybill
+
+
+def demo_tick() -> dict[str, int]:
+    """One step of the demo's traffic. For each demo shop: a buyer asks for a refund (refund
+    only, awaiting the merchant) on the order that shipped a step earlier, whose parcel is on
+    its way by now; and a new order comes in and ships in one parcel, the couriers in turn.
+
+    All through the services, as the platform's orders and the merchant's parcels are, so the
+    rules hold and the parcel's tracking is asked for. Returns what was made.
+    """
+    from intercepts.services.orders import after_sale_receive, order_mark_shipped, order_receive
+    from intercepts.services.parcels import parcel_create
+
+    made = {"orders": 0, "after_sales": 0}
+    couriers = list(Courier.objects.filter(account__isnull=False).order_by("sort_order"))
+    for shop_index, (code, _name, _count) in enumerate(SHOPS):
+        shop = Shop.objects.filter(code=code).first()
+        owner = _shop_owner(shop) if shop else None
+        if owner is None or not couriers:
+            continue
+        waiting = (
+            Order.objects.filter(
+                shop=shop, order_no__startswith=TRAFFIC_PREFIX, after_sales__isnull=True
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        step = Order.objects.filter(shop=shop, order_no__startswith=TRAFFIC_PREFIX).count()
+        rng = random.Random(f"{code}:{step}")
+        if waiting is not None:
+            after_sale_receive(
+                order=waiting,
+                kind=AfterSale.Kind.REFUND_ONLY,
+                reason=rng.choice(REFUND_REASONS),
+            )
+            made["after_sales"] += 1
+        now = timezone.now()
+        buyer = rng.choice(NAMES)
+        phone = f"1{rng.choice('3589')}{rng.randint(0, 999_999_999):09d}"
+        with transaction.atomic():
+            order = order_receive(
+                shop=shop,
+                order_no=f"{TRAFFIC_PREFIX}{shop_index}{now:%y%m%d%H%M%S}{step % 1000:03d}",
+                buyer_name=buyer,
+                buyer_phone=phone,
+                lines=[
+                    {
+                        "goods_name": rng.choice(SHOP_GOODS[code]),
+                        "category": GoodsCategory.NORMAL,
+                        "unit_price_fen": rng.choice([1990, 5900, 12900, 29900, 89900]),
+                        "quantity": 1,
+                    }
+                ],
+            )
+            courier = couriers[(step + shop_index) % len(couriers)]
+            stage = TRAFFIC_START_STAGES[step % len(TRAFFIC_START_STAGES)]
+            parcel_create(
+                actor=owner,
+                order=order,
+                courier=courier,
+                waybill_no=_free_waybill(courier, stage),
+                receiver_name=buyer,
+                receiver_phone=phone,
+                receiver_address=f"{rng.choice(CITIES)}幸福路{rng.randint(1, 999)}号",
+            )
+            order_mark_shipped(order=order)
+        made["orders"] += 1
+    return made

@@ -28,6 +28,7 @@ from couriers.sandbox import (
     SimClock,
     intercept_succeeds,
     planned_path,
+    sandbox_account,
     start_stage,
 )
 from couriers.stages import ParcelStage as S
@@ -214,3 +215,59 @@ def test_the_command_serves_until_interrupted():
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert "Sandbox courier stopped." in out
+
+
+def test_a_paced_sandbox_never_dates_a_scan_in_the_future():
+    """The demo's sandbox moves parcels fast but dates each scan when it happens: shown as real
+    times, none lies ahead of the wall clock, while the parcel still moves on."""
+    from datetime import datetime
+
+    from couriers.adapters.common import SHANGHAI
+
+    # Ten simulated hours a second: a picked-up parcel passes several stages within a second.
+    with SandboxServer(speed=36_000, seed=SEED, paced=True) as server:
+        number = new_waybill("1")
+        server.world.parcel(number)
+        time.sleep(1.5)
+        truth = server.truth(number)
+        now = datetime.now(SHANGHAI).replace(tzinfo=None)
+    stages = [event["stage"] for event in truth["events"]]
+    assert stages.index(S.PICKED_UP) < len(stages) - 2  # it moved on at least twice
+    times = [datetime.strptime(event["time"], "%Y-%m-%d %H:%M:%S") for event in truth["events"]]
+    assert max(times) <= now
+
+
+def test_the_command_runs_paced_on_request():
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "manage.py", "courier_sandbox", "--port", str(port),
+            "--paced", "--hours-per-second", "10",
+        ],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert process.stdout.readline().startswith("Sandbox courier at")
+        waybill = Waybill(
+            waybill_no=new_waybill("1"), courier_code="ZTO", protocol_code="zhongtong",
+            phone_tail="1234",
+        )  # fmt: skip
+        adapter = Kuaidi100Adapter(sandbox_account("kuaidi100", f"http://127.0.0.1:{port}"))
+        try:
+            adapter.query([waybill])
+            time.sleep(1.5)
+            results = adapter.query([waybill])
+        finally:
+            adapter.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+    from django.utils import timezone
+
+    times = [scan.occurred_at for result in results for scan in result.scans]
+    assert len(times) > 2
+    assert max(times) <= timezone.now()

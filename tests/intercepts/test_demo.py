@@ -55,3 +55,202 @@ def test_seed_demo_refuses_with_debug_off_unless_forced():
     with pytest.raises(CommandError, match="--force"):
         call_command("seed_demo")
     assert not User.objects.filter(username="owner").exists()
+
+
+# --- The demo keeps the workbench alive ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seeded_fee_rules_cover_every_courier_and_action():
+    from couriers.models import Courier
+
+    call_command("seed_demo", force=True)
+    missing = []
+    for courier in Courier.objects.all():
+        for action in ("return", "redirect"):
+            try:
+                billing_selectors.quote(courier.pk, action)
+            except billing_services.BillingError:
+                missing.append((courier.code, action))
+    assert missing == []
+
+
+@pytest.mark.django_db
+def test_every_demo_shop_mostly_sells_goods_that_may_be_intercepted():
+    from intercepts.models import InterceptPolicy, OrderLine
+
+    call_command("seed_demo", force=True)
+    excluded = set(InterceptPolicy.current().excluded_categories)
+    for shop in Shop.objects.all():
+        categories = list(
+            OrderLine.objects.filter(order__shop=shop).values_list("category", flat=True)
+        )
+        allowed = sum(category not in excluded for category in categories)
+        assert allowed / len(categories) > 0.7, (shop.code, allowed, len(categories))
+
+
+@pytest.mark.django_db
+def test_seeded_stages_are_what_the_sandbox_courier_says():
+    """A parcel the demo asks the sandbox about starts there in its seeded stage; one it cannot
+    start there is not asked about, so the two never disagree."""
+    from couriers.sandbox import SandboxServer
+
+    call_command("seed_demo", force=True)
+    sandbox = SandboxServer(seed=42)  # not started: its world is enough to ask
+    disagreeing = []
+    polled = Parcel.objects.exclude(next_poll_at=None)
+    for waybill_no, stage in polled.values_list("waybill_no", "stage"):
+        told = sandbox.world.parcel(waybill_no).stage
+        if told != stage:
+            disagreeing.append((waybill_no, stage, str(told)))
+    assert polled.count() > 100
+    assert disagreeing == []
+    # Their history is the sandbox's: nothing made up to contradict it.
+    assert not polled.filter(tracking_events__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_runall_points_the_demo_accounts_at_its_ports():
+    """runall's ports (``SANDBOX_PORT``, ``PORT``) move the seeded demo's gateway accounts and
+    the URL the sandbox pushes to; a database never seeded is left alone."""
+    from couriers.models import CourierAccount
+    from intercepts.demo import repoint_sandbox_accounts
+
+    urls = {"sandbox_url": "http://127.0.0.1:9911", "site_url": "http://127.0.0.1:8077"}
+    assert repoint_sandbox_accounts(**urls) is False
+    assert not CourierAccount.objects.exists()
+    call_command("seed_demo", force=True)
+    assert repoint_sandbox_accounts(**urls) is True
+    accounts = list(CourierAccount.objects.values_list("base_url", "callback_url"))
+    assert len(accounts) == 3
+    for base_url, callback_url in accounts:
+        assert base_url.startswith("http://127.0.0.1:9911/")
+        assert callback_url.startswith("http://127.0.0.1:8077/couriers/push/")
+
+
+class _SteppedClock:
+    """The demo's paced clock (one simulated minute per real second), stepped by the test
+    instead of waiting: it ends where the wall clock is, so no scan lies in the future."""
+
+    speed = 60.0
+
+    def __init__(self, minutes: int):
+        from datetime import datetime, timedelta
+
+        from couriers.adapters.common import SHANGHAI
+
+        self.at = datetime.now(SHANGHAI).replace(microsecond=0) - timedelta(minutes=minutes)
+
+    def now(self):
+        return self.at
+
+    def span(self, simulated):
+        return simulated / self.speed
+
+    def real_seconds(self, simulated_seconds: float) -> float:
+        return simulated_seconds / self.speed
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.at += timedelta(seconds=seconds)
+
+
+def _poll(parcels) -> None:
+    """What beat's polling does: ask the courier about these parcels and apply the answer."""
+    from collections import defaultdict
+
+    from intercepts.tracking.polling import parcels_poll
+
+    by_courier = defaultdict(list)
+    for pk, courier_id in parcels.values_list("pk", "courier_id"):
+        by_courier[courier_id].append(pk)
+    for courier_id, ids in by_courier.items():
+        parcels_poll(courier_id=courier_id, parcel_ids=ids)
+
+
+def _interceptable(shop, action: str) -> list[tuple]:
+    """(after-sale, parcel) pairs of the shop an intercept of ``action`` may be asked for; the
+    agreement aside, which the merchant signs at the first intercept."""
+    from intercepts.eligibility import intercept_eligibility
+
+    pairs = []
+    for after_sale in AfterSale.objects.filter(shop=shop).prefetch_related("order__parcels"):
+        for parcel in after_sale.order.parcels.all():
+            results = intercept_eligibility(after_sale=after_sale, parcel=parcel, action=action)
+            if all(r.passed is not False for r in results if r.code != "agreement_signed"):
+                pairs.append((after_sale, parcel))
+    return pairs
+
+
+@pytest.mark.django_db
+def test_thirty_minutes_on_the_demo_clock_leave_every_shop_something_to_intercept():
+    """The demo's traffic, one step a minute against the sandbox on the demo's pace, with the
+    parcels polled as beat polls them: after 30 minutes each shop has after-sales it can
+    intercept either way, and the couriers take both actions for at least three couriers."""
+    from couriers.sandbox import SandboxServer
+    from intercepts.demo import DEMO_PIN, TRAFFIC_PREFIX, demo_tick, repoint_sandbox_accounts
+    from intercepts.models import InterceptPolicy, InterceptRequest
+    from intercepts.services.intercept_requests import intercepts_request
+    from intercepts.services.policy import shop_sign_agreement
+    from intercepts.services.sending import intercept_send
+
+    call_command("seed_demo", force=True)
+    with SandboxServer(seed=42, paced=True) as sandbox:
+        clock = _SteppedClock(minutes=31)
+        sandbox.clock = sandbox.world.clock = sandbox.dispatcher._clock = clock
+        sandbox.tick_s = 3600  # the clock thread stays out of the way; the test moves parcels
+        repoint_sandbox_accounts(sandbox_url=sandbox.url, site_url="http://127.0.0.1:9")
+        tracked = Parcel.objects.exclude(next_poll_at=None)
+        _poll(tracked)  # the first poll when the demo starts: the sandbox sees every parcel
+        for _minute in range(30):
+            demo_tick()
+            clock.advance(60)
+            sandbox.world.tick()
+            _poll(tracked.filter(order__order_no__startswith=TRAFFIC_PREFIX))
+        clock.advance(60)
+        sandbox.world.tick()
+        _poll(tracked.exclude(stage__in=["delivered", "returned"]))
+
+        # The seeded parcels have long moved on: what is left to intercept is the traffic's.
+        assert AfterSale.objects.filter(order__order_no__startswith=TRAFFIC_PREFIX).count() == 58
+        couriers = {"return": set(), "redirect": set()}
+        for shop in Shop.objects.all():
+            for action in ("return", "redirect"):
+                pairs = _interceptable(shop, action)
+                assert len(pairs) >= 3, (shop.code, action, len(pairs))
+                couriers[action] |= {parcel.courier.code for _after_sale, parcel in pairs}
+        assert len(couriers["return"]) >= 3 and len(couriers["redirect"]) >= 3, couriers
+
+        policy = InterceptPolicy.current()
+        accepted = {"return": set(), "redirect": set()}
+        for action in ("return", "redirect"):
+            for shop in Shop.objects.all():
+                owner = shop.memberships.get(role=ShopMembership.Role.OWNER).user
+                shop_sign_agreement(actor=owner, shop=shop, version=policy.agreement_version)
+                for after_sale, parcel in _interceptable(shop, action):
+                    if parcel.courier.code in accepted[action] or parcel.intercepts.exists():
+                        continue
+                    (intercept,) = intercepts_request(
+                        actor=owner,
+                        after_sale=after_sale,
+                        parcels=[parcel],
+                        action=action,
+                        pin=DEMO_PIN,
+                        new_address={
+                            "name": "李四",
+                            "phone": "13912345678",
+                            "city": "杭州市",
+                            "address": "西湖区文三路 1 号",
+                        },
+                    )
+                    intercept_send(intercept_id=intercept.pk)
+                    intercept.refresh_from_db()
+                    assert intercept.status == InterceptRequest.Status.ACCEPTED, (
+                        parcel.courier.code,
+                        action,
+                        intercept.status,
+                        intercept.failure_reason,
+                    )
+                    accepted[action].add(parcel.courier.code)
+        assert len(accepted["return"]) >= 3 and len(accepted["redirect"]) >= 3, accepted

@@ -2,6 +2,7 @@
 
     python manage.py courier_sandbox --port 8765 --hours-per-second 1 --seed 42
     python manage.py courier_sandbox --error-rate 0.1 --latency-ms 300
+    python manage.py courier_sandbox --paced --hours-per-second 0.0167   # the demo's pace
 
 Accounts pointing at it: kuaidi100 ``http://127.0.0.1:8765/kuaidi100``, SF
 ``http://127.0.0.1:8765/sf``, Kdniao ``http://127.0.0.1:8765/kdniao/Ebusiness/EbusinessOrderHandle.aspx``,
@@ -12,6 +13,7 @@ import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from couriers.sandbox import GATEWAY_PATHS, SANDBOX_ACCOUNTS, FaultOptions, SandboxServer
@@ -29,12 +31,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=settings.SANDBOX_PORT,
+            help="Default SANDBOX_PORT (8765), the port the demo's accounts name.",
+        )
         parser.add_argument(
             "--hours-per-second",
             type=float,
             default=1.0,
             help="Simulated hours that pass per real second (default 1).",
+        )
+        parser.add_argument(
+            "--paced",
+            action="store_true",
+            help="Date scans at the real time and shorten the waits instead of running the "
+            "clock ahead, so no scan lies in the future (the demo runs it so).",
         )
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--latency-ms", type=int, default=0)
@@ -86,12 +99,14 @@ class Command(BaseCommand):
             faults=faults,
             intercept_success=options["intercept_success"],
             push_urls=push_urls,
+            paced=options["paced"],
         )
         try:
             url = server.start()
         except OSError as exc:
             raise CommandError(
-                f"Cannot listen on {options['host']}:{options['port']}: {exc}"
+                f"Cannot listen on {options['host']}:{options['port']}: {exc}; set SANDBOX_PORT "
+                "(or --port) to a free port."
             ) from exc
         done = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
