@@ -236,10 +236,18 @@ def ensure_users() -> list[tuple[str, str, str]]:
     return printed
 
 
+PRICES = [1990, 5900, 12900, 29900, 89900, 159900]
+# Where a parcel may be both sent back and sent to a new address, and the sandbox tells it.
+READY_STAGES = [ParcelStage.PICKED_UP, ParcelStage.IN_TRANSIT, ParcelStage.AT_DESTINATION_CITY]
+
+
 @transaction.atomic
 def seed_demo(*, seed: int = 20261121) -> dict:
     rng = random.Random(seed)
     couriers = list(Courier.objects.order_by("sort_order"))
+    # The couriers whose gateway (Kuaidi100, SF) takes intercepts; Kdniao's (JD, EMS) does not.
+    taker_codes = {code for protocol in ("kuaidi100", "sf") for code in DEMO_ACCOUNTS[protocol][1]}
+    takers = [courier for courier in couriers if courier.code in taker_codes]
     created = {"shops": 0, "orders": 0}
     now = timezone.now()
     stages = list(ParcelStage)
@@ -268,6 +276,12 @@ def seed_demo(*, seed: int = 20261121) -> dict:
         if Order.objects.filter(shop=shop).exists():
             continue
         for i in range(order_count):
+            has_after_sale = i % 7 != 6  # six orders in seven have an after-sale
+            after_sale_status = statuses[(i // 3) % len(statuses)]
+            # Two pending refund requests in three are on a parcel still on its way, of goods
+            # that may be intercepted, with a courier that takes intercepts: what the merchant
+            # can intercept the moment the demo opens (the traffic brings more as these move).
+            ready = has_after_sale and after_sale_status == AfterSale.Status.PENDING and i % 3 != 2
             paid_at = now - timedelta(hours=rng.randint(30, 24 * 20), minutes=rng.randint(0, 59))
             buyer = rng.choice(NAMES)
             phone = f"1{rng.choice('3589')}{rng.randint(0, 999_999_999):09d}"
@@ -281,9 +295,11 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                 created_at=paid_at,
             )
             lines = []
-            for _ in range(rng.choice([1, 1, 1, 2, 3])):
+            for _ in range(1 if ready else rng.choice([1, 1, 1, 2, 3])):
                 category = (
-                    rng.choice(list(GoodsCategory)) if rng.random() < 0.2 else GoodsCategory.NORMAL
+                    rng.choice(list(GoodsCategory))
+                    if rng.random() < 0.2 and not ready
+                    else GoodsCategory.NORMAL
                 )
                 if code == "demo-tea" and category != GoodsCategory.NORMAL and rng.random() < 0.5:
                     category = GoodsCategory.TEA
@@ -293,8 +309,10 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                         order=order,
                         goods_name=rng.choice(names),
                         category=category,
-                        unit_price_fen=rng.choice([1990, 5900, 12900, 29900, 89900, 159900]),
-                        quantity=rng.choice([1, 1, 2]),
+                        unit_price_fen=rng.choice(
+                            PRICES[:4] if ready else PRICES  # within the value cap if ready
+                        ),
+                        quantity=1 if ready else rng.choice([1, 1, 2]),
                     )
                 )
             order.total_fen = sum(line.amount_fen for line in lines)
@@ -302,8 +320,12 @@ def seed_demo(*, seed: int = 20261121) -> dict:
             parcel_count = 2 if len(lines) > 1 and rng.random() < 0.3 else 1
             for p in range(parcel_count):
                 waybill_counter += 1
-                courier = couriers[(i + p) % len(couriers)]
-                stage = stages[(i * 5 + p) % len(stages)]
+                if ready:
+                    courier = takers[i % len(takers)]
+                    stage = READY_STAGES[i % len(READY_STAGES)]
+                else:
+                    courier = couriers[(i + p) % len(couriers)]
+                    stage = stages[(i * 5 + p) % len(stages)]
                 carried = lines if parcel_count == 1 else lines[p::parcel_count]
                 shipped_at = paid_at + timedelta(hours=rng.randint(1, 20))
                 route = _route_for(stage)
@@ -350,12 +372,12 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     if stage == ParcelStage.DELIVERED:
                         parcel.signed_at = events[-1].occurred_at
                     parcel.save(update_fields=["picked_up_at", "signed_at"])
-            if i % 7 != 6:  # six orders in seven have an after-sale
+            if has_after_sale:
                 AfterSale.objects.create(
                     shop=shop,
                     order=order,
                     kind=kinds[i % len(kinds)],
-                    status=statuses[(i // 3) % len(statuses)],
+                    status=after_sale_status,
                     arbitration=arbitrations[(i // 2) % len(arbitrations)]
                     if i % 4 == 0
                     else AfterSale.Arbitration.NONE,

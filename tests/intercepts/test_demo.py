@@ -184,6 +184,18 @@ def _interceptable(shop, action: str) -> list[tuple]:
 
 
 @pytest.mark.django_db
+def test_the_demo_opens_with_parcels_to_intercept_either_way():
+    """The moment the demo is seeded, before any traffic: each shop has pending refund requests
+    it can intercept with either action, with at least three couriers."""
+    call_command("seed_demo", force=True)
+    for shop in Shop.objects.all():
+        for action in ("return", "redirect"):
+            pairs = _interceptable(shop, action)
+            couriers = {parcel.courier.code for _after_sale, parcel in pairs}
+            assert len(pairs) >= 5 and len(couriers) >= 3, (shop.code, action, len(pairs))
+
+
+@pytest.mark.django_db
 def test_thirty_minutes_on_the_demo_clock_leave_every_shop_something_to_intercept():
     """The demo's traffic, one step a minute against the sandbox on the demo's pace, with the
     parcels polled as beat polls them: after 30 minutes each shop has after-sales it can
