@@ -359,7 +359,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                         TrackingEvent(
                             parcel=parcel,
                             occurred_at=at,
-                            raw_code=event_stage,
+                            raw_code="",  # made up here: no courier ever sent a code
                             stage=event_stage,
                             description=text,
                             location=rng.choice(CITIES)[:3],

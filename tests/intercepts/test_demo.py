@@ -37,6 +37,11 @@ def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
     assert set(AfterSale.objects.values_list("arbitration", flat=True)) == set(
         AfterSale.Arbitration
     )
+    # The history the demo makes up carries no courier code: stage names are not codes.
+    from intercepts.models import TrackingEvent
+
+    made_up = TrackingEvent.objects.filter(source="demo")
+    assert made_up.exists() and set(made_up.values_list("raw_code", flat=True)) == {""}
     printed = capsys.readouterr().out
     for username in ("owner", "agent", "viewer", "owner2", "cs", "finance"):
         assert username in printed
