@@ -224,8 +224,9 @@ def test_a_paced_sandbox_never_dates_a_scan_in_the_future():
 
     from couriers.adapters.common import SHANGHAI
 
-    # Ten simulated hours a second: a picked-up parcel passes several stages within a second.
-    with SandboxServer(speed=36_000, seed=SEED, paced=True) as server:
+    # A hundred simulated hours a second: a picked-up parcel passes several stages within a
+    # second whatever its stages' random lengths (at ten it sometimes passed only one).
+    with SandboxServer(speed=360_000, seed=SEED, paced=True) as server:
         number = new_waybill("1")
         server.world.parcel(number)
         time.sleep(1.5)
