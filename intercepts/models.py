@@ -375,6 +375,15 @@ class AfterSale(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.order}"
 
+    @classmethod
+    def awaiting_platform(cls) -> Q:
+        """The queue platform CS works from: a dispute still to be decided, or decided for the
+        buyer on an after-sale not yet refunded or closed (CS may still have to intercept)."""
+        return Q(arbitration__in=(cls.Arbitration.REQUESTED, cls.Arbitration.IN_PROGRESS)) | Q(
+            arbitration=cls.Arbitration.FOR_BUYER,
+            status__in=(cls.Status.PENDING, cls.Status.APPROVED, cls.Status.REJECTED),
+        )
+
 
 class AfterSaleEvent(StatusHistory):
     """Append-only history of an after-sale's status."""

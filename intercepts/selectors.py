@@ -57,14 +57,14 @@ ARBITRATION_QUEUE_CAP = 99
 
 
 def after_sales_under_arbitration(*, shop_ids: list[int] | None) -> str:
-    """How many after-sales of these shops (None: every shop) are under arbitration, the queue
+    """How many after-sales of these shops (None: every shop) await the platform, the queue
     platform CS works from, as the list shows it: "0" to "99", or "99+".
 
     Read as at most ``ARBITRATION_QUEUE_CAP + 1`` ids through the partial index on arbitration,
     not with COUNT(*), which a list page never runs."""
     if shop_ids == []:
         return "0"
-    rows = AfterSale.objects.filter(arbitration__in=AfterSale.ARBITRATION_OPEN)
+    rows = AfterSale.objects.filter(AfterSale.awaiting_platform())
     if shop_ids is not None:
         rows = rows.filter(shop_id__in=shop_ids)
     found = len(rows.order_by().values_list("id", flat=True)[: ARBITRATION_QUEUE_CAP + 1])

@@ -40,8 +40,8 @@ from shops.scoped_admin import (
 
 
 class ArbitrationFilter(admin.SimpleListFilter):
-    """Platform arbitration, with the cases under arbitration first and how many there are: CS
-    works from that queue. The number covers only the shops the user may see."""
+    """Platform arbitration, with the cases awaiting the platform first and how many there are:
+    CS works from that queue. The number covers only the shops the user may see."""
 
     title = _("arbitration")
     parameter_name = "arbitration"
@@ -50,14 +50,14 @@ class ArbitrationFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         count = selectors.after_sales_under_arbitration(shop_ids=visible_shop_ids(request.user))
         return [
-            (self.UNDER_ARBITRATION, _("Under arbitration (%(count)s)") % {"count": count}),
+            (self.UNDER_ARBITRATION, _("Awaiting the platform (%(count)s)") % {"count": count}),
             *AfterSale.Arbitration.choices,
         ]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value == self.UNDER_ARBITRATION:
-            return queryset.filter(arbitration__in=AfterSale.ARBITRATION_OPEN)
+            return queryset.filter(AfterSale.awaiting_platform())
         if value in AfterSale.Arbitration.values:
             return queryset.filter(arbitration=value)
         return queryset
