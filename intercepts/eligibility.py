@@ -204,7 +204,10 @@ RULES: dict[str, tuple[str, Callable[[Case], str | None]]] = {
     "value_cap": (gettext_lazy("Parcel value within the limit"), _value_cap),
     "courier_capable": (gettext_lazy("Courier takes the intercept"), _courier_capable),
     "stage_window": (gettext_lazy("Stage allows the intercept"), _stage_window),
-    "no_open_intercept": (gettext_lazy("No intercept in progress"), _no_open_intercept),
+    "no_open_intercept": (
+        gettext_lazy("Not intercepted already, none in progress"),
+        _no_open_intercept,
+    ),
     "multi_parcel": (gettext_lazy("Multi-parcel order rule"), _multi_parcel),
 }
 RULE_CODES = tuple(RULES)

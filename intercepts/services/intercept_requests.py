@@ -40,8 +40,9 @@ def intercept_create(
     """Open an intercept request on a parcel and hold its fee from the shop's wallet.
 
     The request and the hold are written together or not at all. A parcel has at most one
-    open request (the database refuses a second). Eligibility and the merchant's confirmation
-    are checked before this is called; the courier is asked after it commits.
+    open request (the database refuses a second) and is not stopped again once caught.
+    Eligibility and the merchant's confirmation are checked before this is called; the courier
+    is asked after it commits.
     """
     if action not in InterceptRequest.Action.values:
         raise DomainError(_("Choose return to sender or delivery to a new address."))
@@ -50,6 +51,15 @@ def intercept_create(
     try:
         fee_fen = billing_selectors.quote(parcel.courier_id, action)
         with transaction.atomic():
+            # Checked here, not only among the rules, so that no caller and no race stops a
+            # parcel twice: an intercept still open when this runs is refused by the unique
+            # index below; one already caught is seen here.
+            if InterceptRequest.objects.filter(
+                parcel_id=parcel.pk, status__in=InterceptRequest.CAUGHT
+            ).exists():
+                raise DomainError(
+                    _("This parcel was already intercepted; it cannot be intercepted again.")
+                )
             intercept = InterceptRequest.objects.create(
                 shop_id=parcel.shop_id,
                 parcel=parcel,

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from billing import selectors as billing_selectors
 from billing import services as billing_services
 from billing.models import PaymentPassword
 from billing.services import BillingError
@@ -118,3 +119,14 @@ def test_an_unlocked_payment_password_shows_no_lock(ready, login):
     page = _intercept_page(world, login(world.agent))
     assert "支付密码已锁定" not in page and 'id="pin-locked"' not in page
     assert 'id="confirm-intercept" disabled' not in page
+
+
+def test_a_caught_parcel_is_not_stopped_again_by_any_caller(ready):
+    """The service that opens a request refuses a parcel already caught, whoever calls it: the
+    rules are checked earlier and could be passed by a race or another caller."""
+    world = ready
+    _intercept(world, S.SUBMITTED, S.SUCCEEDED)
+    with pytest.raises(DomainError, match="此包裹已拦截成功，不能再次拦截"):
+        _intercept(world)
+    assert InterceptRequest.objects.filter(parcel=world.parcel_a).count() == 1
+    assert billing_selectors.wallet_balances(shop_id=world.shop_a.pk).held_fen == 0  # no hold
