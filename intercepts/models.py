@@ -3,6 +3,7 @@
 import re
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat, Upper
@@ -85,6 +86,10 @@ class Order(models.Model):
         return mask_phone(self.buyer_phone)
 
 
+MAX_UNIT_PRICE_FEN = 100_000_000
+MAX_QUANTITY = 9_999
+
+
 class OrderLine(models.Model):
     order = models.ForeignKey(
         Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order")
@@ -96,8 +101,21 @@ class OrderLine(models.Model):
         choices=GoodsCategory.choices,
         default=GoodsCategory.NORMAL,
     )
-    unit_price_fen = MoneyField(_("unit price (yuan)"))
-    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    # What a platform could sell, with room to spare: anything above is a typing or feed error,
+    # and would pass every value rule of an intercept or a claim unchecked.
+    unit_price_fen = MoneyField(
+        _("unit price (yuan)"),
+        validators=[
+            MaxValueValidator(
+                MAX_UNIT_PRICE_FEN, _("A unit price cannot be more than 1,000,000.00 yuan.")
+            )
+        ],
+    )
+    quantity = models.PositiveIntegerField(
+        _("quantity"),
+        default=1,
+        validators=[MaxValueValidator(MAX_QUANTITY, _("A quantity cannot be more than 9,999."))],
+    )
 
     class Meta:
         verbose_name = _("order line")

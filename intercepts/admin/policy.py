@@ -54,7 +54,10 @@ class InterceptPolicyForm(forms.ModelForm):
         required=False,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
     )
-    value_cap_fen = YuanFormField(label=_("highest parcel value (yuan)"), min_fen=0)
+    # The cap is a parcel's value, not a wallet's: a million yuan is already far above any claim.
+    value_cap_fen = YuanFormField(
+        label=_("highest parcel value (yuan)"), min_fen=0, max_fen=100_000_000
+    )
 
     class Meta:
         model = InterceptPolicy

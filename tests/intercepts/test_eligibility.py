@@ -208,6 +208,10 @@ def test_platform_staff_edit_the_policy_and_bad_input_is_refused(world, login):
     assert refused.status_code == 200 and "不能为负" in refused.content.decode()
     policy.refresh_from_db()
     assert policy.value_cap_fen == 100_000  # nothing saved
+    too_high = client.post(url, {**form, "value_cap_fen": "99999999999"})
+    assert "金额不能超过 1,000,000.00 元。" in too_high.content.decode()
+    policy.refresh_from_db()
+    assert policy.value_cap_fen == 100_000
     assert client.post(url, {**form, "value_cap_fen": "800.00"}).status_code == 302
     policy.refresh_from_db()
     assert (policy.value_cap_fen, policy.rules, policy.agreement_version) == (

@@ -61,3 +61,21 @@ def test_a_refund_above_the_order_total_is_refused():
     with pytest.raises(ValidationError):
         after_sale_receive(order=order, kind="refund_only", refund_amount_fen=25801)
     assert not AfterSale.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"unit_price_fen": 9_999_999_999_900}, "单价不能超过 1,000,000.00 元。"),
+        ({"quantity": 10_000}, "数量不能超过 9,999。"),
+    ],
+)
+def test_an_order_line_beyond_any_sale_is_refused(line, message):
+    """99,999,999,999 yuan is no price: it would pass every value rule of an intercept."""
+    from django.utils import translation
+
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
+        _order(ShopFactory(), lines=({**LINE, **line},))
+    assert message in str(refused.value)
+    assert not Order.objects.exists()
