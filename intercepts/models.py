@@ -50,6 +50,14 @@ class Order(models.Model):
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
 
+    # The moves the platform's order makes, as its feed tells them; anything else is refused.
+    TRANSITIONS = {
+        Status.PAID: {Status.SHIPPED, Status.CANCELLED},
+        Status.SHIPPED: {Status.COMPLETED, Status.CANCELLED},
+        Status.COMPLETED: set(),
+        Status.CANCELLED: set(),
+    }
+
     shop = models.ForeignKey(
         Shop, on_delete=models.PROTECT, related_name="orders", verbose_name=_("shop")
     )
@@ -84,6 +92,19 @@ class Order(models.Model):
     @property
     def buyer_phone_masked(self) -> str:
         return mask_phone(self.buyer_phone)
+
+
+class OrderEvent(StatusHistory):
+    """Append-only history of an order's status, as the platform reported it."""
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="events", verbose_name=_("order")
+    )
+    from_status, to_status = status_fields(Order.Status)
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
 
 
 MAX_UNIT_PRICE_FEN = 100_000_000

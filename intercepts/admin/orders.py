@@ -6,15 +6,12 @@ from unfold.decorators import display
 
 from billing.money import format_fen
 from intercepts.admin.common import ExactNumberSearchMixin
-from intercepts.models import (
-    Order,
-    OrderLine,
-    Parcel,
-)
+from intercepts.models import Order, OrderEvent, OrderLine, Parcel
 from shops.scoped_admin import (
     PlatformShopFilter,
     ScopedTabularInline,
     ShopScopedAdmin,
+    StatusHistoryInline,
 )
 
 
@@ -42,6 +39,10 @@ class OrderParcelInline(ScopedTabularInline):
         return super().get_queryset(request).select_related("courier")
 
 
+class OrderEventInline(StatusHistoryInline):
+    model = OrderEvent
+
+
 @admin.register(Order)
 class OrderAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
     search_order_field = "pk"
@@ -63,7 +64,7 @@ class OrderAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
         "created_at",
     )
     fields = readonly_fields
-    inlines = (OrderLineInline, OrderParcelInline)
+    inlines = (OrderLineInline, OrderParcelInline, OrderEventInline)
 
     @display(description=_("buyer"))
     def buyer(self, obj: Order) -> str:

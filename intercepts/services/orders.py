@@ -10,7 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from intercepts.models import AfterSale, AfterSaleEvent, Order, OrderLine
+from intercepts.models import AfterSale, AfterSaleEvent, Order, OrderEvent, OrderLine
+from intercepts.services.errors import DomainError
+from shops.history import status_transition
 from shops.models import Shop
 
 
@@ -47,18 +49,28 @@ def order_receive(
         for row in rows:
             row.order = order
         OrderLine.objects.bulk_create(rows)
+        OrderEvent.objects.create(order=order, to_status=Order.Status.PAID, created_at=paid_at)
     return order
+
+
+def order_set_status(*, order: Order, to_status: str, note: str = "") -> Order:
+    """The one way an order changes status, as the platform reports it: checked against the
+    order's lifecycle, conditional, with its history row. A repeat changes nothing."""
+
+    def refuse(current: str) -> DomainError:
+        return DomainError(
+            _("An order cannot go from “%(from)s” to “%(to)s”.")
+            % {"from": Order.Status(current).label, "to": Order.Status(to_status).label}
+        )
+
+    current = Order.objects.get(pk=order.pk)
+    status_transition(current, to_status=to_status, refuse=refuse, note=note)
+    return current
 
 
 def order_mark_shipped(*, order: Order) -> Order:
     """The platform says the order left the warehouse (its parcels are recorded apart)."""
-    updated = Order.objects.filter(pk=order.pk, status=Order.Status.PAID).update(
-        status=Order.Status.SHIPPED
-    )
-    if not updated and not Order.objects.filter(pk=order.pk, status=Order.Status.SHIPPED).exists():
-        raise ValidationError({"status": _("Only a paid order can be shipped.")})
-    order.refresh_from_db()
-    return order
+    return order_set_status(order=order, to_status=Order.Status.SHIPPED)
 
 
 def after_sale_receive(

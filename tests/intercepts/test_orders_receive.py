@@ -2,9 +2,16 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from intercepts.models import AfterSale, AfterSaleEvent, Order
-from intercepts.services.orders import after_sale_receive, order_mark_shipped, order_receive
+from intercepts.services.errors import DomainError
+from intercepts.services.orders import (
+    after_sale_receive,
+    order_mark_shipped,
+    order_receive,
+    order_set_status,
+)
 from tests.factories import ShopFactory
 
 LINE = {"goods_name": "紫砂壶", "category": "normal", "unit_price_fen": 12900, "quantity": 2}
@@ -73,9 +80,23 @@ def test_a_refund_above_the_order_total_is_refused():
 )
 def test_an_order_line_beyond_any_sale_is_refused(line, message):
     """99,999,999,999 yuan is no price: it would pass every value rule of an intercept."""
-    from django.utils import translation
-
     with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
         _order(ShopFactory(), lines=({**LINE, **line},))
     assert message in str(refused.value)
     assert not Order.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_order_moves_through_one_guarded_function_with_its_history():
+    order = _order(ShopFactory())
+    order_mark_shipped(order=order)
+    order_mark_shipped(order=order)  # the feed repeats itself: nothing more happens
+    order_set_status(order=order, to_status=Order.Status.COMPLETED)
+    with (
+        translation.override("zh-hans"),
+        pytest.raises(DomainError, match="订单不能从“已完成”变为"),
+    ):
+        order_set_status(order=order, to_status=Order.Status.PAID)
+    moves = list(order.events.values_list("from_status", "to_status"))
+    assert moves == [("", "paid"), ("paid", "shipped"), ("shipped", "completed")]
+    assert Order.objects.get(pk=order.pk).status == Order.Status.COMPLETED
