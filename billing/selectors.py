@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from billing.models import (
     Account,
     FeeRule,
+    Hold,
     LedgerEntry,
     LedgerTransaction,
     PaymentPassword,
@@ -19,6 +20,7 @@ from billing.models import (
 from billing.money import format_fen
 from billing.references import Subject, describe
 from billing.services import BillingError
+from couriers.models import Courier
 
 
 @dataclass(frozen=True)
@@ -183,19 +185,45 @@ def payment_password_locked_until(*, shop_id: int) -> datetime | None:
     return until if until and until > timezone.now() else None
 
 
+def _invoiceable(wallet: Wallet):
+    return LedgerEntry.objects.filter(
+        wallet=wallet,
+        account__kind=Account.Kind.HELD,
+        transaction__kind=LedgerTransaction.Kind.CAPTURE,
+    ).exclude(transaction__invoice_lines__live=True)
+
+
 def invoiceable_fees(*, wallet: Wallet) -> tuple[int, int]:
     """How many charged fees of the wallet are on no live invoice yet, and their total in fen:
     what an invoice request over all of them covers."""
-    totals = (
-        LedgerEntry.objects.filter(
-            wallet=wallet,
-            account__kind=Account.Kind.HELD,
-            transaction__kind=LedgerTransaction.Kind.CAPTURE,
-        )
-        .exclude(transaction__invoice_lines__live=True)
-        .aggregate(count=Count("id"), total=Coalesce(Sum("amount_fen"), 0))
-    )
+    totals = _invoiceable(wallet).aggregate(count=Count("id"), total=Coalesce(Sum("amount_fen"), 0))
     return totals["count"], totals["total"]
+
+
+def invoiceable_fees_by_courier(*, wallet: Wallet) -> list[tuple[str, int, int]]:
+    """(courier name, count, total in fen) of the fees ``invoiceable_fees`` counts, per courier:
+    what a request for one courier invoices."""
+
+    # A fee's courier is its hold's (one hold per reference).
+    hold = Hold.objects.filter(reference=OuterRef("transaction__reference"))
+    rows = (
+        _invoiceable(wallet)
+        .annotate(
+            name_zh=Subquery(hold.values("courier__name_zh")[:1]),
+            name_en=Subquery(hold.values("courier__name_en")[:1]),
+        )
+        .values("name_zh", "name_en")
+        .annotate(count=Count("id"), total=Sum("amount_fen"))
+        .order_by("name_zh")
+    )
+    return [
+        (
+            Courier.localized_name(row["name_zh"] or "", row["name_en"] or ""),
+            row["count"],
+            row["total"],
+        )
+        for row in rows
+    ]
 
 
 def ledger_discrepancies(*, wallet_id: int | None = None) -> dict:

@@ -530,7 +530,7 @@ class WalletAdmin(ShopScopedAdmin):
         count, total_fen = selectors.invoiceable_fees(wallet=wallet)
         if not count:
             return _("There are no charged fees to invoice.")
-        return ngettext(
+        overall = ngettext(
             "%(count)d charged fee is not on an invoice yet, %(yuan)s yuan in all: a request "
             "for all of them invoices %(yuan)s yuan; a courier or a period invoices the part "
             "that falls in it.",
@@ -539,6 +539,15 @@ class WalletAdmin(ShopScopedAdmin):
             "that falls in it.",
             count,
         ) % {"count": count, "yuan": format_fen(total_fen)}
+        # What choosing one courier invoices, so nobody has to add it up.
+        per_courier = _("; ").join(
+            _("%(courier)s %(yuan)s yuan") % {"courier": name, "yuan": format_fen(fen)}
+            for name, _count, fen in selectors.invoiceable_fees_by_courier(wallet=wallet)
+        )
+        return _("%(overall)s By courier: %(per_courier)s.") % {
+            "overall": overall,
+            "per_courier": per_courier,
+        }
 
 
 # --- Ledger entries and holds ----------------------------------------------------------------

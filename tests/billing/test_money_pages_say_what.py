@@ -61,10 +61,15 @@ def test_the_invoice_form_shows_the_total_it_will_invoice(world, wallet_a, fund,
     fund(wallet_a, 10_000)
     _charged_intercept(world, world.parcel_a, world.after_sale_a)
     after_sale, parcel = make_after_sale(world.shop_a)
+    parcel.courier = Courier.objects.get(code="YTO")  # YTO's return costs 4 yuan
+    parcel.save(update_fields=["courier"])
     _charged_intercept(world, parcel, after_sale)
     url = reverse("admin:billing_wallet_invoice", args=[wallet_a.pk])
     page = login(world.owner).get(url).content.decode()
-    assert "共 2 笔已扣费用尚未开票，合计 6.00 元：全部申请即开票 6.00 元" in page
+    assert "共 2 笔已扣费用尚未开票，合计 7.00 元：全部申请即开票 7.00 元" in page
+    # What choosing one courier would invoice.
+    assert "按快递公司：" in page
+    assert "中通快递 3.00 元" in page and "圆通速递 4.00 元" in page
 
 
 def test_fees_already_on_an_invoice_are_not_in_the_total(world, wallet_a, fund, login):
