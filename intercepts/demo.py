@@ -446,6 +446,7 @@ TRAFFIC_START_STAGES = [
     ParcelStage.IN_TRANSIT,
     ParcelStage.LABEL_CREATED,
 ]
+TRAFFIC_PAID_BEFORE = timedelta(hours=12)
 REFUND_REASONS = ["不想要了", "拍错了", "七天无理由", "地址填错了", "买贵了"]
 
 
@@ -503,6 +504,10 @@ def demo_tick() -> dict[str, int]:
             )
             made["after_sales"] += 1
         now = timezone.now()
+        # Paid half a day ago and shipped now: the courier's history of a parcel that starts
+        # under way (label printed, picked up) reaches up to about 11 hours back, never before
+        # the order.
+        paid_at = now - TRAFFIC_PAID_BEFORE
         buyer = rng.choice(NAMES)
         phone = f"1{rng.choice('3589')}{rng.randint(0, 999_999_999):09d}"
         with transaction.atomic():
@@ -511,6 +516,7 @@ def demo_tick() -> dict[str, int]:
                 order_no=f"{TRAFFIC_PREFIX}{shop_index}{now:%y%m%d%H%M%S}{step % 1000:03d}",
                 buyer_name=buyer,
                 buyer_phone=phone,
+                paid_at=paid_at,
                 lines=[
                     {
                         "goods_name": rng.choice(SHOP_GOODS[code]),

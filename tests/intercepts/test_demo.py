@@ -231,6 +231,16 @@ def test_thirty_minutes_on_the_demo_clock_leave_every_shop_something_to_intercep
 
         # The seeded parcels have long moved on: what is left to intercept is the traffic's.
         assert AfterSale.objects.filter(order__order_no__startswith=TRAFFIC_PREFIX).count() == 58
+        # No scan of the traffic's parcels is older than their order.
+        from django.db.models import F
+
+        from intercepts.models import TrackingEvent
+
+        traffic_scans = TrackingEvent.objects.filter(
+            parcel__order__order_no__startswith=TRAFFIC_PREFIX
+        )
+        assert traffic_scans.exists()
+        assert not traffic_scans.filter(occurred_at__lt=F("parcel__order__paid_at")).exists()
         couriers = {"return": set(), "redirect": set()}
         for shop in Shop.objects.all():
             for action in ("return", "redirect"):
