@@ -19,7 +19,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from couriers.adapters import get_adapter
-from couriers.adapters.base import AuthenticationError, CourierError, RefusedError, Waybill
+from couriers.adapters.base import (
+    AuthenticationError,
+    CourierError,
+    RateLimitedError,
+    RefusedError,
+    TransientError,
+    Waybill,
+)
 from couriers.adapters.common import FailureReason
 from couriers.adapters.sf import SERVICE_CODES as SF_SERVICE_CODES
 from couriers.ratelimit import RateLimiter
@@ -94,6 +101,18 @@ def _load(intercept_id: int) -> InterceptRequest | None:
         .filter(pk=intercept_id)
         .first()
     )
+
+
+def why_unanswered(exc: CourierError) -> str:
+    """Why the courier gave no answer, in the merchant's words; the technical detail (an
+    exception's text, in English) goes to the log only."""
+    if isinstance(exc, AuthenticationError):
+        return _("the platform's gateway account was refused; platform staff are looking at it")
+    if isinstance(exc, RateLimitedError):
+        return _("the courier's gateway is busy")
+    if isinstance(exc, TransientError):
+        return _("the courier's gateway could not be reached or did not answer in time")
+    return _("the courier's gateway answered with an error")
 
 
 def intercept_send(*, intercept_id: int) -> str:
@@ -183,7 +202,7 @@ def _ask_courier(intercept: InterceptRequest, *, source: str, resent: bool) -> s
             intercept=intercept,
             source=source,
             note=_("No answer from the courier (%(error)s); it will be asked again.")
-            % {"error": str(exc)[:150]},
+            % {"error": why_unanswered(exc)},
         )
         return "unanswered"
     finally:

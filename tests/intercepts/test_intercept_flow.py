@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from billing import selectors as billing_selectors
 from billing.models import Hold
@@ -467,3 +467,15 @@ def test_without_the_choice_the_merchant_is_prompted(world, catching, live_serve
     assert 'id="refund-prompt"' in page.content.decode()
     client.post(reverse("admin:intercepts_aftersale_approve_refund", args=[world.after_sale_a.pk]))
     assert AfterSale.objects.get(pk=world.after_sale_a.pk).status == AfterSale.Status.APPROVED
+
+
+def test_an_unreachable_courier_is_noted_in_chinese_without_the_exception(world, sandbox):
+    """The history a merchant reads says the gateway could not be reached; the exception's
+    English text stays in the log."""
+    parcel = _setup(world, sandbox)
+    CourierAccount.objects.filter(couriers__code="ZTO").update(base_url="http://127.0.0.1:9/kd100")
+    with translation.override("zh-hans"):
+        intercept = _confirm(world, parcel)
+        assert intercept.status == S.SUBMITTED  # asked again later
+        note = intercept.events.order_by("-id").values_list("note", flat=True).first()
+    assert note == "快递公司未应答（无法连接快递接口或应答超时），系统将再次询问。"
