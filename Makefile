@@ -30,6 +30,7 @@ $(STAMP): $(PY) pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
+	$(PY) manage.py runall --check-ports --host $(HOST) --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 	$(PY) manage.py migrate_demo
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runall --host $(HOST) --port $(PORT) --sandbox-port $(SANDBOX_PORT)

@@ -1,6 +1,7 @@
 """``make run``'s ports: one variable moves each server, and a taken port says which to set."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,6 +55,8 @@ def test_make_run_gives_its_ports_to_every_step(tmp_path):
     ).stdout
     steps = [line for line in ran.splitlines() if line.startswith("9911 ")]
     assert steps == [
+        # The ports are checked before anything points the demo's accounts at them.
+        "9911 8077 manage.py runall --check-ports --host 127.0.0.1 --port 8077 --sandbox-port 9911",
         "9911 8077 manage.py migrate_demo",
         "9911 8077 manage.py seed_demo",
         "9911 8077 manage.py runall --host 127.0.0.1 --port 8077 --sandbox-port 9911",
@@ -79,7 +82,51 @@ def test_a_taken_port_is_one_line_naming_the_variable(taken):
         )  # fmt: skip
     assert finished.returncode != 0
     assert finished.stdout == ""
-    assert finished.stderr.strip().splitlines() == [
+    [line] = finished.stderr.strip().splitlines()
+    suggested = int(re.fullmatch(rf".*\(make run {taken}=(\d+)\)\.", line).group(1))
+    assert line == (
         f"CommandError: Port {ports[taken]} on 127.0.0.1 is already in use; set {taken} to a "
-        f"free port (make run {taken}={ports[taken] + 1})."
-    ]
+        f"free port (make run {taken}={suggested})."
+    )
+    assert suggested > ports[taken] and suggested not in ports.values()
+
+
+def test_the_port_suggested_is_free_and_not_the_other_servers():
+    """The next port is taken too, and the one after is the sandbox's: the hint skips both."""
+    from intercepts.management.commands.runall import free_port_after, port_taken
+
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))
+        first.listen()
+        base = first.getsockname()[1]
+        try:
+            second.bind(("127.0.0.1", base + 1))
+        except OSError:
+            pytest.skip("the port after a random one is in use here")
+        second.listen()
+        assert port_taken("127.0.0.1", base) and port_taken("127.0.0.1", base + 1)
+        suggested = free_port_after("127.0.0.1", base, avoid={base + 2})
+    assert suggested is not None and suggested > base + 2
+
+
+def test_a_seeded_demo_is_not_repointed_when_a_port_is_taken(tmp_path):
+    """``make run`` checks the ports first: a second run on a taken port stops before
+    seed_demo would point the running demo's accounts at a sandbox that never starts."""
+    stamp = tmp_path / "installed"  # nothing to install
+    stamp.touch()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        finished = subprocess.run(
+            ["make", "run", f"STAMP={stamp}", f"PORT={taken}",
+             f"SANDBOX_PORT={_free_port()}"],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "VAR_DIR": str(tmp_path)},
+        )  # fmt: skip
+    assert finished.returncode != 0
+    assert "migrate_demo" not in finished.stdout and "seed_demo" not in finished.stdout
+    assert "set PORT to a free port" in finished.stderr

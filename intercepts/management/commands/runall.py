@@ -28,6 +28,14 @@ def port_taken(host: str, port: int) -> bool:
     return False
 
 
+def free_port_after(host: str, port: int, *, avoid: set[int]) -> int | None:
+    """The first port above ``port`` nobody listens on and no other server of ours takes."""
+    for candidate in range(port + 1, min(port + 100, 65536)):
+        if candidate not in avoid and not port_taken(host, candidate):
+            return candidate
+    return None
+
+
 def _local(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
@@ -50,22 +58,50 @@ class Command(BaseCommand):
             "simulated minute per second, so a parcel stays interceptable for many minutes).",
         )
         parser.add_argument(
+            "--check-ports",
+            action="store_true",
+            help="Only check that both ports are free, and stop (make run does this first, "
+            "before the demo's accounts are pointed at them).",
+        )
+        parser.add_argument(
             "--traffic-every",
             type=float,
             default=DEMO_TICK_SECONDS,
             help="Seconds between the demo's new orders and refund requests (0: none).",
         )
 
-    def handle(self, *args, host, port, sandbox_port, hours_per_second, traffic_every, **options):
+    @staticmethod
+    def check_ports(host: str, *, port: int, sandbox_port: int) -> None:
+        """One line naming what to change, with a port that is free, not a traceback from
+        whichever server starts second."""
+        if port == sandbox_port:
+            raise CommandError(f"PORT and SANDBOX_PORT are both {port}; give them two ports.")
+        ports = {"PORT": port, "SANDBOX_PORT": sandbox_port}
+        for variable, number in ports.items():
+            if port_taken(host, number):
+                free = free_port_after(host, number, avoid=set(ports.values()))
+                hint = f" (make run {variable}={free})" if free else ""
+                raise CommandError(
+                    f"Port {number} on {host} is already in use; set {variable} to a free "
+                    f"port{hint}."
+                )
+
+    def handle(
+        self,
+        *args,
+        host,
+        port,
+        sandbox_port,
+        hours_per_second,
+        traffic_every,
+        check_ports=False,
+        **options,
+    ):
         if hours_per_second <= 0:
             raise CommandError("--hours-per-second must be positive")
-        # One line naming what to change, not a traceback from whichever server starts second.
-        for variable, number in (("PORT", port), ("SANDBOX_PORT", sandbox_port)):
-            if port_taken(host, number):
-                raise CommandError(
-                    f"Port {number} on {host} is already in use; set {variable} to a free port "
-                    f"(make run {variable}={number + 1})."
-                )
+        self.check_ports(host, port=port, sandbox_port=sandbox_port)
+        if check_ports:
+            return
         python = sys.executable
         codes = Courier.objects.values_list("code", flat=True)
         queues = ",".join(["celery", *(courier_queue(code) for code in codes)])
