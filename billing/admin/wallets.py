@@ -175,6 +175,17 @@ class WalletAdmin(ShopScopedAdmin):
             field.queryset = field.queryset.filter(wallet__isnull=True)
         return field
 
+    def changelist_view(self, request, extra_context=None):
+        # No "add" button leading to an empty choice: only while a shop the user may open a
+        # wallet for has none yet (the add page itself says so too, with no choice to make).
+        may_add = self.has_add_permission(request)
+        if may_add:
+            field = self.formfield_for_foreignkey(Wallet._meta.get_field("shop"), request)
+            may_add = field.queryset.exists()
+        return super().changelist_view(
+            request, {**(extra_context or {}), "has_add_permission": may_add}
+        )
+
     def save_checked(self, request, obj, form, change):
         wallet = services.wallet_open(actor=request.user, shop_id=obj.shop_id)
         obj.pk = wallet.pk

@@ -601,3 +601,13 @@ def test_wallet_page_stays_cheap_for_finance(busy_billing, login):
     url = reverse("admin:billing_wallet_change", args=[busy_billing.wallet_a.pk])
     count, _ = _count(login(busy_billing.finance), url)
     assert count <= 12
+
+
+def test_no_add_button_where_every_shop_has_its_wallet(world, login, wallet_a):
+    """An owner whose shop has its wallet is offered no "add" leading to an empty choice."""
+    add = reverse("admin:billing_wallet_add")
+    page = login(world.owner).get(reverse("admin:billing_wallet_changelist")).content.decode()
+    assert f'href="{add}"' not in page
+    # The other shop's owner has no wallet yet: the button is there for them.
+    page = login(world.other).get(reverse("admin:billing_wallet_changelist")).content.decode()
+    assert f'href="{add}"' in page
