@@ -467,6 +467,8 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
         if waiting
         else (5000 if intercept.status in (Status.ACCEPTED, Status.SUCCEEDED) else 0),
         "ended_badly": intercept.status in (Status.REJECTED, Status.FAILED),
+        # The courier's failure code is for platform staff; merchants read the reason.
+        "show_codes": access_for(request.user).is_platform,
         "may_withdraw": may_withdraw(request, intercept),
         "withdraw_url": reverse("admin:intercepts_interceptrequest_withdraw", args=[intercept.pk]),
         "panel_url": reverse("admin:intercepts_interceptrequest_panel", args=[intercept.pk]),
