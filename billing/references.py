@@ -42,10 +42,29 @@ SubjectColumns = Callable[[str], dict[str, Expression]]
 _columns: dict[str, SubjectColumns] = {}
 
 
-def register(prefix: str, describer: Describer, columns: SubjectColumns | None = None) -> None:
+# prefix -> a function from a number a merchant types (an order or a waybill number) to the ids
+# of the references it names, so that lists of fees are searched by what merchants know.
+Finder = Callable[[str], list[int]]
+_finders: dict[str, Finder] = {}
+
+
+def register(
+    prefix: str,
+    describer: Describer,
+    columns: SubjectColumns | None = None,
+    finder: Finder | None = None,
+) -> None:
     _describers[prefix] = describer
     if columns is not None:
         _columns[prefix] = columns
+    if finder is not None:
+        _finders[prefix] = finder
+
+
+def find(term: str) -> list[str]:
+    """The references an order or waybill number names (callers filter their own rows by
+    them, so a number of another shop's finds nothing there)."""
+    return [f"{prefix}:{pk}" for prefix, finder in _finders.items() for pk in finder(term)]
 
 
 def subject_columns(reference_field: str) -> dict[str, Expression]:

@@ -10,6 +10,12 @@ class InterceptsConfig(AppConfig):
         # Billing names intercept fees ``intercept:<id>`` and cannot read our tables; it asks
         # us for the order and waybill behind them (wallet movements, fee statements, exports).
         from billing import references
-        from intercepts.selectors import intercept_fee_columns, intercept_fee_subjects
+        from intercepts.selectors import (
+            intercept_fee_columns,
+            intercept_fee_find,
+            intercept_fee_subjects,
+        )
 
-        references.register("intercept", intercept_fee_subjects, intercept_fee_columns)
+        references.register(
+            "intercept", intercept_fee_subjects, intercept_fee_columns, intercept_fee_find
+        )

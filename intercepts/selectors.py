@@ -158,6 +158,16 @@ def intercept_fee_subjects(intercept_ids: list[int]):
     }
 
 
+def intercept_fee_find(term: str) -> list[int]:
+    """The intercepts of the order or waybill with this exact number (at most a page's worth):
+    what a merchant searching their fees by either number means."""
+    return list(
+        InterceptRequest.objects.filter(
+            Q(parcel__waybill_no=term) | Q(parcel__order__order_no=term)
+        ).values_list("pk", flat=True)[:100]
+    )
+
+
 # ``intercept:<id>``; a reference of another shape is never cast to a number.
 _FEE_REFERENCE = r"^intercept:[0-9]{1,18}$"
 

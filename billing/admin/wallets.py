@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -50,7 +50,7 @@ from billing.models import (
     Wallet,
 )
 from billing.money import YuanFormField, format_fen
-from billing.references import describe
+from billing.references import describe, find
 from billing.services import BillingError
 from billing.statements import statement_filename, statement_pdf
 from billing.validators import normalise_reference
@@ -655,7 +655,7 @@ class HoldAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     list_select_related = ("wallet__shop", "courier")
     list_filter = ("status", WalletFilter)
     search_fields = ("reference",)
-    search_help_text = _("A whole reference, for example intercept:42")
+    search_help_text = _("A whole order or waybill number")
     ordering = ("-id",)
     fields = (
         "reference",
@@ -692,11 +692,24 @@ class HoldAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         subject = self._subject(obj)
         return subject.waybill_no if subject else "-"
 
+    def get_list_display(self, request):
+        # The reference (intercept:42) is platform staff's; merchants know the order and waybill.
+        shown = super().get_list_display(request)
+        if access_for(request.user).is_platform:
+            return shown
+        return tuple(name for name in shown if name != "reference")
+
+    def get_fields(self, request, obj=None):
+        if access_for(request.user).is_platform:
+            return self.fields
+        return tuple(name for name in self.fields if name != "reference")
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(reference=term), False
+        # An order or waybill number, or (platform staff) a whole reference.
+        return queryset.filter(Q(reference=term) | Q(reference__in=find(term))), False
 
     @display(description=_("shop"))
     def shop(self, obj: Hold) -> str:
@@ -992,6 +1005,12 @@ class InvoiceLineInline(ScopedTabularInline):
     fields = ("order_no", "waybill_no", "courier_name", "amount", "charged_at", "reference")
     readonly_fields = fields
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
+
+    def get_fields(self, request, obj=None):
+        # The reference (intercept:42) is platform staff's; merchants know the order and waybill.
+        if access_for(request.user).is_platform:
+            return self.fields
+        return tuple(name for name in self.fields if name != "reference")
 
     @display(description=_("order number"))
     def order_no(self, obj: InvoiceLine) -> str:

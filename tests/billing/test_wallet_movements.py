@@ -155,3 +155,20 @@ def test_fee_holds_name_the_order_and_waybill(moved, login):
         )
     ).content.decode()
     assert world.parcel_a.waybill_no in detail
+
+
+def test_merchants_find_fee_holds_by_order_or_waybill_not_by_reference(moved, login):
+    """The holds list speaks the merchant's numbers: no intercept:N column for them, and a
+    search by order or waybill number; platform staff keep the reference."""
+    world = moved
+    url = reverse("admin:billing_hold_changelist")
+    owner = login(world.owner)
+    hold = Hold.objects.get(reference=world.parcel_a.intercepts.get().hold_reference)
+    assert hold.reference not in owner.get(url).content.decode()
+    for number in (world.parcel_a.waybill_no, world.parcel_a.order.order_no):
+        found = owner.get(url, {"q": number}).context["cl"].result_list
+        assert [row.pk for row in found] == [hold.pk]
+    assert hold.reference in login(world.finance).get(url).content.decode()
+    # Another shop's owner finds nothing by these numbers.
+    other = login(world.other).get(url, {"q": world.parcel_a.waybill_no})
+    assert list(other.context["cl"].result_list) == []
