@@ -2,9 +2,13 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 
 from intercepts.tracking.views import courier_push
+
+# The home page is the workbench, not Django's "Site administration".
+admin.site.index_title = _("After-sales workbench")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

@@ -196,6 +196,8 @@ class AfterSaleAdmin(ShopColumnForPlatformMixin, ExactNumberSearchMixin, ShopSco
     def age(self, obj: AfterSale) -> str:
         language = get_language()
         created = obj.created_at
+        if obj.status in (AfterSale.Status.REFUNDED, AfterSale.Status.CLOSED):
+            return "-"  # nobody waits on a finished case
         return format_html(
             '<span title="{}">{}</span>',
             short_datetime(created, language=language),

@@ -182,3 +182,18 @@ def test_a_redirect_fee_rule_says_deliver_to_a_new_address():
     with translation.override("zh-hans"):
         assert str(FeeAction.REDIRECT.label) == str(InterceptRequest.Action.REDIRECT.label)
         assert str(FeeAction.REDIRECT.label) == "改址派送"
+
+
+def test_a_finished_after_sale_shows_no_waiting_time(world, login):
+    """已等待 N 天 is for cases someone still works on, not refunded or closed ones."""
+    from intercepts.models import AfterSale
+
+    AfterSale.objects.filter(pk=world.after_sale_a.pk).update(status=AfterSale.Status.REFUNDED)
+    page = login(world.owner).get(reverse("admin:intercepts_aftersale_changelist"))
+    assert _cells(page.content.decode(), "age") == ["-"]
+
+
+def test_the_home_page_is_called_the_workbench(world, login):
+    page = login(world.owner).get(reverse("admin:index")).content.decode()
+    title = re.search(r"<title>(.*?)</title>", page, re.S)[1]
+    assert "售后工作台" in title and "站点管理" not in page
