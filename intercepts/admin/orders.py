@@ -57,8 +57,7 @@ class OrderAdmin(ExactNumberSearchMixin, ShopScopedAdmin):
         "shop",
         "order_no",
         "status",
-        "buyer_name",
-        "buyer",
+        "buyer",  # the name with the phone masked, as the lists show it
         "total",
         "paid_at",
         "created_at",

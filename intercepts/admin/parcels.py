@@ -142,7 +142,8 @@ class ParcelAdmin(ShopScopedAdmin):
         (None, {"fields": ("order", "courier", "waybill_no", "lines", "declared_value")}),
         (_("Receiver"), {"fields": ("receiver_name", "receiver_phone", "receiver_address")}),
         (
-            _("Tracking"),
+            # Not "Tracking": that is the scans' own list below.
+            _("Stage and times"),
             {"fields": ("stage", "shipped_at", "picked_up_at", "signed_at", "next_poll_at")},
         ),
     )

@@ -197,3 +197,19 @@ def test_the_home_page_is_called_the_workbench(world, login):
     page = login(world.owner).get(reverse("admin:index")).content.decode()
     title = re.search(r"<title>(.*?)</title>", page, re.S)[1]
     assert "售后工作台" in title and "站点管理" not in page
+
+
+def test_the_parcel_and_order_pages_say_each_thing_once(world, login):
+    """One 物流轨迹 heading on a parcel's page (the scans), one 买家 on an order's."""
+    client = login(world.owner)
+    parcel = client.get(reverse("admin:intercepts_parcel_change", args=[world.parcel_a.pk]))
+    headings = re.findall(r"<h2[^>]*>(.*?)</h2>", parcel.content.decode(), re.S)
+    assert [" ".join(h.split()) for h in headings].count("物流轨迹") == 1
+    order = client.get(
+        reverse("admin:intercepts_order_change", args=[world.after_sale_a.order_id])
+    ).content.decode()
+    labels = [
+        " ".join(unescape(re.sub(r"<[^>]+>", " ", x)).split())
+        for x in re.findall(r"<label[^>]*>(.*?)</label>", order, re.S)
+    ]
+    assert labels.count("买家") == 1 and "买家姓名" not in labels
