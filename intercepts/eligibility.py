@@ -189,7 +189,10 @@ def _multi_parcel(case: Case) -> str | None:
     if case.policy.allow_one_parcel_of_many:
         return None
     if case.parcel.order.parcels.count() > 1:
-        return _("The order was shipped in several parcels; one of them cannot be intercepted.")
+        return _(
+            "The order was shipped in several parcels: the platform's rules do not intercept "
+            "multi-parcel orders."
+        )
     return None
 
 

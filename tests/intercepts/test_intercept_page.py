@@ -98,6 +98,8 @@ def test_without_the_policy_a_multi_parcel_order_is_refused(ready, login):
     ParcelFactory(order=world.after_sale_a.order, courier=Courier.objects.get(code="ZTO"))
     page = login(world.agent).get(_url(world.after_sale_a)).content.decode()
     assert page.count('data-code="multi_parcel" data-passed="no"') == 2
+    # Said as the rule it is, not as if choosing every parcel would do.
+    assert page.count("该订单分多个包裹发货：平台规则不支持拦截多包裹订单。") == 2
 
 
 def test_a_change_of_address_needs_the_new_address(ready, login):
