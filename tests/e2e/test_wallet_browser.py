@@ -101,7 +101,9 @@ def test_owner_requests_an_invoice_in_the_browser(world, funded_wallet, browser_
     page.get_by_role("button", name="提交开票申请").click()
     page.get_by_text("已申请开票，金额 3.00 元").wait_for()
     screenshot(page, "owner_invoice_requested")
-    assert "intercept:41" in page.content()
+    # The line is the fee's (its courier and amount); the reference is platform staff's.
+    lines = page.locator("#lines-group").inner_text()
+    assert "中通快递" in lines and "3.00" in lines and "intercept:41" not in lines
     assert "数电专票" in page.content() and "待审核" in page.content()
 
 
