@@ -175,15 +175,18 @@ class WalletAdmin(ShopScopedAdmin):
             field.queryset = field.queryset.filter(wallet__isnull=True)
         return field
 
+    def _may_open_one(self, request) -> bool:
+        """Whether an "add" link leads anywhere: while a shop the user may open a wallet for
+        has none yet. Asked by the list only: the sidebar and the index are built on every page,
+        and a query more on each is not worth a button (the add page offers no choice then)."""
+        if not self.has_add_permission(request):
+            return False
+        field = self.formfield_for_foreignkey(Wallet._meta.get_field("shop"), request)
+        return field.queryset.exists()
+
     def changelist_view(self, request, extra_context=None):
-        # No "add" button leading to an empty choice: only while a shop the user may open a
-        # wallet for has none yet (the add page itself says so too, with no choice to make).
-        may_add = self.has_add_permission(request)
-        if may_add:
-            field = self.formfield_for_foreignkey(Wallet._meta.get_field("shop"), request)
-            may_add = field.queryset.exists()
         return super().changelist_view(
-            request, {**(extra_context or {}), "has_add_permission": may_add}
+            request, {**(extra_context or {}), "has_add_permission": self._may_open_one(request)}
         )
 
     def save_checked(self, request, obj, form, change):
