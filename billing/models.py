@@ -280,7 +280,8 @@ class Hold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.reference
+        # Not the reference (intercept:42): titles and breadcrumbs are read by merchants too.
+        return _("Fee hold #%(number)s") % {"number": self.pk}
 
 
 class HoldEvent(StatusHistory):

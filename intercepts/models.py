@@ -404,8 +404,9 @@ class AfterSale(models.Model):
             models.Index(fields=("shop", "kind", "-created_at"), name="after_sale_shop_kind_idx"),
             models.Index(fields=("status", "-created_at", "-id"), name="after_sale_status_idx"),
             models.Index(fields=("kind", "-created_at"), name="after_sale_kind_idx"),
+            # CS's queue (``awaiting_platform``) reads arbitration and status together.
             models.Index(
-                fields=("arbitration",),
+                fields=("arbitration", "status"),
                 name="after_sale_arbitration_idx",
                 condition=~Q(arbitration="none"),
             ),

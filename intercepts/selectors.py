@@ -159,12 +159,24 @@ def intercept_fee_subjects(intercept_ids: list[int]):
 
 
 def intercept_fee_find(term: str) -> list[int]:
-    """The intercepts of the order or waybill with this exact number (at most a page's worth):
-    what a merchant searching their fees by either number means."""
+    """The intercepts of the order or waybill with this exact number (a waybill as typed, in
+    either case): what a merchant searching their fees by either number means. The parcels are
+    found first by two index lookups, as ``order_ids_for_number`` finds orders; billing filters
+    its own, scoped rows by the result."""
+    term = term.strip()
+    if not term:
+        return []
+    by_waybill = Parcel.objects.filter(waybill_no=normalise_waybill(term)).order_by()
+    by_order = Parcel.objects.filter(order__order_no=term).order_by()
+    parcel_ids = list(
+        by_waybill.values_list("id", flat=True)
+        .union(by_order.values_list("id", flat=True))
+        .order_by()[:_MAX_MATCHES]
+    )
     return list(
-        InterceptRequest.objects.filter(
-            Q(parcel__waybill_no=term) | Q(parcel__order__order_no=term)
-        ).values_list("pk", flat=True)[:100]
+        InterceptRequest.objects.filter(parcel_id__in=parcel_ids)
+        .order_by()
+        .values_list("pk", flat=True)[:_MAX_MATCHES]
     )
 
 

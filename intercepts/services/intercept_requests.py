@@ -51,9 +51,10 @@ def intercept_create(
     try:
         fee_fen = billing_selectors.quote(parcel.courier_id, action)
         with transaction.atomic():
-            # Checked here, not only among the rules, so that no caller and no race stops a
-            # parcel twice: an intercept still open when this runs is refused by the unique
-            # index below; one already caught is seen here.
+            # Checked here, not only among the rules, so that no other caller stops a parcel
+            # twice: one already caught is seen here, one still open is refused by the unique
+            # index below. (A success committed between the two is the one gap left; the
+            # eligibility check just before makes it a matter of milliseconds.)
             if InterceptRequest.objects.filter(
                 parcel_id=parcel.pk, status__in=InterceptRequest.CAUGHT
             ).exists():

@@ -169,6 +169,13 @@ def test_merchants_find_fee_holds_by_order_or_waybill_not_by_reference(moved, lo
         found = owner.get(url, {"q": number}).context["cl"].result_list
         assert [row.pk for row in found] == [hold.pk]
     assert hold.reference in login(world.finance).get(url).content.decode()
+    # Nor does its own page name it for the merchant, in its title or anywhere else.
+    detail = login(world.owner).get(reverse("admin:billing_hold_change", args=[hold.pk]))
+    assert hold.reference not in detail.content.decode()
+    assert world.parcel_a.waybill_no in detail.content.decode()
+    # A waybill typed in lower case is found as the after-sales search finds it.
+    found = owner.get(url, {"q": world.parcel_a.waybill_no.lower()}).context["cl"].result_list
+    assert [row.pk for row in found] == [hold.pk]
     # Another shop's owner finds nothing by these numbers.
     other = login(world.other).get(url, {"q": world.parcel_a.waybill_no})
     assert list(other.context["cl"].result_list) == []
