@@ -417,10 +417,15 @@ class AfterSale(models.Model):
 
     @classmethod
     def awaiting_platform(cls) -> Q:
-        """The queue platform CS works from: a dispute still to be decided, or decided for the
-        buyer on an after-sale not yet refunded or closed (CS may still have to intercept)."""
-        return Q(arbitration__in=(cls.Arbitration.REQUESTED, cls.Arbitration.IN_PROGRESS)) | Q(
-            arbitration=cls.Arbitration.FOR_BUYER,
+        """The queue platform CS works from: on an after-sale not yet refunded or closed, a
+        dispute still to be decided, or one decided for the buyer (CS may still have to
+        intercept). A finished after-sale leaves the queue whatever its dispute says."""
+        return Q(
+            arbitration__in=(
+                cls.Arbitration.REQUESTED,
+                cls.Arbitration.IN_PROGRESS,
+                cls.Arbitration.FOR_BUYER,
+            ),
             status__in=(cls.Status.PENDING, cls.Status.APPROVED, cls.Status.REJECTED),
         )
 
@@ -801,4 +806,6 @@ class CourierPush(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account} {self.received_at:%Y-%m-%d %H:%M:%S} {self.status}"
+        # Shown as the page's title: in local time and in words, as the page's fields are.
+        received = timezone.localtime(self.received_at)
+        return f"{self.account} {received:%Y-%m-%d %H:%M:%S} {self.get_status_display()}"

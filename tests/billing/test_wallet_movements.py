@@ -72,7 +72,7 @@ def test_merchant_reads_one_line_per_movement_with_order_and_waybill(moved, wall
     # Amount, then the available balance after: 100 − 3 − 3 + 3.
     assert "费用释放" in release and "+3.00 97.00" in release
     assert released_order in release and world.released_parcel.waybill_no in release
-    assert "拦截未成功，冻结的费用已退回可用余额" in release
+    assert "未扣费（拦截被拒、失败或已撤回）：冻结的费用已退回可用余额" in release
     assert "费用冻结" in hold_2 and "−3.00 94.00" in hold_2
     assert "费用扣除" in charge and charged_order in charge and world.parcel_a.waybill_no in charge
     assert "拦截成功，冻结的费用已扣除；可用余额不变" in charge and "97.00" in charge

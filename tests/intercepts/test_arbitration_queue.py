@@ -16,7 +16,8 @@ from tests.factories import make_after_sale
 def arbitrations(world):
     """Shop A: two after-sales awaiting the platform, one decided for the merchant; shop B:
     three awaiting it (one of them decided for the buyer and still pending, one a dispute over
-    a rejected after-sale) and one decided for the buyer and since refunded."""
+    a rejected after-sale), one decided for the buyer and since refunded and one dispute on an
+    after-sale since closed."""
     S, A = AfterSale.Status, AfterSale.Arbitration
     plan = [
         (world.shop_a, A.REQUESTED, S.PENDING),
@@ -26,6 +27,7 @@ def arbitrations(world):
         (world.shop_b, A.IN_PROGRESS, S.PENDING),
         (world.shop_b, A.FOR_BUYER, S.PENDING),
         (world.shop_b, A.FOR_BUYER, S.REFUNDED),
+        (world.shop_b, A.REQUESTED, S.CLOSED),
     ]
     made = []
     for shop, arbitration, status in plan:

@@ -375,3 +375,15 @@ def test_a_refused_push_is_an_audit_line_platform_staff_read(
     if status == 200:
         assert "已拒绝" in listing.content.decode()
         assert escape(push.error) in page.content.decode()
+
+
+def test_a_push_is_named_in_local_time_and_in_words(post, account, parcel):
+    """The push page's title: Shanghai time and the status's label, as its fields show them."""
+    from django.utils import timezone, translation
+
+    post(reverse("courier-push", args=[account.pk]), _push(parcel, salt="wrong-salt"))
+    push = CourierPush.objects.get()  # a refused push is stored too
+    local = timezone.localtime(push.received_at)
+    with translation.override("zh-hans"):
+        assert str(push) == f"{account} {local:%Y-%m-%d %H:%M:%S} {push.get_status_display()}"
+        assert push.status not in str(push)
