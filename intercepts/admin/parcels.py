@@ -179,7 +179,16 @@ class ParcelAdmin(ShopScopedAdmin):
         if obj is not None:
             access = access_for(request.user)
             context["may_refresh"] = access.is_platform or access.acts_for(obj.shop_id)
-            context["may_correct"] = may_correct_waybill(request.user, obj.shop_id)
+            # The parcel's intercepts, said at the top with their records; once one was asked
+            # for, the waybill can no longer be corrected, so the link is not offered.
+            intercepts = list(obj.intercepts.order_by("-pk")[:5])
+            context["parcel_intercepts"] = [
+                (i, reverse("admin:intercepts_interceptrequest_change", args=[i.pk]))
+                for i in intercepts
+            ]
+            context["may_correct"] = not intercepts and may_correct_waybill(
+                request.user, obj.shop_id
+            )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def refresh_tracking_view(self, request, object_id):

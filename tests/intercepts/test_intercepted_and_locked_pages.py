@@ -130,3 +130,19 @@ def test_a_caught_parcel_is_not_stopped_again_by_any_caller(ready):
         _intercept(world)
     assert InterceptRequest.objects.filter(parcel=world.parcel_a).count() == 1
     assert billing_selectors.wallet_balances(shop_id=world.shop_a.pk).held_fen == 0  # no hold
+
+
+def test_the_parcel_page_names_its_intercept_and_offers_no_waybill_correction(ready, login):
+    """A parcel's own page says it was intercepted, with the record, and no longer offers the
+    waybill correction the service would refuse."""
+    world = ready
+    correction = reverse("admin:intercepts_parcel_correct_waybill", args=[world.parcel_a.pk])
+    url = reverse("admin:intercepts_parcel_change", args=[world.parcel_a.pk])
+    assert correction in login(world.owner).get(url).content.decode()
+    intercept = _intercept(world, S.SUBMITTED, S.SUCCEEDED)
+    page = login(world.owner).get(url).content.decode()
+    record = reverse("admin:intercepts_interceptrequest_change", args=[intercept.pk])
+    assert "拦截（退回寄件人）：已拦截。" in page and f'href="{record}"' in page
+    assert correction not in page
+    # Another shop's owner does not reach the page at all.
+    assert login(world.other).get(url).status_code == 404
