@@ -146,6 +146,12 @@ class ParcelView:
     def chance_percent(self) -> int:
         return round(self.chance.probability * 100)
 
+    @property
+    def courier_takes_it(self) -> bool:
+        """False where the courier takes no such intercept: a chance of success means nothing
+        beside that refusal."""
+        return all(r.passed is not False for r in self.results if r.code == "courier_capable")
+
 
 def _parcel_views(after_sale: AfterSale, action: str) -> list[ParcelView]:
     policy = InterceptPolicy.current()

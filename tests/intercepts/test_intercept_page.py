@@ -168,3 +168,16 @@ def test_the_chance_says_what_it_counts_and_how_many_it_has(ready, login):
     ended(S.SUCCEEDED, stage="out_for_delivery")
     page = login(world.agent).get(_url(world.after_sale_a)).content.decode()
     assert "默认估计：该快递在此阶段已结束的拦截目前有 5 单，满 30 单后按实际结果计算" in page
+
+
+def test_no_chance_of_success_is_shown_where_the_courier_takes_no_intercept(ready, login):
+    """Beside 京东物流不支持…, a 92% chance would contradict the refusal."""
+    world = ready
+    Courier.objects.filter(code="ZTO").update(can_return_to_sender=False)
+    page = login(world.agent).get(_url(world.after_sale_a)).content.decode()
+    assert 'data-code="courier_capable" data-passed="no"' in page
+    assert '<div class="font-semibold text-lg chance">—</div>' in page
+    assert "该快递不支持通过平台办理此类拦截。" in page
+    Courier.objects.filter(code="ZTO").update(can_return_to_sender=True)
+    page = login(world.agent).get(_url(world.after_sale_a)).content.decode()
+    assert '<div class="font-semibold text-lg chance">—</div>' not in page
