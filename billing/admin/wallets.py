@@ -93,6 +93,14 @@ def _yuan(amount_fen: int | None) -> str:
     return format_fen(amount_fen) if amount_fen is not None else "-"
 
 
+def _without_reference_for_merchants(request, names) -> tuple:
+    """Columns or fields without the fee's reference (intercept:42) for merchants, who know the
+    order and waybill shown beside it; platform staff keep it."""
+    if access_for(request.user).is_platform:
+        return tuple(names)
+    return tuple(name for name in names if name != "reference")
+
+
 def _signed_yuan(entry: LedgerEntry) -> str:
     sign = "+" if entry.side == LedgerEntry.Side.CREDIT else "−"
     return f"{sign}{format_fen(entry.amount_fen)}"
@@ -660,18 +668,7 @@ class HoldAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     search_fields = ("reference",)
     search_help_text = _("A whole order or waybill number")
     ordering = ("-id",)
-    fields = (
-        "reference",
-        "order_no",
-        "waybill_no",
-        "shop",
-        "courier",
-        "amount",
-        "status",
-        "created_at",
-        "updated_at",
-    )
-    readonly_fields = fields
+    fields = readonly_fields = list_display
     inlines = (HoldEventInline,)
 
     def load_changelist_extras(self, request, rows: list[Hold]) -> None:
@@ -696,16 +693,10 @@ class HoldAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         return subject.waybill_no if subject else "-"
 
     def get_list_display(self, request):
-        # The reference (intercept:42) is platform staff's; merchants know the order and waybill.
-        shown = super().get_list_display(request)
-        if access_for(request.user).is_platform:
-            return shown
-        return tuple(name for name in shown if name != "reference")
+        return _without_reference_for_merchants(request, super().get_list_display(request))
 
     def get_fields(self, request, obj=None):
-        if access_for(request.user).is_platform:
-            return self.fields
-        return tuple(name for name in self.fields if name != "reference")
+        return _without_reference_for_merchants(request, self.fields)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -1010,10 +1001,7 @@ class InvoiceLineInline(ScopedTabularInline):
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
 
     def get_fields(self, request, obj=None):
-        # The reference (intercept:42) is platform staff's; merchants know the order and waybill.
-        if access_for(request.user).is_platform:
-            return self.fields
-        return tuple(name for name in self.fields if name != "reference")
+        return _without_reference_for_merchants(request, self.fields)
 
     @display(description=_("order number"))
     def order_no(self, obj: InvoiceLine) -> str:
