@@ -127,3 +127,23 @@ def sandbox_served(sandbox, protocol: str, codes, **fields):
     )
     Courier.objects.filter(code__in=codes).update(account=account)
     return account
+
+
+def make_intercept(actor, parcel, after_sale, *statuses):
+    """A return-to-sender intercept opened through the service (its fee held), then moved
+    through ``statuses`` as the courier's answers would move it."""
+    from intercepts.models import InterceptEvent, InterceptRequest
+    from intercepts.services.intercept_requests import intercept_create, intercept_set_status
+
+    intercept = intercept_create(
+        actor=actor,
+        parcel=parcel,
+        action=InterceptRequest.Action.RETURN,
+        channel=InterceptRequest.Channel.WORKBENCH,
+        after_sale=after_sale,
+    )
+    for status in statuses:
+        intercept_set_status(
+            intercept=intercept, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
+        )
+    return intercept

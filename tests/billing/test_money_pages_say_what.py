@@ -16,9 +16,8 @@ from billing.exports import ExportSpec
 from billing.models import Export, InvoiceRequest, TopUp
 from billing.statements import statement_html
 from couriers.models import Courier
-from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.services.intercept_requests import intercept_create, intercept_set_status
-from tests.factories import make_after_sale
+from intercepts.models import InterceptRequest
+from tests.factories import make_after_sale, make_intercept
 
 USCC = "91330100716105852F"
 
@@ -30,18 +29,8 @@ def _chinese():
 
 
 def _charged_intercept(world, parcel, after_sale) -> InterceptRequest:
-    intercept = intercept_create(
-        actor=world.owner,
-        parcel=parcel,
-        action=InterceptRequest.Action.RETURN,
-        channel=InterceptRequest.Channel.WORKBENCH,
-        after_sale=after_sale,
-    )
-    for status in (InterceptRequest.Status.SUBMITTED, InterceptRequest.Status.SUCCEEDED):
-        intercept_set_status(
-            intercept=intercept, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
-        )
-    return intercept
+    S = InterceptRequest.Status
+    return make_intercept(world.owner, parcel, after_sale, S.SUBMITTED, S.SUCCEEDED)
 
 
 @pytest.mark.parametrize("typed", ["1000000000000", "99999999999999999999", "9" * 40])

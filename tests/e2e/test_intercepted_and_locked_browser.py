@@ -10,10 +10,9 @@ from billing import services as billing_services
 from billing.models import PaymentPassword
 from billing.services import BillingError
 from couriers.sandbox import SandboxServer
-from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.services.intercept_requests import intercept_create, intercept_set_status
+from intercepts.models import InterceptRequest
 from tests.e2e.conftest import login_in_browser, screenshot
-from tests.factories import make_after_sale, sandbox_served
+from tests.factories import make_after_sale, make_intercept, sandbox_served
 from tests.intercepts.readiness import make_ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -36,17 +35,9 @@ def ready(world, courier):
 
 def test_an_intercepted_parcel_is_said_and_not_offered_again(ready, browser_page):
     world, page = ready, browser_page
-    intercept = intercept_create(
-        actor=world.owner,
-        parcel=world.parcel_a,
-        action=InterceptRequest.Action.RETURN,
-        channel=InterceptRequest.Channel.WORKBENCH,
-        after_sale=world.after_sale_a,
+    intercept = make_intercept(
+        world.owner, world.parcel_a, world.after_sale_a, S.SUBMITTED, S.SUCCEEDED
     )
-    for status in (S.SUBMITTED, S.SUCCEEDED):
-        intercept_set_status(
-            intercept=intercept, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
-        )
     login_in_browser(page, "agent", "pw-for-tests-123")
     page.goto(
         page.live_server_url

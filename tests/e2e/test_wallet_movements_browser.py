@@ -5,10 +5,9 @@ cannot open them."""
 import pytest
 
 from billing import services
-from intercepts.models import InterceptEvent, InterceptRequest
-from intercepts.services.intercept_requests import intercept_create, intercept_set_status
+from intercepts.models import InterceptRequest
 from tests.e2e.conftest import login_in_browser, screenshot
-from tests.factories import make_after_sale
+from tests.factories import make_after_sale, make_intercept
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -16,18 +15,7 @@ S = InterceptRequest.Status
 
 
 def _intercept(world, parcel, after_sale, *statuses):
-    intercept = intercept_create(
-        actor=world.owner,
-        parcel=parcel,
-        action=InterceptRequest.Action.RETURN,
-        channel=InterceptRequest.Channel.WORKBENCH,
-        after_sale=after_sale,
-    )
-    for status in statuses:
-        intercept_set_status(
-            intercept=intercept, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
-        )
-    return intercept
+    return make_intercept(world.owner, parcel, after_sale, *statuses)
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from billing import selectors as billing_selectors
 from billing import services as billing_services
 from billing.models import PaymentPassword
 from billing.services import BillingError
-from intercepts.models import InterceptEvent, InterceptRequest
+from intercepts.models import InterceptRequest
 from intercepts.services.errors import DomainError
 from intercepts.services.intercept_requests import (
-    intercept_create,
-    intercept_set_status,
     intercepts_request,
 )
-from tests.factories import sandbox_served
+from tests.factories import make_intercept, sandbox_served
 from tests.intercepts.readiness import PIN, make_ready
 
 S = InterceptRequest.Status
@@ -37,18 +35,7 @@ def ready(world, sandbox):
 
 
 def _intercept(world, *statuses) -> InterceptRequest:
-    intercept = intercept_create(
-        actor=world.owner,
-        parcel=world.parcel_a,
-        action=InterceptRequest.Action.RETURN,
-        channel=InterceptRequest.Channel.WORKBENCH,
-        after_sale=world.after_sale_a,
-    )
-    for status in statuses:
-        intercept_set_status(
-            intercept=intercept, to_status=status, source=InterceptEvent.Source.COURIER_ANSWER
-        )
-    return intercept
+    return make_intercept(world.owner, world.parcel_a, world.after_sale_a, *statuses)
 
 
 def _after_sale_page(world, user) -> str:
