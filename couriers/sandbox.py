@@ -6,10 +6,28 @@ Gateway paths mirror the real ones under a protocol prefix, so an account's ``ba
 
 - kuaidi100: ``{root}/kuaidi100`` (``/poll/query.do``, ``/poll``, ``/label/order``)
 - sf: ``{root}/sf`` (``/std/service``)
-- kdniao: ``{root}/kdniao/Ebusiness/EbusinessOrderHandle.aspx`` (the whole gateway URL)
+- kdniao: ``{root}/kdniao/Ebusiness/EbusinessOrderHandle.aspx`` (the whole gateway URL); the
+  documented subscription endpoint ``{root}/kdniao/api/dist`` is served by the same gateway
 
 ``sandbox_account(protocol, root)`` builds a matching ``AccountConfig`` with the credentials of
-``SANDBOX_ACCOUNTS``; requests are checked with ``couriers.signing`` against them.
+``SANDBOX_ACCOUNTS``; requests are checked with ``couriers.signing`` against them, as the real
+gateways are documented to check them (README, "What the sandbox assumes", lists what is
+published and what is ours):
+
+- SF: a digest by SF's documented Java rule or by its Python demo's (they differ on ``*`` and
+  ``~``); the request log (``GET /sandbox/requests``) tells which one each request used
+  (``sign_rule``).
+- Kdniao: RequestData as JSON or single-quoted, as Kdniao's own examples write it (read as
+  JSON5; the request log's ``request_data`` says which). 1002 answers basic tracks, 8001
+  value-added ones; a 1008 subscription is pushed RequestType 101 with basic tracks, 8008 gets
+  102 with value-added ones, ``Count`` a string.
+- Kuaidi100: the query's and subscription's ``resultv2`` sets the detail of answers and pushes:
+  none, basic states with names (1), advanced states with ``statusCode`` and cities (4 and up).
+
+One clock: every time the sandbox writes (scans, answer and push times, the signed timestamp
+of an SF push) comes from its simulated clock, so no scan is later than the message carrying
+it. On an accelerated clock that runs ahead of the real one, so a receiver that checks signed
+times against its own clock (our push endpoint does) refuses those pushes: the demo runs paced.
 
 Simulated parcels (deterministic for a given seed):
 
@@ -79,6 +97,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote
 
 import httpx
+import json5
 
 from couriers import signing
 from couriers.adapters.base import AccountConfig
@@ -113,6 +132,10 @@ GATEWAY_PATHS = {
     "sf": "/sf",
     "kdniao": "/kdniao/Ebusiness/EbusinessOrderHandle.aspx",
 }
+
+
+# The subscription endpoint several Kdniao clients use (§1.1: ``http://api.kdniao.com/api/dist``).
+KDNIAO_SUBSCRIBE_PATH = "/kdniao/api/dist"
 
 
 def sandbox_account(protocol: str, root_url: str, **overrides) -> AccountConfig:
@@ -229,19 +252,33 @@ KUAIDI100_CODES = {
     S.RETURNING: "6",
     S.RETURNED: "4",
 }
-KUAIDI100_STATUS_NAMES = {
-    "101": "揽收",
-    "103": "揽收",
-    "1002": "在途",
-    "1001": "在途",
+# resultv2=4 names each advanced code and its basic parent (§2.3); resultv2=1 and below answer the
+# parent's code and name instead.
+KUAIDI100_ADVANCED = {
+    "101": ("已下单", "1"),
+    "103": ("已揽收", "1"),
+    "1002": ("干线", "0"),
+    "1001": ("到达派件城市", "0"),
+    "0": ("在途", "0"),
+    "1003": ("转递", "0"),
+    "5": ("派件", "5"),
+    "501": ("投柜或驿站", "5"),
+    "204": ("派件异常", "2"),
+    "301": ("本人签收", "3"),
+    "6": ("退回", "6"),
+    "4": ("退签", "4"),
+}
+KUAIDI100_BASIC_NAMES = {
     "0": "在途",
-    "1003": "在途",
-    "5": "派件",
-    "501": "派件",
-    "204": "疑难",
-    "301": "签收",
-    "6": "退回",
+    "1": "揽收",
+    "2": "疑难",
+    "3": "签收",
     "4": "退签",
+    "5": "派件",
+    "6": "退回",
+    "7": "转投",
+    "8": "清关",
+    "14": "拒签",
 }
 SF_CODES = {
     S.PICKED_UP: "54",
@@ -416,6 +453,7 @@ class SimIntercept:
     callback_url: str = ""
     salt: str = ""
     new_city: str = ""
+    order_id: str = ""
     status: str = "pending"  # pending, succeeded, failed, cancelled
     reason: str = ""
 
@@ -426,6 +464,10 @@ class Subscription:
     callback_url: str = ""
     salt: str = ""
     courier_code: str = ""
+    # Kuaidi100: the resultv2 detail its pushes carry (``kuaidi100_level``).
+    level: int = 0
+    # Kdniao: 1008 gets basic pushes (RequestType 101), 8008 value-added ones (102).
+    request_type: str = ""
 
 
 @dataclass
@@ -468,6 +510,7 @@ class SimParcel:
                 "status": item.status,
                 "will_succeed": item.success,
                 "reference": item.reference,
+                "order_id": item.order_id,
                 "requested_at": item.requested_at.isoformat(),
                 "due_at": item.due_at.isoformat(),
                 "reason": item.reason,
@@ -770,6 +813,7 @@ class SandboxWorld:
         salt: str = "",
         new_city: str = "",
         ewaybill_account: str = "",
+        order_id: str = "",
     ) -> tuple[bool, str, str]:
         """(accepted, reason_code, message) for an intercept request, decided as §7.4 says.
 
@@ -803,6 +847,7 @@ class SandboxWorld:
                 callback_url=callback_url,
                 salt=salt,
                 new_city=new_city,
+                order_id=order_id,
             )
             return True, "", ""
 
@@ -878,21 +923,25 @@ class SandboxWorld:
                 "autoCheck": "0",
                 "comOld": "",
                 "comNew": "",
-                "lastResult": render_kuaidi100(parcel, subscription.courier_code),
+                "lastResult": render_kuaidi100(
+                    parcel, subscription.courier_code, subscription.level
+                ),
             }
             param = compact_json(body)
             form = {"param": param, "sign": signing.kuaidi100_push_sign(param, subscription.salt)}
             self._submit("kuaidi100", "tracking", subscription.callback_url, form, parcel)
         url = self.push_urls.get("kdniao")
-        if url and "kdniao" in parcel.subscriptions and only in ("", "kdniao"):
-            self._submit("kdniao", "tracking", url, kdniao_push_form(parcel), parcel)
+        subscription = parcel.subscriptions.get("kdniao")
+        if url and subscription and only in ("", "kdniao"):
+            form = kdniao_push_form(parcel, subscription, self.clock.now())
+            self._submit("kdniao", "tracking", url, form, parcel)
         url = self.push_urls.get("sf")
         sf_interest = "sf" in parcel.subscriptions or (
             parcel.intercept is not None and parcel.intercept.protocol == "sf"
         )
         if url and sf_interest and only in ("", "sf") and event.stage in SF_CODES:
             route = sf_route(parcel, event, push=True)
-            form = sf_push_form({"Body": {"WaybillRoute": [route]}})
+            form = sf_push_form({"Body": {"WaybillRoute": [route]}}, self.clock.now())
             self._submit("sf", "tracking", url, form, parcel)
 
     def _publish_intercept(self, parcel: SimParcel, at: datetime) -> None:
@@ -901,6 +950,7 @@ class SandboxWorld:
             param = compact_json(
                 {
                     "taskId": intercept.reference,
+                    "orderId": intercept.order_id,
                     "kuaidicom": intercept.courier_code,
                     "kuaidinum": parcel.waybill_no,
                     "interceptType": KUAIDI100_TYPES_BY_ACTION.get(intercept.action, ""),
@@ -921,7 +971,7 @@ class SandboxWorld:
                 "reason": intercept.reason,
                 "time": format_local_time(at),
             }
-            form = sf_push_form({"Body": {"InterceptResult": [notice]}})
+            form = sf_push_form({"Body": {"InterceptResult": [notice]}}, self.clock.now())
             self._submit("sf", "intercept", url, form, parcel)
 
     def _submit(
@@ -948,40 +998,73 @@ KUAIDI100_CALLBACK_REQUIRED = frozenset({"zhongtong", "jtexpress", "yuantong"})
 # Rendering the parcels in each protocol's words.
 
 
-def render_kuaidi100(parcel: SimParcel, courier_code: str) -> dict:
-    """The query answer / push ``lastResult`` of a parcel, data newest first."""
+def kuaidi100_level(value) -> int:
+    """The detail a ``resultv2`` asks for: 0 none, 1 basic state names (what Kuaidi100's own demos
+    ask for), 4 advanced states and cities; 8 (with a predicted arrival) is answered as 4."""
+    try:
+        level = int(str(value or "0").strip())
+    except ValueError:
+        return 0
+    return 4 if level >= 4 else max(level, 0)
+
+
+def render_kuaidi100(parcel: SimParcel, courier_code: str, level: int = 4) -> dict:
+    """The query answer / push ``lastResult`` of a parcel, data newest first, at the detail a
+    ``resultv2`` level asks for (``kuaidi100_level``): ``state`` is the advanced code at 4 and
+    the basic 0–14 one below; each item adds ``status`` (its state's name) from level 1 and
+    ``statusCode`` with ``location`` at level 4."""
     data = []
     for event in reversed(parcel.events):
         code = KUAIDI100_CODES.get(event.stage)
         if code is None:
             continue
+        name, parent = KUAIDI100_ADVANCED[code]
         moment = format_local_time(event.at)
-        data.append(
-            {
-                "time": moment,
-                "ftime": moment,
-                "context": event.description,
-                "location": event.location,
-                "areaName": event.location,
-                "status": KUAIDI100_STATUS_NAMES[code],
-                "statusCode": code,
-            }
-        )
+        item = {"time": moment, "ftime": moment, "context": event.description}
+        if level >= 4:
+            item.update(
+                areaCode=None,
+                areaName=event.location,
+                status=name,
+                statusCode=code,
+                location=event.location,
+            )
+        elif level >= 1:
+            item.update(
+                areaCode=None, areaName=event.location, status=KUAIDI100_BASIC_NAMES[parent]
+            )
+        data.append((item, code, parent))
     terminal = parcel.next_at is None and bool(parcel.events)
-    return {
+    state = "0"
+    if data:
+        state = data[0][1] if level >= 4 else data[0][2]
+    answer = {
         "message": "ok",
         "nu": parcel.waybill_no,
         "ischeck": "1" if terminal else "0",
         "condition": "00",
         "com": courier_code,
         "status": "200",
-        "state": data[0]["statusCode"] if data else "0",
-        "data": data,
+        "state": state,
+        "data": [item for item, _code, _parent in data],
     }
+    if level >= 4:
+        answer["routeInfo"] = {
+            "from": {"number": "", "name": parcel.origin},
+            "cur": {"number": "", "name": data[0][0]["location"] if data else ""},
+            "to": {"number": "", "name": parcel.destination},
+        }
+        answer["isLoop"] = False
+    return answer
 
 
-def render_kdniao(parcel: SimParcel, courier_code: str, *, value_added: bool = True) -> dict:
-    """A Kdniao track object; ``value_added`` (8001) adds StateEx and per-trace Action."""
+def render_kdniao(
+    parcel: SimParcel, courier_code: str, *, value_added: bool = True, order_code: str = ""
+) -> dict:
+    """A Kdniao track object (§1.4). Basic (1002 answers, 101 pushes): ``State`` and traces of
+    ``AcceptTime, AcceptStation, Remark``. Value-added (8001 answers, 102 pushes): ``StateEx``,
+    ``Location``, a per-trace ``Action`` and ``Location``, and the station and courier once the
+    parcel has reached them."""
     traces = []
     for event in parcel.events:
         code = KDNIAO_CODES.get(event.stage)
@@ -990,42 +1073,65 @@ def render_kdniao(parcel: SimParcel, courier_code: str, *, value_added: bool = T
         trace = {
             "AcceptTime": format_local_time(event.at),
             "AcceptStation": event.description,
-            "Location": event.location,
+            "Remark": "",
         }
         if value_added:
-            trace["Action"] = code
+            trace.update(Location=event.location, Action=code)
         traces.append(trace)
     state_ex = KDNIAO_CODES.get(parcel.stage, "0") if traces else "0"
     track = {
         "EBusinessID": SANDBOX_ACCOUNTS["kdniao"]["ebusiness_id"],
+        "OrderCode": order_code,
         "ShipperCode": courier_code,
         "LogisticCode": parcel.waybill_no,
         "Success": True,
         "Reason": "" if traces else "暂无轨迹信息",
         "State": KDNIAO_BASIC_STATES.get(state_ex, "0"),
-        "Location": traces[-1]["Location"] if traces else "",
         "Traces": traces,
     }
     if value_added:
-        track["StateEx"] = state_ex
+        track.update(StateEx=state_ex, Location=traces[-1]["Location"] if traces else "")
+        reached = {event.stage for event in parcel.events}
+        if reached & _AT_STATION:
+            station = f"{parcel.destination}中心营业部"
+            track.update(Station=station, StationTel="95000", StationAdd=station)
+        if S.OUT_FOR_DELIVERY in reached:
+            track.update(DeliveryMan="王师傅", DeliveryManTel="13800000000")
     return track
 
 
-def kdniao_push_form(parcel: SimParcel) -> dict[str, str]:
-    courier_code = parcel.courier_codes.get("kdniao", "")
+# Stages at or past the delivery station, whose station a value-added track names.
+_AT_STATION = frozenset(
+    {
+        S.AT_DELIVERY_STATION,
+        S.OUT_FOR_DELIVERY,
+        S.AWAITING_COLLECTION,
+        S.DELIVERY_FAILED,
+        S.DELIVERED,
+    }
+)
+KDNIAO_PUSH_TYPES = {"1008": "101", "8008": "102"}
+
+
+def kdniao_push_form(
+    parcel: SimParcel, subscription: Subscription, now: datetime
+) -> dict[str, str]:
+    """A Kdniao push (§1.6): RequestType 101 with basic tracks for a 1008 subscription, 102 with
+    value-added ones for 8008; ``Count`` a string, as Kdniao's documents write it."""
+    value_added = subscription.request_type == "8008"
     request_data = compact_json(
         {
             "EBusinessID": SANDBOX_ACCOUNTS["kdniao"]["ebusiness_id"],
-            "PushTime": format_local_time(datetime.now(SHANGHAI)),
-            "Count": 1,
-            "Data": [render_kdniao(parcel, courier_code)],
+            "PushTime": format_local_time(now),
+            "Count": "1",
+            "Data": [render_kdniao(parcel, subscription.courier_code, value_added=value_added)],
         }
     )
     app_key = SANDBOX_ACCOUNTS["kdniao"]["app_key"]
     return {
         "RequestData": request_data,
         "DataSign": signing.kdniao_data_sign(request_data, app_key),
-        "RequestType": "101",
+        "RequestType": KDNIAO_PUSH_TYPES.get(subscription.request_type, "101"),
     }
 
 
@@ -1048,9 +1154,11 @@ def sf_route(parcel: SimParcel, event: SimEvent, *, push: bool = False) -> dict:
     return route
 
 
-def sf_push_form(content: dict) -> dict[str, str]:
+def sf_push_form(content: dict, now: datetime) -> dict[str, str]:
+    """A push to the SF push URL, signed the documented way and dated by the sandbox's clock.
+    The envelope is the sandbox's own (README, "What the sandbox assumes")."""
     text = compact_json(content)
-    timestamp = str(int(time.time() * 1000))
+    timestamp = str(int(now.timestamp() * 1000))
     check_word = SANDBOX_ACCOUNTS["sf"]["check_word"]
     return {
         "content": text,
@@ -1063,13 +1171,16 @@ def sf_push_form(content: dict) -> dict[str, str]:
 # The gateways. Each takes the decoded form and returns (HTTP status, JSON-able answer).
 
 
-def _millis() -> int:
-    return int(time.time() * 1000)
-
-
 class Gateways:
     def __init__(self, world: SandboxWorld):
         self.world = world
+
+    def _millis(self) -> int:
+        return int(self.world.clock.now().timestamp() * 1000)
+
+    def _label_answer(self, code: int, message: str, data=None) -> dict:
+        """Kuaidi100's label/order envelope (§2.4), ``time`` in ms on the sandbox's clock."""
+        return {"code": code, "message": message, "data": data, "time": self._millis()}
 
     # kuaidi100
 
@@ -1087,7 +1198,7 @@ class Gateways:
         com = str(fields["com"])
         parcel = self.world.parcel(str(fields["num"]), protocol="kuaidi100", courier_code=com)
         with self.world.lock:
-            answer = render_kuaidi100(parcel, com)
+            answer = render_kuaidi100(parcel, com, kuaidi100_level(fields.get("resultv2")))
         if not answer["data"]:
             return {"result": False, "returnCode": "500", "message": "查询无结果，请隔段时间再查"}
         return answer
@@ -1107,6 +1218,7 @@ class Gateways:
             callback_url=callback_url,
             salt=str(parameters.get("salt") or ""),
             courier_code=str(fields["company"]),
+            level=kuaidi100_level(parameters.get("resultv2")),
         )
         if not self.world.subscribe("kuaidi100", str(fields["number"]), subscription):
             return {"result": False, "returnCode": "501", "message": "重复订阅"}
@@ -1117,15 +1229,15 @@ class Gateways:
         method, key, t = form.get("method"), form.get("key"), form.get("t")
         param, sign = form.get("param"), form.get("sign")
         if not method or not key or not t or not param or not sign:
-            return _label_answer(103, "缺少必填参数")
+            return self._label_answer(103, "缺少必填参数")
         if key != account["key"]:
-            return _label_answer(402, "用户不存在")
+            return self._label_answer(402, "用户不存在")
         expected = signing.kuaidi100_label_sign(param, t, account["key"], account["secret"])
         if expected != sign.upper():
-            return _label_answer(102, "签名验证失败")
+            return self._label_answer(102, "签名验证失败")
         fields = _json_object(param)
         if fields is None:
-            return _label_answer(104, "param格式错误")
+            return self._label_answer(104, "param格式错误")
         if method == "interceptOrder":
             return self._kuaidi100_intercept(fields)
         if method == "cancelInterceptOrder":
@@ -1133,28 +1245,33 @@ class Gateways:
                 waybill_no=str(fields.get("kuaidinum") or ""),
                 reference=str(fields.get("taskId") or ""),
             )
-            return _label_answer(200, "success") if accepted else _label_answer(400, message)
-        return _label_answer(104, f"不支持的method: {method}")
+            return (
+                self._label_answer(200, "success") if accepted else self._label_answer(400, message)
+            )
+        return self._label_answer(104, f"不支持的method: {method}")
 
     def _kuaidi100_intercept(self, fields: dict) -> dict:
         com, number = str(fields.get("kuaidicom") or ""), str(fields.get("kuaidinum") or "")
         action = KUAIDI100_ACTIONS_BY_TYPE.get(str(fields.get("interceptType") or ""))
         callback_url = str(fields.get("callbackUrl") or "")
         if not com or not number:
-            return _label_answer(103, "缺少必填参数kuaidicom或kuaidinum")
+            return self._label_answer(103, "缺少必填参数kuaidicom或kuaidinum")
         if action is None:
-            return _label_answer(104, "interceptType参数错误")
+            return self._label_answer(104, "interceptType参数错误")
         if com in KUAIDI100_CALLBACK_REQUIRED and not callback_url:
-            return _label_answer(103, "该快递公司拦截必须填写callbackUrl")
+            return self._label_answer(103, "该快递公司拦截必须填写callbackUrl")
         new_city = ""
         if action == InterceptAction.REDIRECT_NEW_ADDRESS:
             receiver = fields.get("recManInfo") or {}
             if not isinstance(receiver, dict) or not all(
                 receiver.get(key) for key in ("name", "mobile", "printAddr")
             ):
-                return _label_answer(103, "修改地址必须填写recManInfo")
+                return self._label_answer(103, "修改地址必须填写recManInfo")
             new_city = _city_in(str(receiver["printAddr"]))
         task_id = "T" + uuid.uuid4().hex[:16].upper()
+        # The shipper's own order number, in either casing clients write it; told back in the
+        # result callback.
+        order_id = str(fields.get("orderId") or fields.get("orderid") or "")
         accepted, _reason_code, message = self.world.request_intercept(
             protocol="kuaidi100",
             waybill_no=number,
@@ -1165,10 +1282,14 @@ class Gateways:
             salt=str(fields.get("salt") or ""),
             new_city=new_city,
             ewaybill_account=str(fields.get("partnerId") or ""),
+            order_id=order_id,
         )
         if not accepted:
-            return _label_answer(400, message)
-        return _label_answer(200, "success", {"taskId": task_id})
+            return self._label_answer(400, message)
+        data = {"taskId": task_id}
+        if order_id:
+            data["orderId"] = order_id
+        return self._label_answer(200, "success", data)
 
     # SF
 
@@ -1185,11 +1306,13 @@ class Gateways:
             return _sf_answer("A1001", "timestamp格式错误")
         # Both seconds (SF's own demo) and milliseconds (most clients) are in use (§3.1).
         seconds = stamp / 1000 if stamp > 10**11 else stamp
+        # The caller's clock against the real time, not the simulated one: clients sign with
+        # theirs, and the sandbox's runs fast.
         if abs(time.time() - seconds) > 600:
             return _sf_answer("A1002", "请求时效已过期")
-        if not signing.sf_verify(
-            form["msgData"], form["timestamp"], account["check_word"], form["msgDigest"]
-        ):
+        # SF's Java documentation and its Python demo encode "*" and "~" differently (§3.1): the
+        # sandbox takes both, and its request log tells which one a request used.
+        if sf_signing_rule(form) is None:
             return _sf_answer("A1006", "数字签名无效")
         msg_data = _json_object(form["msgData"])
         if msg_data is None:
@@ -1273,24 +1396,28 @@ class Gateways:
             return _kdniao_failure(business_id, "104", "用户问题：EBusinessID不存在")
         if not signing.kdniao_verify(request_data, account["app_key"], data_sign):
             return _kdniao_failure(business_id, "102", "校验问题：DataSign验证失败")
-        fields = _json_object(request_data)
+        fields = _kdniao_object(request_data)
         if fields is None:
             return _kdniao_failure(business_id, "401", "RequestData格式有误")
         number = str(fields.get("LogisticCode") or "")
         shipper = str(fields.get("ShipperCode") or "")
+        order_code = str(fields.get("OrderCode") or "")
         if request_type in ("1002", "8001", "1008", "8008") and not number:
             return _kdniao_failure(business_id, "402", "缺少快递单号")
         if request_type in ("1002", "8001"):
             parcel = self.world.parcel(number, protocol="kdniao", courier_code=shipper)
             with self.world.lock:
-                return render_kdniao(parcel, shipper, value_added=request_type == "8001")
+                return render_kdniao(
+                    parcel, shipper, value_added=request_type == "8001", order_code=order_code
+                )
         if request_type in ("1008", "8008"):
-            self.world.subscribe(
-                "kdniao", number, Subscription(protocol="kdniao", courier_code=shipper)
+            subscription = Subscription(
+                protocol="kdniao", courier_code=shipper, request_type=request_type
             )
+            self.world.subscribe("kdniao", number, subscription)
             return {
                 "EBusinessID": business_id,
-                "UpdateTime": format_local_time(datetime.now(SHANGHAI)),
+                "UpdateTime": format_local_time(self.world.clock.now()),
                 "Success": True,
                 "Reason": "",
                 "EstimatedDeliveryTime": "",
@@ -1299,10 +1426,9 @@ class Gateways:
 
     # Rate-limit answers, in each gateway's words.
 
-    @staticmethod
-    def rate_limited(path: str, form: dict[str, str]) -> dict:
+    def rate_limited(self, path: str, form: dict[str, str]) -> dict:
         if path.startswith("/kuaidi100/label"):
-            return _label_answer(500, "请求太频繁，请稍后再试")
+            return self._label_answer(500, "请求太频繁，请稍后再试")
         if path.startswith("/kuaidi100"):
             return {"result": False, "returnCode": "502", "message": "查询太频繁，请稍后再试"}
         if path.startswith("/sf"):
@@ -1326,8 +1452,26 @@ def _city_in(address: str) -> str:
     return address[:6]
 
 
-def _label_answer(code: int, message: str, data=None) -> dict:
-    return {"code": code, "message": message, "data": data, "time": _millis()}
+def _kdniao_object(text: str) -> dict | None:
+    """RequestData as Kdniao's .NET gateway reads it: JSON, or the single-quoted form of
+    Kdniao's own Java demo and documentation example (JSON5 takes both)."""
+    value = _json_object(text)
+    if value is None:
+        try:
+            value = json5.loads(text)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def sf_signing_rule(form: dict[str, str]) -> str | None:
+    """Which of SF's two published rules signed a request to the sandbox, None if neither."""
+    return signing.sf_digest_rule(
+        form.get("msgData", ""),
+        form.get("timestamp", ""),
+        SANDBOX_ACCOUNTS["sf"]["check_word"],
+        form.get("msgDigest", ""),
+    )
 
 
 def _sf_answer(code: str, message: str, result: dict | None = None) -> dict:
@@ -1415,7 +1559,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         protocol, operation = route
         form = {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
-        self.sandbox.record_request(protocol, operation, form)
+        self.sandbox.record_request(protocol, operation, form, path)
         try:
             faults = self.sandbox.faults.merged_with(self.headers.get("X-Sandbox-Fault", ""))
         except ValueError as exc:
@@ -1435,7 +1579,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, b"Internal Server Error", "text/plain")
             return
         if self.sandbox.roll(faults.ratelimit_rate):
-            self._send_json(200, Gateways.rate_limited(path, form))
+            self._send_json(200, self.sandbox.gateways.rate_limited(path, form))
             return
         answer = getattr(self.sandbox.gateways, operation)(form)
         if self.sandbox.roll(faults.lose_rate):
@@ -1456,6 +1600,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/kuaidi100/label/order": ("kuaidi100", "kuaidi100_label"),
             "/sf/std/service": ("sf", "sf_service"),
             GATEWAY_PATHS["kdniao"]: ("kdniao", "kdniao"),
+            # Kdniao's documented subscription endpoint, served by the same gateway here.
+            KDNIAO_SUBSCRIBE_PATH: ("kdniao", "kdniao"),
         }.get(path)
 
     def _reset(self) -> None:
@@ -1607,22 +1753,33 @@ class SandboxServer:
         with self._fault_lock:
             return self._fault_rng.random() < probability
 
-    def record_request(self, protocol: str, operation: str, form: dict[str, str]) -> None:
-        self.requests.append(
-            {
-                "protocol": protocol,
-                "operation": operation,
-                "service": form.get("serviceCode") or form.get("RequestType") or "",
-                "method": form.get("method", ""),
-                "waybills": _waybills_named(form),
-            }
-        )
+    def record_request(
+        self, protocol: str, operation: str, form: dict[str, str], path: str = ""
+    ) -> None:
+        entry = {
+            "protocol": protocol,
+            "operation": operation,
+            "path": path,
+            "service": form.get("serviceCode") or form.get("RequestType") or "",
+            "method": form.get("method", ""),
+            "waybills": _waybills_named(form),
+        }
+        if protocol == "sf":
+            # "java" (SF's documentation), "python-demo" (its Python demo), or "" if neither.
+            entry["sign_rule"] = sf_signing_rule(form) or ""
+        elif protocol == "kdniao":
+            request_data = form.get("RequestData", "")
+            strict = _json_object(request_data) is not None
+            entry["request_data"] = (
+                "json" if strict else ("json5" if _kdniao_object(request_data) else "")
+            )
+        self.requests.append(entry)
 
 
 def _waybills_named(form: dict[str, str]) -> list[str]:
     """The waybill numbers a gateway request names, for the request log."""
     for field_name in ("param", "msgData", "RequestData"):
-        fields = _json_object(form.get(field_name, ""))
+        fields = _kdniao_object(form.get(field_name, ""))
         if fields is None:
             continue
         for key in ("num", "number", "kuaidinum", "waybillNo", "attributeNo", "LogisticCode"):

@@ -1,6 +1,8 @@
 """Request and push signatures of the courier protocols (reference sheet §1.2, §2.1–2.4, §3.1–3.2).
 
 Pure functions over text: every input is a ``str`` hashed as UTF-8, every output is a ``str``.
+Kdniao and Kuaidi100 hash the text as it is; SF URL-encodes it first, and SF publishes two rules
+that disagree on ``*`` and ``~`` (see ``sf_msg_digest``).
 Signatures are computed over the exact text that travels on the wire (the JSON string, not a
 re-serialised dict), so callers must sign the very string they send or received. Verification
 compares in constant time so a caller cannot learn a valid signature byte by byte.
@@ -63,14 +65,46 @@ def kuaidi100_verify_push(param: str, salt: str, sign: str) -> bool:
     return _same(kuaidi100_push_sign(param, salt), sign.upper())
 
 
-def sf_msg_digest(msg_data: str, timestamp: str, check_word: str) -> str:
-    """msgDigest = base64(md5_raw(quote_plus(msgData + timestamp + checkWord)))."""
-    # quote_plus as in SF's official demo; skipping it only agrees when msgData is plain ASCII.
-    return _md5_base64(quote_plus(msg_data + timestamp + check_word))
+def java_url_encode(text: str) -> str:
+    """``java.net.URLEncoder.encode(text, "UTF-8")``: keeps ``A-Z a-z 0-9 . - * _``, writes a
+    space as ``+`` and every other byte of the UTF-8 text as ``%XX`` (upper-case hex)."""
+    # quote_plus keeps "~" (RFC 3986 unreserved) and escapes "*": Java does the opposite.
+    return quote_plus(text, safe="*").replace("~", "%7E")
+
+
+# The two rules SF publishes for the text under the digest (reference sheet §3.1).
+SF_JAVA_RULE = "java"  # SF's developer documentation: URLEncoder.encode(..., "UTF-8")
+SF_PYTHON_DEMO_RULE = "python-demo"  # SF's Python demo: urllib.parse.quote_plus
+_SF_ENCODERS = {SF_JAVA_RULE: java_url_encode, SF_PYTHON_DEMO_RULE: quote_plus}
+
+
+def sf_msg_digest(
+    msg_data: str, timestamp: str, check_word: str, *, rule: str = SF_JAVA_RULE
+) -> str:
+    """msgDigest = base64(md5_raw(urlencode(msgData + timestamp + checkWord))).
+
+    The documented rule encodes as Java's URLEncoder; SF's Python demo uses ``quote_plus``. The
+    two differ only on ``*`` and ``~`` (masked phones ``138****0000`` are common), so we sign the
+    documented way: SF's gateway is Java.
+    """
+    return _md5_base64(_SF_ENCODERS[rule](msg_data + timestamp + check_word))
+
+
+def sf_digest_rule(msg_data: str, timestamp: str, check_word: str, msg_digest: str) -> str | None:
+    """Which of SF's two rules made ``msg_digest`` (the documented one first), None if neither.
+
+    For a receiver that must take both (the sandbox, and our push endpoint until a real account
+    shows which rule SF's own pushes use)."""
+    # Compare against both so the timing does not tell which rule matched.
+    matches = [
+        (rule, _same(sf_msg_digest(msg_data, timestamp, check_word, rule=rule), msg_digest))
+        for rule in _SF_ENCODERS
+    ]
+    return next((rule for rule, same in matches if same), None)
 
 
 def sf_verify(msg_data: str, timestamp: str, check_word: str, msg_digest: str) -> bool:
-    """True if msg_digest == base64(md5_raw(quote_plus(msgData + timestamp + checkWord)))."""
+    """True if msg_digest was made by SF's documented (Java URLEncoder) rule."""
     return _same(sf_msg_digest(msg_data, timestamp, check_word), msg_digest)
 
 

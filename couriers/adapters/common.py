@@ -7,6 +7,7 @@ one compact form, and that string is both signed and put on the wire.
 
 import functools
 import json
+import logging
 import ssl
 from datetime import datetime
 from enum import StrEnum
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import certifi
 import httpx
+import json5
 
 from couriers.adapters.base import (
     Adapter,
@@ -24,6 +26,8 @@ from couriers.adapters.base import (
     RefusedError,
     TransientError,
 )
+
+logger = logging.getLogger("couriers.variants")
 
 # Every protocol here writes times as "yyyy-MM-dd HH:mm:ss" in China's local time, without a zone.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -126,6 +130,41 @@ def load_json(text: str, what: str):
         return json.loads(text)
     except ValueError as exc:
         raise TransientError(f"{what}: the answer is not JSON: {text[:200]!r}") from exc
+
+
+def load_lenient_json(text: str, what: str, *, protocol: str):
+    """Parse JSON, or failing that JSON5: Kdniao's own examples write RequestData with single
+    quotes (``{'ShipperCode':'SF'}``), which its .NET gateway takes. A body that is neither is a
+    transient failure, as with ``load_json``; the lenient form is noted when it was needed."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        value = json5.loads(text)
+    except ValueError as exc:
+        raise TransientError(f"{what}: the answer is not JSON: {text[:200]!r}") from exc
+    notice_variant(protocol, f"{what} written as JSON5 (single quotes), not JSON")
+    return value
+
+
+@functools.cache
+def notice_variant(protocol: str, detail: str) -> None:
+    """Log, once per process, a shape a gateway sent that its documents do not give (a number
+    where they say a string, another casing of a field): so a first real account tells us which
+    one the gateway really uses, without a log line per message."""
+    logger.warning("%s sent a variant of its documented shape: %s", protocol, detail)
+
+
+def pick(fields: dict, *names: str, protocol: str, what: str, default=None):
+    """The value of the first of ``names`` present in ``fields``: the documented name first, then
+    variants seen in other clients (another casing); a variant in use is noticed."""
+    for index, name in enumerate(names):
+        if name in fields:
+            if index:
+                notice_variant(protocol, f"{what}: field {name!r} instead of {names[0]!r}")
+            return fields[name]
+    return default
 
 
 def new_address_fields(new_address: dict | None) -> dict:

@@ -6,13 +6,22 @@ gateway URL (``https://api.kdniao.com/Ebusiness/EbusinessOrderHandle.aspx``), wi
 
 - Query: RequestType 8001 (在途监控 即时查询), one waybill per request, which answers ``StateEx``
   and a per-trace ``Action`` (a StateEx code) as well as the basic ``State``.
-- Subscribe: RequestType 1008; Kdniao pushes to the URL registered in its portal.
+- Subscribe: RequestType 8008 (在途监控 订阅), the value-added level the query reads, so pushes
+  come as RequestType 102 with ``StateEx``; a plain 1008 subscription would get 101 pushes with
+  the basic ``State`` only. Kdniao pushes to the URL registered in its portal. (Several clients
+  send subscriptions to ``/api/dist``; this one sends everything to the account's gateway URL.)
 - Push: RequestType 101 / 102, form ``RequestData, DataSign, RequestType``, the same signature;
-  ack ``{"EBusinessID", "UpdateTime", "Success": true, "Reason": ""}`` (§1.6).
+  ``RequestData`` is ``{EBusinessID, PushTime, Count, Data}``; ack
+  ``{"EBusinessID", "UpdateTime", "Success": true, "Reason": ""}`` (§1.6).
 - Intercepts: Kdniao has none (§1.3 [UNK]); the base class refuses with CARRIER_NOT_SUPPORTED.
 
-Assumption: failures carry the §1.7 code in ``ResultCode`` next to ``Success: false`` and a
-``Reason``; ``Success: false`` without a code, or no traces, means nothing is known yet.
+Tolerance, where the documents and Kdniao's own examples differ (each variant is logged once,
+``common.notice_variant``): RequestData as JSON or with single quotes (Kdniao's Java demo and
+documentation example); ``Count``, ``State`` and ``StateEx`` as strings (documented) or numbers.
+
+Assumption (README, "What the sandbox assumes"): failures carry the §1.7 code in ``ResultCode``
+next to ``Success: false`` and a ``Reason``; ``Success: false`` without a code, or no traces,
+means nothing is known yet.
 """
 
 from datetime import datetime
@@ -36,13 +45,15 @@ from couriers.adapters.common import (
     compact_json,
     format_local_time,
     load_json,
+    load_lenient_json,
+    notice_variant,
     parse_local_time,
 )
 from couriers.codes import kdniao_stage
 from couriers.types import TrackingScan
 
 QUERY = "8001"
-SUBSCRIBE = "1008"
+SUBSCRIBE = "8008"
 PUSH_TYPES = frozenset({"101", "102"})
 
 _AUTH_CODES = frozenset({"102", "104"})
@@ -83,6 +94,24 @@ def track_result(track: dict) -> TrackingResult:
         found=bool(scans),
         courier_code=str(track.get("ShipperCode") or ""),
     )
+
+
+def _notice_types(body: dict, request_type: str) -> None:
+    """Note a push whose fields have types its documents do not give (§1.6: ``Count`` a string;
+    State and StateEx strings), or a 101 push with value-added fields, or a 102 without."""
+    count = body.get("Count")
+    if count is not None and not isinstance(count, str):
+        notice_variant("kdniao", f"push Count as {type(count).__name__}, not a string")
+    for track in body.get("Data") or []:
+        if not isinstance(track, dict):
+            continue
+        for name in ("State", "StateEx"):
+            if name in track and not isinstance(track[name], str):
+                notice_variant("kdniao", f"push {name} as {type(track[name]).__name__}")
+        if ("StateEx" in track) != (request_type == "102"):
+            notice_variant(
+                "kdniao", f"push RequestType {request_type} with StateEx: {'StateEx' in track}"
+            )
 
 
 class KdniaoAdapter(HttpAdapter):
@@ -158,11 +187,12 @@ class KdniaoAdapter(HttpAdapter):
         if request_type not in PUSH_TYPES:
             raise PushRejected(f"kdniao push: RequestType {request_type!r} is not a track push")
         try:
-            body = load_json(request_data, "kdniao push")
+            body = load_lenient_json(request_data, "kdniao push RequestData", protocol="kdniao")
         except TransientError as exc:
             raise PushRejected(str(exc)) from exc
         if not isinstance(body, dict):
             raise PushRejected("kdniao push: RequestData is not an object")
+        _notice_types(body, request_type)
         try:
             tracking = [track_result(track) for track in body.get("Data") or []]
         except (AttributeError, KeyError, TypeError, ValueError) as exc:

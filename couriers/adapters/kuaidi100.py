@@ -8,17 +8,27 @@ one account here has one base URL, so a real deployment points it at a proxy or 
 - ``POST /poll`` form ``schema=json, param``: subscription, the key inside param (§2.2).
 - ``POST /label/order`` form ``method=interceptOrder, key, t, param, sign`` (§2.4).
 
-Assumptions where the sheet says [UNK] (the sandbox courier implements the same):
+Queries and subscriptions ask for ``resultv2=4``, the level whose advanced ``statusCode`` per
+scan this adapter reads (``1``, what Kuaidi100's own demos ask for, gives only basic state names).
+An answer without ``statusCode`` is still read: from the basic name in ``status``, then from the
+overall ``state`` (the variant is logged once, ``common.notice_variant``).
 
-- Cancel: the same endpoint with ``method=cancelInterceptOrder`` and param
-  ``{kuaidicom, kuaidinum, taskId}``, signed like interceptOrder.
+Assumptions where the sheet says [UNK] (README, "What the sandbox assumes"; the sandbox courier
+implements the same):
+
+- Cancel: **invented**, no Kuaidi100 document or SDK has one. The same endpoint with
+  ``method=cancelInterceptOrder`` and param ``{kuaidicom, kuaidinum, taskId}``, signed like
+  interceptOrder; a real account must tell us how (or whether) Kuaidi100 withdraws.
 - The accepted answer of interceptOrder carries ``data.taskId``, our reference for the request.
 - A business refusal is any other ``code`` (the sandbox sends 400) with a Chinese message; the
   §7.2 reason is read from the message.
-- The intercept result callback is a form POST to the request's ``callbackUrl`` with fields
-  ``param`` and ``sign = UPPER(md5(param + salt))`` (the salt we sent in the request), param
-  ``{"taskId", "kuaidicom", "kuaidinum", "interceptType", "status": "ACCEPTED"|"SUCCESS"|"FAILED",
-  "reason", "time": "yyyy-MM-dd HH:mm:ss"}``; it is acknowledged like a tracking push.
+- The intercept result callback (**invented**: its shape is not published) is a form POST to
+  the request's ``callbackUrl`` with fields ``param`` and ``sign = UPPER(md5(param + salt))``
+  (the salt we sent in the request), param
+  ``{"taskId", "orderId", "kuaidicom", "kuaidinum", "interceptType",
+  "status": "ACCEPTED"|"SUCCESS"|"FAILED", "reason", "time": "yyyy-MM-dd HH:mm:ss"}``; it is
+  acknowledged like a tracking push. Read tolerantly: ``taskId``/``taskid``,
+  ``kuaidinum``/``kuaidiNum`` and the status in any case.
 - Query return codes (not in the sheet; kuaidi100's query page as we know it): 500 no result,
   501/502 server error or busy, 503 sign failure, 601 key expired. A message that says "频繁"
   (too frequent) is a rate limit whatever its code.
@@ -47,7 +57,9 @@ from couriers.adapters.common import (
     compact_json,
     load_json,
     new_address_fields,
+    notice_variant,
     parse_local_time,
+    pick,
     reason_from_message,
     unsupported_action,
 )
@@ -81,13 +93,34 @@ def _is_rate_limit(message: str) -> bool:
     return "频繁" in message
 
 
+# The basic state names of resultv2=1 (§2.3), for an answer that carries no statusCode.
+BASIC_CODES_BY_NAME = {
+    "在途": "0",
+    "揽收": "1",
+    "疑难": "2",
+    "签收": "3",
+    "退签": "4",
+    "派件": "5",
+    "退回": "6",
+    "转投": "7",
+    "转单": "7",
+    "清关": "8",
+    "待清关": "10",
+    "清关中": "11",
+    "已清关": "12",
+    "清关异常": "13",
+    "拒签": "14",
+}
+
+
 def scans_from_data(
     waybill_no: str, data: list[dict], overall_state: str = ""
 ) -> list[TrackingScan]:
     """Scans, oldest first, from a query answer's or a push's ``data`` list (newest first there).
 
-    With ``resultv2=4`` each item has an advanced ``statusCode``; an item without one takes the
-    answer's overall ``state`` if it is the newest, else the stage of the scan before it.
+    With ``resultv2=4`` each item has an advanced ``statusCode``. An item without one (a gateway
+    that answered a lower level) is read from its basic ``status`` name; failing that the newest
+    takes the answer's overall ``state`` and the others the stage of the scan before.
     """
     # The lists come newest first; reversing before the stable sort keeps same-second scans in
     # the order they happened.
@@ -95,6 +128,9 @@ def scans_from_data(
     scans: list[TrackingScan] = []
     for index, item in enumerate(items):
         code = str(item.get("statusCode") or "").strip()
+        if not code and item.get("status") in BASIC_CODES_BY_NAME:
+            notice_variant("kuaidi100", "scans without statusCode, read from the status name")
+            code = BASIC_CODES_BY_NAME[item["status"]]
         if code:
             stage = kuaidi100_stage(code)
         elif index == len(items) - 1 and overall_state != "":
@@ -289,7 +325,11 @@ class Kuaidi100Adapter(HttpAdapter):
             raise PushRejected("kuaidi100 push: param is not an object")
         if "lastResult" in body:
             return PushResult(tracking=[_push_tracking(body)], ack_body=ACK_BODY)
-        if "taskId" in body and body.get("status") in CALLBACK_STATUSES:
+        task_id = pick(body, "taskId", "taskid", protocol="kuaidi100", what="intercept callback")
+        status = str(body.get("status") or "")
+        if task_id and status.upper() in CALLBACK_STATUSES:
+            if status not in CALLBACK_STATUSES:
+                notice_variant("kuaidi100", f"intercept callback status {status!r}")
             return PushResult(intercept_updates=[_intercept_update(body)], ack_body=ACK_BODY)
         raise PushRejected("kuaidi100 push: neither a tracking push nor an intercept callback")
 
@@ -312,7 +352,8 @@ def _push_tracking(body: dict) -> TrackingResult:
 
 
 def _intercept_update(body: dict) -> dict:
-    status = CALLBACK_STATUSES[body["status"]]
+    """Our update from the intercept callback, whose shape is our assumption (module docstring)."""
+    status = CALLBACK_STATUSES[str(body["status"]).upper()]
     reason = str(body.get("reason") or "")
     reason_code = ""
     if status == InterceptUpdate.FAILED:
@@ -324,9 +365,11 @@ def _intercept_update(body: dict) -> dict:
     except ValueError as exc:
         raise PushRejected(f"kuaidi100 callback: bad time {body.get('time')!r}") from exc
     action = _ACTIONS_BY_TYPE.get(str(body.get("interceptType", "")))
+    waybill_no = pick(body, "kuaidinum", "kuaidiNum", protocol="kuaidi100", what="callback")
+    task_id = pick(body, "taskId", "taskid", protocol="kuaidi100", what="callback")
     return {
-        "waybill_no": str(body.get("kuaidinum", "")),
-        "reference": str(body["taskId"]),
+        "waybill_no": str(waybill_no or ""),
+        "reference": str(task_id),
         "status": str(status),
         "action": str(action) if action else "",
         "reason_code": reason_code,

@@ -3,9 +3,12 @@
 Reference sheet §3.1. Every call is a form POST to ``{base_url}/std/service`` with fields
 ``partnerID, requestID, serviceCode, timestamp (ms), msgDigest, msgData``; the answer is
 ``{apiResultCode, apiErrorMsg, apiResponseID, apiResultData}`` where ``apiResultData`` is a JSON
-string ``{success, errorCode, errorMsg, msgData}``.
+string ``{success, errorCode, errorMsg, msgData}``. ``msgDigest`` follows SF's documented Java
+rule (``signing.sf_msg_digest``), which differs from SF's Python demo on ``*`` and ``~``; a push
+signed by either rule is taken, the demo's noted in the log (``common.notice_variant``).
 
-Assumptions where the sheet is silent or says [UNK] (the sandbox courier implements the same):
+Assumptions where the sheet is silent or says [UNK] (README, "What the sandbox assumes"; the
+sandbox courier implements the same):
 
 - apiResultCode values besides A1000 (from SF's gateway page as we know it): A1001 missing
   parameter, A1002 request expired, A1003 IP not allowed, A1004 no permission for the service,
@@ -17,12 +20,15 @@ Assumptions where the sheet is silent or says [UNK] (the sandbox courier impleme
   operational scans that say nothing new about progress.
 - Subscription: EXP_RECE_REGISTER_ROUTE with msgData ``{"type": "2", "attributeNo": waybill,
   "checkPhoneNo"}``; SF pushes to the URL registered in its portal, not one named per request.
-- Route push (SF → us): form fields ``content``, ``timestamp``, ``msgDigest`` and ``partnerID``,
+- Route push (SF → us), **invented** envelope (SF publishes none we could read): form fields
+  ``content``, ``timestamp``, ``msgDigest`` and ``partnerID``,
   ``content`` = ``{"Body": {"WaybillRoute": [{"mailno", "opCode", "acceptTime", "remark",
   "acceptAddress", ...}]}}``, ``msgDigest = sf_msg_digest(content, timestamp, check_word)``;
   ack ``{"return_code": "0000", "return_msg": "成功"}``. A route with opCode 631 (returning) or
-  648 (redirecting) is also reported as a successful intercept.
-- The intercept result notice (妥投前拦截通知) is the same envelope with ``content`` =
+  648 (redirecting) is also reported as a successful intercept. Read tolerantly: ``mailno`` or
+  ``mailNo``, opCodes as strings or numbers.
+- The intercept result notice (妥投前拦截通知), **invented** like the route push, is the
+  same envelope with ``content`` =
   ``{"Body": {"InterceptResult": [{"waybillNo", "serviceCode", "status": "SUCCESS"|"FAILED",
   "reason", "time"}]}}``; it is how a failure is told, since a route cannot say "missed".
 - The wanted-intercept answers no task number; the reference we keep is the serviceCode we sent
@@ -57,7 +63,9 @@ from couriers.adapters.common import (
     compact_json,
     load_json,
     new_address_fields,
+    notice_variant,
     parse_local_time,
+    pick,
     reason_from_message,
     unsupported_action,
 )
@@ -273,8 +281,11 @@ class SfAdapter(HttpAdapter):
         digest = form.get("msgDigest")
         if not content or not timestamp or not digest:
             raise PushRejected("sf push without content, timestamp or msgDigest")
-        if not signing.sf_verify(content, timestamp, self.account.check_word, digest):
+        rule = signing.sf_digest_rule(content, timestamp, self.account.check_word, digest)
+        if rule is None:
             raise PushRejected("sf push: bad msgDigest")
+        if rule != signing.SF_JAVA_RULE:
+            notice_variant("sf", f"push signed by the {rule} rule, not the documented Java one")
         signed_at = _signed_time(timestamp)
         try:
             body = load_json(content, "sf push")
@@ -282,6 +293,7 @@ class SfAdapter(HttpAdapter):
             raise PushRejected(str(exc)) from exc
         if not isinstance(body, dict):
             raise PushRejected("sf push: content is not an object")
+        # The envelope below is our assumption (module docstring), read as tolerantly as we can.
         body = body.get("Body", body)
         if not isinstance(body, dict):
             raise PushRejected("sf push: Body is not an object")
@@ -311,7 +323,10 @@ def _routes_pushed(routes: list[dict]) -> tuple[list[TrackingResult], list[dict]
     updates: list[dict] = []
     by_number: dict[str, list[dict]] = {}
     for route in routes:
-        by_number.setdefault(str(route["mailno"]), []).append(route)
+        number = pick(route, "mailno", "mailNo", protocol="sf", what="route push")
+        if number is None:
+            raise KeyError("mailno")
+        by_number.setdefault(str(number), []).append(route)
     for number, items in by_number.items():
         scans = scans_from_routes(number, items)
         tracking.append(TrackingResult(waybill_no=number, scans=scans, found=bool(scans)))
@@ -340,8 +355,11 @@ def _notice_update(item: dict) -> dict:
     reason_code = ""
     if status == InterceptUpdate.FAILED:
         reason_code = str(reason_from_message(reason, default=FailureReason.MISSED_AT_NODE))
+    number = pick(item, "waybillNo", "waybillno", "mailno", protocol="sf", what="intercept notice")
+    if number is None:
+        raise KeyError("waybillNo")
     return {
-        "waybill_no": str(item["waybillNo"]),
+        "waybill_no": str(number),
         "reference": service_code,
         "status": str(status),
         "action": str(action) if action else "",

@@ -25,6 +25,36 @@ SF_DIGEST = "jVGY0vkdxvbr2lQRwf9fPA=="
 ZTO_BODY = '{"billCode":"73100000000000"}'
 ZTO_DIGEST = "NNe8WPLBRkImsjRgDScTZw=="
 
+# Signed text with the characters URL encoders disagree on ("*", "~", " ", "+") and with Chinese
+# and an emoji (four UTF-8 bytes, a surrogate pair in Java). Every expected value below was
+# computed with the JDK 17 classes the couriers' Java documentation names: URLEncoder.encode(s,
+# "UTF-8"), MessageDigest "MD5" and Base64, independently of our code.
+SF_MASKED_MSG = (
+    '{"waybillNo":"SF1234567890123","serviceCode":"1","newDestAddress":{"contact":"张*",'
+    '"phone":"138****0000","address":"徐汇区~漕溪北路 88号 A+B座 📦"}}'
+)
+SF_MASKED_JAVA_ENCODED = (
+    "%7B%22waybillNo%22%3A%22SF1234567890123%22%2C%22serviceCode%22%3A%221%22%2C"
+    "%22newDestAddress%22%3A%7B%22contact%22%3A%22%E5%BC%A0*%22%2C%22phone%22%3A"
+    "%22138****0000%22%2C%22address%22%3A%22%E5%BE%90%E6%B1%87%E5%8C%BA%7E%E6%BC%95"
+    "%E6%BA%AA%E5%8C%97%E8%B7%AF+88%E5%8F%B7+A%2BB%E5%BA%A7+%F0%9F%93%A6%22%7D%7D"
+    "1700000000000testcheckword"
+)
+SF_MASKED_JAVA_DIGEST = "3TwWuvSm+Ohsjh0/TWDqIA=="
+# The same text under SF's Python demo (quote_plus: "*" escaped, "~" kept).
+SF_MASKED_PYTHON_DIGEST = "d1G7p9Q2I7Tspwweq909ng=="
+KDNIAO_SPECIAL_DATA = (
+    '{"OrderCode":"订单 *~+😀","ShipperCode":"SF","LogisticCode":"SF1234567890123"}'
+)
+KDNIAO_SPECIAL_SIGN = "YzQzOTdiZTgyYzJlZGIwMTVmNDg2N2E5MDQ5ZTk3MzA="
+K100_SPECIAL_PARAM = (
+    '{"com":"shunfeng","num":"SF1234567890123","phone":"138****0000",'
+    '"from":"上海 浦东~","to":"北京+朝阳 😀"}'
+)
+K100_SPECIAL_QUERY_SIGN = "BF89C5D440EABCB0488B3D85C8FCA7D4"
+K100_SPECIAL_LABEL_SIGN = "909EF72C71671C51F3D54FC12E16820B"
+K100_SPECIAL_PUSH_SIGN = "E03EC4A2E6D5320884235716B974D699"
+
 
 def _flip_last_char(text: str) -> str:
     return text[:-1] + ("A" if text[-1] != "A" else "B")
@@ -169,6 +199,75 @@ def test_sf_msg_digest_url_encodes_utf8():
 
 def test_sf_verify_accepts_the_vector():
     assert signing.sf_verify(SF_MSG, SF_TS, SF_CHECK_WORD, SF_DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoded"),
+    [
+        ("138****0000", "138****0000"),
+        ("~", "%7E"),
+        ("a b+c", "a+b%2Bc"),
+        (".-_*", ".-_*"),
+        (
+            "收件人：王小明 😀",
+            "%E6%94%B6%E4%BB%B6%E4%BA%BA%EF%BC%9A%E7%8E%8B%E5%B0%8F%E6%98%8E+%F0%9F%98%80",
+        ),
+        (SF_MASKED_MSG + SF_TS + SF_CHECK_WORD, SF_MASKED_JAVA_ENCODED),
+    ],
+)
+def test_java_url_encode_writes_what_javas_url_encoder_writes(text, encoded):
+    assert signing.java_url_encode(text) == encoded
+
+
+@pytest.mark.parametrize(
+    ("msg", "java_digest", "python_digest"),
+    [
+        pytest.param(
+            "138****0000", "J8EeSaza+deh0LIpDh4hIA==", "OK5d2N2gS6AA/SkjMYMX4A==", id="star"
+        ),
+        pytest.param("~", "i07yNhI/l2X27d5sQdRQxg==", "k94g5CT5mKn9OD/j4PD33Q==", id="tilde"),
+        pytest.param("a b+c", "6isjSfp1rEe8jTKlHy3Mzw==", None, id="space-plus"),
+        pytest.param("收件人：王小明 😀", "ol3EgaIFmmqmJ7SjLAKTBg==", None, id="chinese-emoji"),
+        pytest.param(
+            SF_MASKED_MSG, SF_MASKED_JAVA_DIGEST, SF_MASKED_PYTHON_DIGEST, id="masked-intercept"
+        ),
+    ],
+)
+def test_sf_signs_by_the_documented_java_rule_and_knows_the_python_demos(
+    msg, java_digest, python_digest
+):
+    # Where the two rules agree (no "*" or "~"), the Python demo's digest is the Java one.
+    python_digest = python_digest or java_digest
+    assert signing.sf_msg_digest(msg, SF_TS, SF_CHECK_WORD) == java_digest
+    assert signing.sf_verify(msg, SF_TS, SF_CHECK_WORD, java_digest)
+    demo = signing.sf_msg_digest(msg, SF_TS, SF_CHECK_WORD, rule=signing.SF_PYTHON_DEMO_RULE)
+    assert demo == python_digest
+    assert signing.sf_digest_rule(msg, SF_TS, SF_CHECK_WORD, java_digest) == signing.SF_JAVA_RULE
+    expected_rule = signing.SF_JAVA_RULE if python_digest == java_digest else "python-demo"
+    assert signing.sf_digest_rule(msg, SF_TS, SF_CHECK_WORD, python_digest) == expected_rule
+
+
+def test_sf_verify_takes_only_the_documented_rule_where_the_two_differ():
+    assert not signing.sf_verify(SF_MASKED_MSG, SF_TS, SF_CHECK_WORD, SF_MASKED_PYTHON_DIGEST)
+
+
+def test_sf_digest_rule_is_none_for_a_digest_neither_rule_made():
+    assert signing.sf_digest_rule(SF_MASKED_MSG, SF_TS, "wrong", SF_MASKED_JAVA_DIGEST) is None
+    assert signing.sf_digest_rule(SF_MASKED_MSG, SF_TS, SF_CHECK_WORD, "") is None
+
+
+def test_kdniao_signs_special_characters_as_they_are():
+    assert signing.kdniao_data_sign(KDNIAO_SPECIAL_DATA, KDNIAO_KEY) == KDNIAO_SPECIAL_SIGN
+    assert signing.kdniao_verify(KDNIAO_SPECIAL_DATA, KDNIAO_KEY, KDNIAO_SPECIAL_SIGN)
+
+
+def test_kuaidi100_signs_special_characters_as_they_are():
+    param = K100_SPECIAL_PARAM
+    assert signing.kuaidi100_query_sign(param, "testkey", "TESTCUSTOMER") == K100_SPECIAL_QUERY_SIGN
+    label = signing.kuaidi100_label_sign(param, SF_TS, "testkey", "testsecret")
+    assert label == K100_SPECIAL_LABEL_SIGN
+    assert signing.kuaidi100_push_sign(param, "salt123") == K100_SPECIAL_PUSH_SIGN
+    assert signing.kuaidi100_verify_push(param, "salt123", K100_SPECIAL_PUSH_SIGN.lower())
 
 
 @pytest.mark.parametrize(
