@@ -466,8 +466,10 @@ class Subscription:
     courier_code: str = ""
     # Kuaidi100: the resultv2 detail its pushes carry (``kuaidi100_level``).
     level: int = 0
-    # Kdniao: 1008 gets basic pushes (RequestType 101), 8008 value-added ones (102).
+    # Kdniao: 1008 gets basic pushes (RequestType 101), 8008 value-added ones (102), each track
+    # with the OrderCode the subscription named.
     request_type: str = ""
+    order_code: str = ""
 
 
 @dataclass
@@ -1124,7 +1126,14 @@ def kdniao_push_form(
             "EBusinessID": SANDBOX_ACCOUNTS["kdniao"]["ebusiness_id"],
             "PushTime": format_local_time(now),
             "Count": "1",
-            "Data": [render_kdniao(parcel, subscription.courier_code, value_added=value_added)],
+            "Data": [
+                render_kdniao(
+                    parcel,
+                    subscription.courier_code,
+                    value_added=value_added,
+                    order_code=subscription.order_code,
+                )
+            ],
         }
     )
     app_key = SANDBOX_ACCOUNTS["kdniao"]["app_key"]
@@ -1412,7 +1421,10 @@ class Gateways:
                 )
         if request_type in ("1008", "8008"):
             subscription = Subscription(
-                protocol="kdniao", courier_code=shipper, request_type=request_type
+                protocol="kdniao",
+                courier_code=shipper,
+                request_type=request_type,
+                order_code=order_code,
             )
             self.world.subscribe("kdniao", number, subscription)
             return {
@@ -1462,6 +1474,13 @@ def _kdniao_object(text: str) -> dict | None:
         except ValueError:
             return None
     return value if isinstance(value, dict) else None
+
+
+def _sf_rules_agree(form: dict[str, str]) -> bool:
+    text = form.get("msgData", ""), form.get("timestamp", ""), SANDBOX_ACCOUNTS["sf"]["check_word"]
+    return signing.sf_msg_digest(*text) == signing.sf_msg_digest(
+        *text, rule=signing.SF_PYTHON_DEMO_RULE
+    )
 
 
 def sf_signing_rule(form: dict[str, str]) -> str | None:
@@ -1765,8 +1784,11 @@ class SandboxServer:
             "waybills": _waybills_named(form),
         }
         if protocol == "sf":
-            # "java" (SF's documentation), "python-demo" (its Python demo), or "" if neither.
+            # "java" (SF's documentation), "python-demo" (its Python demo), "either" when the
+            # two agree on this text (no "*" or "~" in it), or "" if neither made the digest.
             entry["sign_rule"] = sf_signing_rule(form) or ""
+            if entry["sign_rule"] and _sf_rules_agree(form):
+                entry["sign_rule"] = "either"
         elif protocol == "kdniao":
             request_data = form.get("RequestData", "")
             strict = _json_object(request_data) is not None

@@ -115,7 +115,7 @@ def test_kdniao_subscription_at_api_dist_pushes_the_documented_type(
     sandbox.set_push_url("kdniao", receiver.url + "/kdniao")
     receiver.adapters["/kdniao"] = make_adapter(sandbox, "kdniao")
     number = new_waybill("3")
-    request_data = f"{{'OrderCode':'','ShipperCode':'YTO','LogisticCode':'{number}'}}"
+    request_data = f"{{'OrderCode':'ORD-{number}','ShipperCode':'YTO','LogisticCode':'{number}'}}"
 
     answer = _kdniao(sandbox, request_type, request_data, path=KDNIAO_SUBSCRIBE_PATH)
 
@@ -129,6 +129,7 @@ def test_kdniao_subscription_at_api_dist_pushes_the_documented_type(
     body = json.loads(push.form["RequestData"])
     assert body["Count"] == "1"  # a string, as Kdniao documents it
     [track] = body["Data"]
+    assert track["OrderCode"] == f"ORD-{number}"
     assert ("StateEx" in track) is value_added
     assert all(("Action" in trace) is value_added for trace in track["Traces"])
     pushed_at = parse_local_time(body["PushTime"])
@@ -311,6 +312,17 @@ def test_sf_accepts_both_published_rules_and_notes_which(sandbox, rule, seconds)
     assert _last_request(sandbox, "sf")["sign_rule"] == rule
     routes = json.loads(answer["apiResultData"])["msgData"]["routeResps"][0]["routes"]
     assert routes
+
+
+def test_sf_request_log_says_either_where_the_two_rules_agree(sandbox):
+    number = new_waybill("2", prefix="SF")
+    msg_data = compact_json({"trackingType": "1", "trackingNumber": [number], "methodType": "1"})
+    stamp = str(int(time.time()))
+
+    answer = _sf(sandbox, "EXP_RECE_SEARCH_ROUTES", msg_data, rule="python-demo", timestamp=stamp)
+
+    assert answer["apiResultCode"] == "A1000"
+    assert _last_request(sandbox, "sf")["sign_rule"] == "either"
 
 
 def test_sf_refuses_a_digest_made_by_neither_rule(sandbox):
