@@ -311,8 +311,9 @@ COURIER_PUSH_MAX_BYTES = int(env("COURIER_PUSH_MAX_BYTES", str(64 * 1024)))
 COURIER_PUSH_REFUSED_RETENTION_DAYS = int(env("COURIER_PUSH_REFUSED_RETENTION_DAYS", "7"))
 COURIER_PUSH_ACCEPTED_RETENTION_DAYS = int(env("COURIER_PUSH_ACCEPTED_RETENTION_DAYS", "30"))
 COURIER_PUSH_TIME_WINDOW_S = int(env("COURIER_PUSH_TIME_WINDOW_S", "600"))
-# "off" turns the check off (a sandbox courier on an accelerated clock dates scans ahead; the
-# demo's runs paced and does not).
+# "off" turns the check off (a sandbox courier on an accelerated clock dates scans ahead, and
+# its signed push times too, so receiving its SF and Kdniao pushes also needs a wider window;
+# the demo's runs paced and needs neither).
 _scan_skew = env("COURIER_SCAN_FUTURE_SKEW_S", "3600")
 COURIER_SCAN_FUTURE_SKEW_S = None if _scan_skew == "off" else int(_scan_skew)
 COURIER_PUSH_REFUSED_PER_MINUTE = int(env("COURIER_PUSH_REFUSED_PER_MINUTE", "60"))

@@ -97,7 +97,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote
 
 import httpx
-import json5
 
 from couriers import signing
 from couriers.adapters.base import AccountConfig
@@ -107,6 +106,7 @@ from couriers.adapters.common import (
     InterceptAction,
     compact_json,
     format_local_time,
+    parse_json_or_json5,
 )
 from couriers.stages import ParcelStage
 
@@ -1198,8 +1198,8 @@ class Gateways:
         customer, param, sign = form.get("customer"), form.get("param"), form.get("sign")
         if not customer or not param or not sign:
             return {"result": False, "returnCode": "400", "message": "提交的数据不完整"}
-        expected = signing.kuaidi100_query_sign(param, account["key"], account["customer"])
-        if customer != account["customer"] or expected != sign.upper():
+        valid = signing.kuaidi100_verify_query(param, account["key"], account["customer"], sign)
+        if customer != account["customer"] or not valid:
             return {"result": False, "returnCode": "503", "message": "验证签名失败"}
         fields = _json_object(param)
         if fields is None or not fields.get("num") or not fields.get("com"):
@@ -1241,8 +1241,7 @@ class Gateways:
             return self._label_answer(103, "缺少必填参数")
         if key != account["key"]:
             return self._label_answer(402, "用户不存在")
-        expected = signing.kuaidi100_label_sign(param, t, account["key"], account["secret"])
-        if expected != sign.upper():
+        if not signing.kuaidi100_verify_label(param, t, account["key"], account["secret"], sign):
             return self._label_answer(102, "签名验证失败")
         fields = _json_object(param)
         if fields is None:
@@ -1467,12 +1466,10 @@ def _city_in(address: str) -> str:
 def _kdniao_object(text: str) -> dict | None:
     """RequestData as Kdniao's .NET gateway reads it: JSON, or the single-quoted form of
     Kdniao's own Java demo and documentation example (JSON5 takes both)."""
-    value = _json_object(text)
-    if value is None:
-        try:
-            value = json5.loads(text)
-        except ValueError:
-            return None
+    try:
+        value, _lenient = parse_json_or_json5(text)
+    except ValueError:
+        return None
     return value if isinstance(value, dict) else None
 
 

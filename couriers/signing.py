@@ -55,6 +55,16 @@ def kuaidi100_label_sign(param: str, t: str, key: str, secret: str) -> str:
     return _md5_hex(param + t + key + secret).upper()
 
 
+def kuaidi100_verify_query(param: str, key: str, customer: str, sign: str) -> bool:
+    """True if sign == kuaidi100_query_sign(...), ignoring the case of the hex digits."""
+    return _same(kuaidi100_query_sign(param, key, customer), sign.upper())
+
+
+def kuaidi100_verify_label(param: str, t: str, key: str, secret: str, sign: str) -> bool:
+    """True if sign == kuaidi100_label_sign(...), ignoring the case of the hex digits."""
+    return _same(kuaidi100_label_sign(param, t, key, secret), sign.upper())
+
+
 def kuaidi100_push_sign(param: str, salt: str) -> str:
     """sign = UPPER(md5_hex(param + salt)) for subscription pushes and callbacks."""
     return _md5_hex(param + salt).upper()

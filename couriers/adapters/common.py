@@ -132,19 +132,25 @@ def load_json(text: str, what: str):
         raise TransientError(f"{what}: the answer is not JSON: {text[:200]!r}") from exc
 
 
+def parse_json_or_json5(text: str) -> tuple[object, bool]:
+    """(value, lenient): JSON, or failing that JSON5, as Kdniao's .NET gateway reads its own
+    examples' single-quoted RequestData (``{'ShipperCode':'SF'}``). ValueError for neither."""
+    try:
+        return json.loads(text), False
+    except (TypeError, ValueError):
+        pass
+    return json5.loads(text), True
+
+
 def load_lenient_json(text: str, what: str, *, protocol: str):
-    """Parse JSON, or failing that JSON5: Kdniao's own examples write RequestData with single
-    quotes (``{'ShipperCode':'SF'}``), which its .NET gateway takes. A body that is neither is a
+    """``parse_json_or_json5`` for what a gateway sends us: a body that is neither is a
     transient failure, as with ``load_json``; the lenient form is noted when it was needed."""
     try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        value = json5.loads(text)
+        value, lenient = parse_json_or_json5(text)
     except ValueError as exc:
         raise TransientError(f"{what}: the answer is not JSON: {text[:200]!r}") from exc
-    notice_variant(protocol, f"{what} written as JSON5 (single quotes), not JSON")
+    if lenient:
+        notice_variant(protocol, f"{what} written as JSON5 (single quotes), not JSON")
     return value
 
 

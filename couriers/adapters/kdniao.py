@@ -134,6 +134,9 @@ class KdniaoAdapter(HttpAdapter):
         answer = load_json(text, f"kdniao {request_type}")
         if not isinstance(answer, dict):
             raise TransientError(f"kdniao {request_type}: the answer is not an object")
+        if isinstance(answer.get("Success"), str):
+            notice_variant("kdniao", f"{request_type} answer with Success as a string")
+            answer["Success"] = answer["Success"].strip().lower() == "true"
         code = str(answer.get("ResultCode") or "")
         reason = str(answer.get("Reason") or "")
         if answer.get("Success") is False and code:

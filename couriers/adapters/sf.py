@@ -106,6 +106,8 @@ def scans_from_routes(waybill_no: str, routes: list[dict]) -> list[TrackingScan]
     """Scans, oldest first; an opCode without a stage takes the previous scan's stage."""
     scans: list[TrackingScan] = []
     for route in sorted(routes, key=lambda item: item.get("acceptTime") or ""):
+        if isinstance(route.get("opCode"), int):
+            notice_variant("sf", "route opCode as a number, not a string")
         code = str(route.get("opCode", "")).strip()
         stage = SF_STAGES.get(code)  # sf_stage without normalising the code a second time
         if stage is None:
@@ -201,7 +203,9 @@ class SfAdapter(HttpAdapter):
         }
         try:
             for response in (result.get("msgData") or {}).get("routeResps") or []:
-                number = str(response.get("mailNo", ""))
+                number = str(
+                    pick(response, "mailNo", "mailno", protocol="sf", what="route answer") or ""
+                )
                 if number not in found:
                     continue
                 scans = scans_from_routes(number, response.get("routes") or [])
@@ -313,6 +317,8 @@ def _signed_time(timestamp: str) -> datetime:
     """The signed push timestamp: milliseconds (most senders) or seconds (SF's own demo)."""
     try:
         stamp = int(timestamp)
+        if stamp <= 10**11:
+            notice_variant("sf", "push timestamp in seconds, not milliseconds")
         return datetime.fromtimestamp(stamp / 1000 if stamp > 10**11 else stamp, UTC)
     except (ValueError, OverflowError, OSError) as exc:
         raise PushRejected(f"sf push: timestamp {timestamp[:40]!r} is not a time") from exc

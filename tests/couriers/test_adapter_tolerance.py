@@ -99,8 +99,7 @@ def test_kdniao_push_that_is_not_even_json5_is_refused():
         _adapter("kdniao").parse_push(_kdniao_push("{'Data': ["))
 
 
-def _sf_push(content: str, rule: str) -> dict[str, str]:
-    timestamp = "1765072800000"
+def _sf_push(content: str, rule: str, timestamp: str = "1765072800000") -> dict[str, str]:
     check_word = SANDBOX_ACCOUNTS["sf"]["check_word"]
     return {
         "content": content,
@@ -138,6 +137,17 @@ def test_sf_push_signed_by_the_python_demo_rule_with_mail_no_casing_is_read_and_
     notes = _variants(caplog)
     assert any("python-demo rule" in note for note in notes)
     assert any("'mailNo' instead of 'mailno'" in note for note in notes)
+    assert any("opCode as a number" in note for note in notes)
+
+
+def test_sf_push_timestamp_in_seconds_is_read_and_noted(caplog):
+    caplog.set_level(logging.WARNING, logger="couriers.variants")
+    form = _sf_push(SF_ROUTE, signing.SF_JAVA_RULE, timestamp="1765072800")
+
+    result = _adapter("sf").parse_push(form)
+
+    assert result.signed_at.timestamp() == 1765072800
+    assert any("timestamp in seconds" in note for note in _variants(caplog))
 
 
 def test_sf_push_signed_by_neither_rule_is_refused():

@@ -220,31 +220,47 @@ def test_java_url_encode_writes_what_javas_url_encoder_writes(text, encoded):
 
 
 @pytest.mark.parametrize(
-    ("msg", "java_digest", "python_digest"),
+    ("msg", "java_digest", "python_digest", "python_digest_rule"),
     [
         pytest.param(
-            "138****0000", "J8EeSaza+deh0LIpDh4hIA==", "OK5d2N2gS6AA/SkjMYMX4A==", id="star"
+            "138****0000",
+            "J8EeSaza+deh0LIpDh4hIA==",
+            "OK5d2N2gS6AA/SkjMYMX4A==",
+            "python-demo",
+            id="star",
         ),
-        pytest.param("~", "i07yNhI/l2X27d5sQdRQxg==", "k94g5CT5mKn9OD/j4PD33Q==", id="tilde"),
-        pytest.param("a b+c", "6isjSfp1rEe8jTKlHy3Mzw==", None, id="space-plus"),
-        pytest.param("收件人：王小明 😀", "ol3EgaIFmmqmJ7SjLAKTBg==", None, id="chinese-emoji"),
         pytest.param(
-            SF_MASKED_MSG, SF_MASKED_JAVA_DIGEST, SF_MASKED_PYTHON_DIGEST, id="masked-intercept"
+            "~", "i07yNhI/l2X27d5sQdRQxg==", "k94g5CT5mKn9OD/j4PD33Q==", "python-demo", id="tilde"
+        ),
+        # Without "*" or "~" the two rules agree: the demo's digest is the Java one.
+        pytest.param(
+            "a b+c", "6isjSfp1rEe8jTKlHy3Mzw==", "6isjSfp1rEe8jTKlHy3Mzw==", "java", id="space-plus"
+        ),
+        pytest.param(
+            "收件人：王小明 😀",
+            "ol3EgaIFmmqmJ7SjLAKTBg==",
+            "ol3EgaIFmmqmJ7SjLAKTBg==",
+            "java",
+            id="chinese-emoji",
+        ),
+        pytest.param(
+            SF_MASKED_MSG,
+            SF_MASKED_JAVA_DIGEST,
+            SF_MASKED_PYTHON_DIGEST,
+            "python-demo",
+            id="masked-intercept",
         ),
     ],
 )
 def test_sf_signs_by_the_documented_java_rule_and_knows_the_python_demos(
-    msg, java_digest, python_digest
+    msg, java_digest, python_digest, python_digest_rule
 ):
-    # Where the two rules agree (no "*" or "~"), the Python demo's digest is the Java one.
-    python_digest = python_digest or java_digest
     assert signing.sf_msg_digest(msg, SF_TS, SF_CHECK_WORD) == java_digest
     assert signing.sf_verify(msg, SF_TS, SF_CHECK_WORD, java_digest)
     demo = signing.sf_msg_digest(msg, SF_TS, SF_CHECK_WORD, rule=signing.SF_PYTHON_DEMO_RULE)
     assert demo == python_digest
-    assert signing.sf_digest_rule(msg, SF_TS, SF_CHECK_WORD, java_digest) == signing.SF_JAVA_RULE
-    expected_rule = signing.SF_JAVA_RULE if python_digest == java_digest else "python-demo"
-    assert signing.sf_digest_rule(msg, SF_TS, SF_CHECK_WORD, python_digest) == expected_rule
+    assert signing.sf_digest_rule(msg, SF_TS, SF_CHECK_WORD, java_digest) == "java"
+    assert signing.sf_digest_rule(msg, SF_TS, SF_CHECK_WORD, python_digest) == python_digest_rule
 
 
 def test_sf_verify_takes_only_the_documented_rule_where_the_two_differ():
