@@ -121,15 +121,12 @@ class Movement:
         return ("+" if self.amount_fen >= 0 else "−") + format_fen(abs(self.amount_fen))
 
 
-def wallet_movements(*, wallet: Wallet, before_id: int | None = None, limit: int = 50):
-    """The wallet's latest movements, newest first, and whether older ones exist.
-
-    A posting touches the available balance (top-up, adjustment, hold, release,
-    compensation), or only the held money (a fee charged): its entry on the available account,
-    or else its entry on the held account, is the one line. Two queries for any page: the
-    entries (with the available balance at a charge from the entry before it) and the
-    subjects of their references.
-    """
+def movement_entries(*, wallet_id: int):
+    """The entries that are the wallet's movements, one per posting, each annotated with
+    ``available_after``: a posting touches the available balance (top-up, adjustment, hold,
+    release, compensation), or only the held money (a fee charged); its entry on the available
+    account, or else its entry on the held account, is the one line. The available balance at a
+    charge comes from the entry before it."""
     A = Account.Kind
     available_before = Subquery(
         LedgerEntry.objects.filter(
@@ -138,14 +135,13 @@ def wallet_movements(*, wallet: Wallet, before_id: int | None = None, limit: int
         .order_by("-id")
         .values("balance_after_fen")[:1]
     )
-    entries = LedgerEntry.objects.filter(wallet=wallet).filter(
-        Q(account__kind=A.AVAILABLE)
-        | Q(account__kind=A.HELD, transaction__kind=LedgerTransaction.Kind.CAPTURE)
-    )
-    if before_id is not None:
-        entries = entries.filter(id__lt=before_id)
-    rows = list(
-        entries.annotate(
+    return (
+        LedgerEntry.objects.filter(wallet_id=wallet_id)
+        .filter(
+            Q(account__kind=A.AVAILABLE)
+            | Q(account__kind=A.HELD, transaction__kind=LedgerTransaction.Kind.CAPTURE)
+        )
+        .annotate(
             available_after=Case(
                 When(account__kind=A.AVAILABLE, then="balance_after_fen"),
                 default=Coalesce(available_before, 0),
@@ -153,8 +149,22 @@ def wallet_movements(*, wallet: Wallet, before_id: int | None = None, limit: int
             )
         )
         .select_related("transaction", "account")
-        .order_by("-id")[: limit + 1]
     )
+
+
+def movement_amount_fen(entry) -> int:
+    """What a movement line shows: the signed change of the available money, or the fee charged
+    from the held money."""
+    return entry.amount_fen if entry.account.kind == Account.Kind.HELD else entry.signed_fen
+
+
+def wallet_movements(*, wallet: Wallet, before_id: int | None = None, limit: int = 50):
+    """The wallet's latest movements (``movement_entries``), newest first, and whether older
+    ones exist. Two queries for any page: the entries and the subjects of their references."""
+    entries = movement_entries(wallet_id=wallet.pk)
+    if before_id is not None:
+        entries = entries.filter(id__lt=before_id)
+    rows = list(entries.order_by("-id")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     subjects = describe(entry.transaction.reference for entry in rows)
@@ -166,7 +176,7 @@ def wallet_movements(*, wallet: Wallet, before_id: int | None = None, limit: int
             kind_label=entry.transaction.get_kind_display(),
             reference=entry.transaction.reference,
             subject=subjects.get(entry.transaction.reference),
-            amount_fen=entry.amount_fen if entry.account.kind == A.HELD else entry.signed_fen,
+            amount_fen=movement_amount_fen(entry),
             available_after_fen=entry.available_after,
             memo=entry.transaction.memo,
         )

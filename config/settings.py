@@ -108,6 +108,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # the docs page's assets, served by us: no internet needed
     "shops.apps.SigninRecordsConfig",  # django-axes
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -323,9 +325,39 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Billing: a top-up above this many fen (default 50,000 yuan) waits for a second finance user.
 BILLING_TOP_UP_APPROVAL_FEN = int(env("BILLING_TOP_UP_APPROVAL_FEN", "5000000"))
 
+# The ERP API: API keys only (no session: a browser's cookie must not drive it), JSON only.
 REST_FRAMEWORK = {
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["shops.api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "shops.api.pagination.ApiCursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["shops.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env("API_RATE_PER_KEY", "1200/min")},
+    "EXCEPTION_HANDLER": "shops.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+# How long an Idempotency-Key's answer is kept and replayed.
+API_IDEMPOTENCY_TTL_S = int(env("API_IDEMPOTENCY_TTL_S", str(24 * 3600)))
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Parcel intercepts ERP API",
+    "DESCRIPTION": (
+        "After-sales, parcels, eligibility and fees, intercepts, the wallet and invoice "
+        "requests of one shop. Authenticate with `Authorization: Bearer <API key>`; send an "
+        "`Idempotency-Key` with every POST. Money is in fen."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {"ParcelStageEnum": "couriers.stages.ParcelStage.choices"},
 }
 
 UNFOLD = {

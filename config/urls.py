@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from intercepts.tracking.views import courier_push
 
@@ -15,4 +16,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("couriers/push/<int:account_id>/", courier_push, name="courier-push"),
+    # The ERP API: each app's own routes; the schema and its docs page need no key.
+    path("api/v1/", include("intercepts.api.urls")),
+    path("api/v1/", include("billing.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -15,6 +15,8 @@ class Access:
     is_superuser: bool = False
     platform_groups: frozenset[str] = frozenset()
     shop_roles: dict[int, str] = field(default_factory=dict)
+    # The name of the API key the request came with (its user acts for its one shop), or "".
+    api_key: str = ""
 
     @property
     def is_platform(self) -> bool:

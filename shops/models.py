@@ -139,3 +139,94 @@ class EwaybillAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.courier} {self.account_no}"
+
+
+class ApiKey(models.Model):
+    """A key a shop's ERP uses on the REST API, scoped to that one shop.
+
+    The secret is shown once when the key is made and kept only as its SHA-256 (a random
+    256-bit secret needs no slow hash). Requests made with the key act as its own user
+    (``user``), whose name says "API" and the key's name, so every history row they cause
+    names the key.
+    """
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("shop")
+    )
+    name = models.CharField(_("name"), max_length=50)
+    # The key's public part: ``pik_<prefix>_<secret>``; looked up by it, then the hash compared.
+    prefix = models.CharField(_("key prefix"), max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="api_key",
+        editable=False,
+        verbose_name=_("acts as"),
+    )
+    allowed_ips = models.JSONField(
+        _("allowed addresses"),
+        default=list,
+        blank=True,
+        help_text=_("Addresses or networks (CIDR) the key may be used from; empty for any."),
+    )
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("revoked by"),
+    )
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )
+
+
+class ApiIdempotencyRecord(models.Model):
+    """The answer to one ``Idempotency-Key`` of one shop, kept 24 hours, so a repeated POST
+    replays it instead of doing the work twice."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of the method, the path and the body: the same key with another request is refused.
+    request_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("shop", "key"), name="api_idempotency_shop_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -201,10 +201,13 @@ def intercept_note(
 
 def may_request_intercept(*, actor, after_sale: AfterSale) -> str | None:
     """The channel through which ``actor`` may ask to intercept this after-sale's parcels:
-    the workbench for the shop's owner and agents, platform CS for an after-sale under
-    arbitration; None when they may not."""
+    the workbench for the shop's owner and agents, the API for the shop's API key, platform CS
+    for an after-sale under arbitration; None when they may not."""
     access = access_for(actor)
     if access.acts_for(after_sale.shop_id):
+        # An ERP's key stands for the shop's authorisation: no payment password is asked.
+        if access.api_key:
+            return InterceptRequest.Channel.API
         return InterceptRequest.Channel.WORKBENCH
     if (
         PLATFORM_CS in access.roles(after_sale.shop_id)

@@ -1,0 +1,1 @@
+"""The ERP API for after-sales, parcels and intercepts (``/api/v1/``)."""

@@ -1,0 +1,237 @@
+"""The ERP API's after-sale, parcel and intercept endpoints. Every queryset is scoped to the
+key's shop through the one access object, so another shop's record is simply not found."""
+
+import hashlib
+
+from django.db.models import Prefetch
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from billing import selectors as billing_selectors
+from billing.services import BillingError
+from intercepts.api import filters, serializers
+from intercepts.eligibility import intercept_eligibility, is_eligible
+from intercepts.models import AfterSale, InterceptRequest, Parcel, TrackingEvent
+from intercepts.selectors import intercept_success_chance
+from intercepts.services.errors import DomainError, IneligibleError
+from intercepts.services.intercept_requests import intercept_withdraw, intercepts_request
+from shops.access import scope_to_shops
+from shops.api.errors import ApiError, not_found
+from shops.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from shops.api.idempotency import idempotent
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description=_("Any string up to 255 characters, new for each new request."),
+)
+IDEMPOTENCY_OPTIONAL = OpenApiParameter(
+    IDEMPOTENCY_HEADER, type=str, location=OpenApiParameter.HEADER, required=False
+)
+
+
+def _refusal(exc: DomainError) -> ApiError:
+    if isinstance(exc, IneligibleError):
+        refused = [
+            {"code": rule.code, "message": rule.message}
+            for rule in exc.results
+            if rule.passed is False
+        ]
+        return ApiError(
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            code="ineligible",
+            message=str(exc),
+            details={"rules": refused},
+        )
+    return ApiError(
+        status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, code="refused", message=str(exc)
+    )
+
+
+class AfterSaleViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = serializers.AfterSaleSerializer
+    filterset_class = filters.AfterSaleFilter
+
+    def get_queryset(self):
+        queryset = AfterSale.objects.select_related("order").prefetch_related(
+            Prefetch("order__parcels", queryset=Parcel.objects.only("id", "order_id"))
+        )
+        return scope_to_shops(queryset, self.request.user)
+
+
+class ParcelViewSet(viewsets.ReadOnlyModelViewSet):
+    filterset_class = filters.ParcelFilter
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return serializers.ParcelSerializer
+        return serializers.ParcelDetailSerializer
+
+    def get_queryset(self):
+        queryset = Parcel.objects.select_related("order", "courier")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related(
+                Prefetch("tracking_events", queryset=TrackingEvent.objects.order_by("occurred_at"))
+            )
+        return scope_to_shops(queryset, self.request.user)
+
+    @extend_schema(
+        parameters=[serializers.EligibilityQuerySerializer],
+        responses=serializers.EligibilitySerializer,
+        examples=[
+            OpenApiExample(
+                "Eligible",
+                value={
+                    "parcel": 42,
+                    "after_sale": 7,
+                    "action": "return",
+                    "eligible": True,
+                    "rules": [
+                        {
+                            "code": "stage_window",
+                            "title": "运输阶段允许拦截",
+                            "passed": True,
+                            "message": "",
+                        }
+                    ],
+                    "fee_fen": 300,
+                    "fee_error": "",
+                    "chance": {"probability": 0.88, "from_own_outcomes": False, "outcomes": 3},
+                },
+                response_only=True,
+            )
+        ],
+    )
+    @action(detail=True, methods=["get"])
+    def eligibility(self, request, pk=None):
+        """Every rule's answer, the fee and the chance of success for intercepting the parcel."""
+        parcel = self.get_object()
+        query = serializers.EligibilityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        after_sales = scope_to_shops(AfterSale.objects.all(), request.user).filter(
+            order_id=parcel.order_id
+        )
+        if "after_sale" in query.validated_data:
+            after_sales = after_sales.filter(pk=query.validated_data["after_sale"])
+        after_sale = after_sales.order_by("-created_at", "-id").first()
+        if after_sale is None:
+            raise not_found()
+        action_code = query.validated_data["action"]
+        results = intercept_eligibility(after_sale=after_sale, parcel=parcel, action=action_code)
+        try:
+            fee_fen, fee_error = billing_selectors.quote(parcel.courier_id, action_code), ""
+        except BillingError as exc:
+            fee_fen, fee_error = None, str(exc)
+        chance = intercept_success_chance(courier_id=parcel.courier_id, stage=parcel.stage)
+        data = {
+            "parcel": parcel.pk,
+            "after_sale": after_sale.pk,
+            "action": action_code,
+            "eligible": is_eligible(results),
+            "rules": [vars(result) for result in results],
+            "fee_fen": fee_fen,
+            "fee_error": fee_error,
+            "chance": {
+                "probability": round(chance.probability, 4),
+                "from_own_outcomes": chance.from_own_outcomes,
+                "outcomes": chance.outcomes,
+            },
+        }
+        return Response(serializers.EligibilitySerializer(data).data)
+
+
+class InterceptViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = serializers.InterceptSerializer
+    filterset_class = filters.InterceptFilter
+
+    def get_queryset(self):
+        queryset = InterceptRequest.objects.with_fee_state().select_related("parcel__courier")
+        return scope_to_shops(queryset, self.request.user)
+
+    @extend_schema(
+        request=serializers.InterceptCreateSerializer,
+        responses={201: serializers.InterceptSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[
+            OpenApiExample(
+                "Return to sender",
+                value={"after_sale": 7, "parcel": 42, "action": "return", "reason": "买家仅退款"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Change of address",
+                value={
+                    "after_sale": 7,
+                    "parcel": 42,
+                    "action": "redirect",
+                    "new_address": {
+                        "name": "张三",
+                        "phone": "13800001234",
+                        "province": "上海市",
+                        "city": "上海市",
+                        "district": "徐汇区",
+                        "address": "漕溪北路 88 号",
+                    },
+                },
+                request_only=True,
+            ),
+        ],
+    )
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        """Intercept a parcel of an after-sale: its fee is held from the wallet at once, and the
+        courier is asked within seconds; follow the status here or by webhook."""
+        body = serializers.InterceptCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        after_sale = (
+            scope_to_shops(AfterSale.objects.all(), request.user)
+            .filter(pk=data["after_sale"])
+            .first()
+        )
+        parcel = (
+            scope_to_shops(Parcel.objects.select_related("courier", "shop", "order"), request.user)
+            .filter(pk=data["parcel"])
+            .first()
+        )
+        if after_sale is None or parcel is None:
+            raise not_found()
+        # The service keeps its own key per parcel in 64 characters; ours may be 255.
+        key = hashlib.sha256(request.headers[IDEMPOTENCY_HEADER].encode()).hexdigest()[:40]
+        try:
+            [intercept] = intercepts_request(
+                actor=request.user,
+                after_sale=after_sale,
+                parcels=[parcel],
+                action=data["action"],
+                reason=data.get("reason", ""),
+                new_address=data.get("new_address"),
+                idempotency_key=f"api:{key}",
+            )
+        except DomainError as exc:
+            raise _refusal(exc) from exc
+        intercept = self.get_queryset().get(pk=intercept.pk)
+        return Response(self.get_serializer(intercept).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, parameters=[IDEMPOTENCY_OPTIONAL])
+    @action(detail=True, methods=["post"])
+    @idempotent(required=False)
+    def withdraw(self, request, pk=None):
+        """Withdraw the intercept: at once if not sent yet, else by asking the courier."""
+        intercept = self.get_object()
+        try:
+            intercept_withdraw(actor=request.user, intercept=intercept)
+        except DomainError as exc:
+            raise _refusal(exc) from exc
+        intercept = self.get_queryset().get(pk=intercept.pk)
+        return Response(self.get_serializer(intercept).data)

@@ -1,0 +1,136 @@
+"""``Idempotency-Key`` on writes: the same key with the same request replays the first answer
+(with ``Idempotent-Replayed: true``); with another request it is refused (422); while the first
+is still running it is refused (409). Answers are kept ``API_IDEMPOTENCY_TTL_S`` (24 hours).
+
+The key is claimed by inserting its row in its own transaction before any work, so two requests
+in flight with one key cannot both pass: the unique index lets one through.
+"""
+
+import functools
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework import status
+from rest_framework.response import Response
+
+from shops.api.errors import ApiError
+from shops.models import ApiIdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+
+def _request_hash(request) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b"\0")
+    digest.update(request.get_full_path().encode())
+    digest.update(b"\0")
+    digest.update(request._request.body)  # read before DRF parses it, so it stays readable
+    return digest.hexdigest()
+
+
+def _claim(shop_id: int, key: str, request_hash: str) -> ApiIdempotencyRecord | None:
+    """Claim the key (None: this request does the work) or return the record that holds it."""
+    expired = timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_TTL_S)
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                ApiIdempotencyRecord.objects.create(
+                    shop_id=shop_id, key=key, request_hash=request_hash
+                )
+            return None
+        except IntegrityError:
+            record = ApiIdempotencyRecord.objects.filter(shop_id=shop_id, key=key).first()
+            if record is None:
+                continue  # deleted meanwhile (a failed first attempt): claim it again
+            if record.created_at < expired:
+                # Past its keeping time, a key may be used afresh.
+                ApiIdempotencyRecord.objects.filter(pk=record.pk).delete()
+                continue
+            return record
+    raise ApiError(
+        status_code=status.HTTP_409_CONFLICT,
+        code="idempotency_in_progress",
+        message=_("A request with this Idempotency-Key is still being processed."),
+    )
+
+
+def idempotent(view_method=None, *, required: bool = True):
+    """Wrap a DRF view method (a POST) so it runs at most once per shop and Idempotency-Key.
+    Creates require the key; other writes (``required=False``) honour it when sent."""
+    if view_method is None:
+        return functools.partial(idempotent, required=required)
+
+    @functools.wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.headers.get(HEADER, "").strip()
+        if not key and not required:
+            return view_method(self, request, *args, **kwargs)
+        if not key:
+            raise ApiError(
+                status_code=status.HTTP_400_BAD_REQUEST,
+                code="idempotency_key_required",
+                message=_("Send an Idempotency-Key header with every POST."),
+            )
+        if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+            raise ApiError(
+                status_code=status.HTTP_400_BAD_REQUEST,
+                code="idempotency_key_invalid",
+                message=_("The Idempotency-Key must be printable ASCII, at most 255 characters."),
+            )
+        shop_id = request.auth.shop_id
+        request_hash = _request_hash(request)
+        record = _claim(shop_id, key, request_hash)
+        if record is not None:
+            if record.request_hash != request_hash:
+                raise ApiError(
+                    status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                    code="idempotency_key_reused",
+                    message=_("This Idempotency-Key was used with another request."),
+                )
+            if record.status == ApiIdempotencyRecord.Status.RUNNING:
+                raise ApiError(
+                    status_code=status.HTTP_409_CONFLICT,
+                    code="idempotency_in_progress",
+                    message=_("A request with this Idempotency-Key is still being processed."),
+                )
+            return Response(
+                record.response_body,
+                status=record.response_status,
+                headers={REPLAYED_HEADER: "true"},
+            )
+        claimed = ApiIdempotencyRecord.objects.filter(shop_id=shop_id, key=key)
+        try:
+            response = view_method(self, request, *args, **kwargs)
+        except Exception as exc:
+            try:
+                # A refusal (4xx) is an answer like any other and is replayed; anything else
+                # frees the key for a retry.
+                response = self.handle_exception(exc)
+            except Exception:
+                claimed.delete()
+                raise
+        if response.status_code >= 500:
+            claimed.delete()
+            return response
+        claimed.update(
+            status=ApiIdempotencyRecord.Status.DONE,
+            response_status=response.status_code,
+            response_body=response.data,
+        )
+        return response
+
+    return wrapper
+
+
+def idempotency_records_purge() -> int:
+    """Delete the answers past their keeping time (a beat task calls this)."""
+    expired = timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_TTL_S)
+    deleted, _by_model = ApiIdempotencyRecord.objects.filter(created_at__lt=expired).delete()
+    return deleted
