@@ -5,6 +5,8 @@ client asks ``Accept-Language: en``), ``details`` carries per-field messages or 
 eligibility rules.
 """
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
@@ -21,6 +23,12 @@ class ApiError(exceptions.APIException):
 
 
 def api_exception_handler(exc, context):
+    # Django's own 404 and permission refusals, as DRF's handler converts them, so that their
+    # code is read from the converted exception.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None:
         return None
