@@ -418,6 +418,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:shops_ewaybillaccount_changelist"),
                         "permission": "shops.navigation.ewaybill_accounts",
                     },
+                    {
+                        "title": _("API keys"),
+                        "icon": "key",
+                        "link": reverse_lazy("admin:shops_apikey_changelist"),
+                        "permission": "shops.navigation.api_keys",
+                    },
                 ],
             },
             {

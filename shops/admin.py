@@ -1,7 +1,8 @@
 """Shops, their members and e-waybill accounts, and the platform's users and groups, in the
 workbench."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
@@ -16,7 +17,8 @@ from shops import (
     services,
 )
 from shops.access import access_for
-from shops.models import EwaybillAccount, Shop, ShopMembership
+from shops.api_keys import api_key_create, api_key_revoke
+from shops.models import ApiKey, EwaybillAccount, Shop, ShopMembership
 from shops.scoped_admin import (
     MERCHANT_ALL,
     NOBODY,
@@ -100,6 +102,113 @@ class EwaybillAccountAdmin(ShopScopedAdmin):
     def delete_queryset(self, request, queryset):
         for account in queryset:
             services.ewaybill_account_revoke(actor=request.user, account=account)
+
+
+class ApiKeyForm(forms.ModelForm):
+    allowed_ips = forms.CharField(
+        label=_("allowed addresses"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One address or network (CIDR) per line; empty for any."),
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("shop", "name", "allowed_ips", "expires_at")
+
+    def clean_allowed_ips(self):
+        return self.cleaned_data["allowed_ips"].split()
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ShopScopedAdmin):
+    """The shop's keys for its ERP: made and revoked by the owner, the key shown once."""
+
+    form = ApiKeyForm
+    role_permissions = {
+        "view": frozenset({OWNER}) | PLATFORM_ALL,
+        "add": frozenset({OWNER}),
+        "change": NOBODY,
+        "delete": NOBODY,
+    }
+    list_display = ("name", "shop", "prefix", "state", "last_used_at", "expires_at", "created_at")
+    list_select_related = ("shop",)
+    list_filter = (PlatformShopFilter,)
+    list_filter_submit = True
+    ordering = ("-id",)
+    actions = ("revoke",)
+    readonly_fields = (
+        "shop",
+        "name",
+        "prefix",
+        "allowed_ips",
+        "expires_at",
+        "last_used_at",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "revoked_by",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("shop", "name", "allowed_ips", "expires_at")
+        return self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "shop":
+            # Only the shops this user owns: the service refuses any other.
+            owned = [
+                shop_id
+                for shop_id, role in access_for(request.user).shop_roles.items()
+                if role == OWNER
+            ]
+            field.queryset = field.queryset.filter(pk__in=owned)
+        return field
+
+    @display(description=_("status"), label=True)
+    def state(self, obj):
+        if obj.revoked_at is not None:
+            return _("Revoked")
+        return _("Active") if obj.is_active else _("Expired")
+
+    def save_checked(self, request, obj, form, change):
+        try:
+            key, raw = api_key_create(
+                actor=request.user,
+                shop=obj.shop,
+                name=obj.name,
+                allowed_ips=obj.allowed_ips,
+                expires_at=obj.expires_at,
+            )
+        except ValidationError as exc:
+            raise PermissionDenied(" ".join(exc.messages)) from exc
+        obj.pk = key.pk
+        # Shown this once: only its hash is kept.
+        self.message_user(
+            request,
+            _("Copy the key now; it will not be shown again: %(key)s") % {"key": raw},
+            messages.WARNING,
+        )
+
+    @admin.action(description=_("Revoke the selected keys"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            try:
+                api_key_revoke(actor=request.user, key=key)
+            except PermissionDenied as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            revoked += 1
+        self.message_user(request, _("%(count)d keys revoked.") % {"count": revoked})
+
+    def has_revoke_permission(self, request):
+        return self._allowed("add", request)
 
 
 @admin.register(Shop)

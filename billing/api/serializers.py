@@ -48,7 +48,6 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
 
 class InvoiceRequestSerializer(serializers.ModelSerializer):
     lines = InvoiceLineSerializer(many=True, read_only=True)
-    total_fen = serializers.SerializerMethodField()
 
     class Meta:
         model = InvoiceRequest
@@ -61,15 +60,12 @@ class InvoiceRequestSerializer(serializers.ModelSerializer):
             "bank_account",
             "status",
             "invoice_number",
-            "total_fen",
+            "amount_fen",
             "lines",
             "created_at",
             "updated_at",
         )
         read_only_fields = fields
-
-    def get_total_fen(self, invoice) -> int:
-        return sum(line.amount_fen for line in invoice.lines.all())
 
 
 class InvoiceRequestCreateSerializer(serializers.Serializer):
