@@ -34,6 +34,8 @@ app.conf.update(
             "task": "intercepts.pushes_delete_expired",
             "schedule": crontab(hour=3, minute=41),
         },
+        # ERP API answers are replayed for 24 hours after their Idempotency-Key was first used.
+        "api-idempotency-purge": {"task": "intercepts.api_idempotency_purge", "schedule": 3600.0},
         "sessions-clear-expired": {
             "task": "intercepts.sessions_clear_expired",
             "schedule": crontab(hour=4, minute=17),

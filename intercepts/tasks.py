@@ -11,12 +11,19 @@ from django.db import transaction
 
 from intercepts.services import sending
 from intercepts.tracking import polling, pushes
+from shops.api.idempotency import idempotency_records_purge
 
 
 @shared_task(name="intercepts.sessions_clear_expired")
 def sessions_clear_expired() -> None:
     """Delete expired sessions (safe to run twice: it only deletes what has expired)."""
     management.call_command("clearsessions")
+
+
+@shared_task(name="intercepts.api_idempotency_purge")
+def api_idempotency_purge() -> int:
+    """Delete API answers kept past their Idempotency-Key's 24 hours (safe to run twice)."""
+    return idempotency_records_purge()
 
 
 @shared_task(name="intercepts.parcels_poll_due")

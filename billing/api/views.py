@@ -2,12 +2,17 @@
 
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.response import Response
 
 from billing import selectors, services
-from billing.api import filters, serializers
+from billing.api import examples, filters, serializers
 from billing.models import InvoiceLine, InvoiceRequest, LedgerEntry, Wallet
 from shops.access import scope_to_shops
 from shops.api.errors import ApiError
@@ -30,6 +35,7 @@ def _wallet(request) -> Wallet:
 class WalletView(generics.GenericAPIView):
     serializer_class = serializers.WalletSerializer
 
+    @extend_schema(examples=[OpenApiExample("Balances", value=examples.WALLET)])
     def get(self, request):
         """The wallet's available and held money, in fen."""
         wallet = _wallet(request)
@@ -37,6 +43,16 @@ class WalletView(generics.GenericAPIView):
         return Response(self.get_serializer(balances).data)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        examples=[
+            OpenApiExample(
+                "Movements",
+                value={"next": None, "previous": None, "results": [examples.WALLET_ENTRY]},
+            )
+        ]
+    )
+)
 class WalletEntryList(generics.ListAPIView):
     """The wallet's movements, newest first: one line per posting, as the workbench lists them."""
 
@@ -49,6 +65,20 @@ class WalletEntryList(generics.ListAPIView):
         return selectors.movement_entries(wallet_id=_wallet(self.request).pk)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        examples=[
+            OpenApiExample(
+                "Invoice requests",
+                value={"next": None, "previous": None, "results": [examples.INVOICE]},
+                response_only=True,
+            )
+        ]
+    ),
+    retrieve=extend_schema(
+        examples=[OpenApiExample("An invoice request", value=examples.INVOICE, response_only=True)]
+    ),
+)
 class InvoiceRequestViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -83,7 +113,8 @@ class InvoiceRequestViewSet(
                     "charged_until": "2026-12-01T00:00:00+08:00",
                 },
                 request_only=True,
-            )
+            ),
+            OpenApiExample("Requested", value=examples.INVOICE, response_only=True),
         ],
     )
     @idempotent

@@ -1,18 +1,21 @@
 """The ERP API's after-sale, parcel and intercept endpoints. Every queryset is scoped to the
 key's shop through the one access object, so another shop's record is simply not found."""
 
-import hashlib
-
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billing import selectors as billing_selectors
 from billing.services import BillingError
-from intercepts.api import filters, serializers
+from intercepts.api import examples, filters, serializers
 from intercepts.eligibility import intercept_eligibility, is_eligible
 from intercepts.models import AfterSale, InterceptRequest, Parcel, TrackingEvent
 from intercepts.selectors import intercept_success_chance
@@ -53,6 +56,10 @@ def _refusal(exc: DomainError) -> ApiError:
     )
 
 
+@extend_schema_view(
+    list=extend_schema(examples=examples.listed("After-sales", examples.AFTER_SALE)),
+    retrieve=extend_schema(examples=examples.one("An after-sale", examples.AFTER_SALE)),
+)
 class AfterSaleViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.AfterSaleSerializer
     filterset_class = filters.AfterSaleFilter
@@ -64,6 +71,15 @@ class AfterSaleViewSet(viewsets.ReadOnlyModelViewSet):
         return scope_to_shops(queryset, self.request.user)
 
 
+@extend_schema_view(
+    list=extend_schema(examples=examples.listed("Parcels", examples.PARCEL)),
+    retrieve=extend_schema(
+        examples=examples.one(
+            "A parcel with its tracking",
+            {**examples.PARCEL, "tracking_events": [examples.TRACKING_EVENT]},
+        )
+    ),
+)
 class ParcelViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.ParcelFilter
 
@@ -145,6 +161,10 @@ class ParcelViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(serializers.EligibilitySerializer(data).data)
 
 
+@extend_schema_view(
+    list=extend_schema(examples=examples.listed("Intercepts", examples.INTERCEPT)),
+    retrieve=extend_schema(examples=examples.one("An intercept", examples.INTERCEPT)),
+)
 class InterceptViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -185,6 +205,7 @@ class InterceptViewSet(
                 },
                 request_only=True,
             ),
+            *examples.one("Created", {**examples.INTERCEPT, "status": "created"}),
         ],
     )
     @idempotent
@@ -206,8 +227,6 @@ class InterceptViewSet(
         )
         if after_sale is None or parcel is None:
             raise not_found()
-        # The service keeps its own key per parcel in 64 characters; ours may be 255.
-        key = hashlib.sha256(request.headers[IDEMPOTENCY_HEADER].encode()).hexdigest()[:40]
         try:
             [intercept] = intercepts_request(
                 actor=request.user,
@@ -216,14 +235,22 @@ class InterceptViewSet(
                 action=data["action"],
                 reason=data.get("reason", ""),
                 new_address=data.get("new_address"),
-                idempotency_key=f"api:{key}",
+                # The service's own once-only key, per use of the Idempotency-Key.
+                idempotency_key=f"api:{request.idempotency_record_id}",
             )
         except DomainError as exc:
             raise _refusal(exc) from exc
         intercept = self.get_queryset().get(pk=intercept.pk)
         return Response(self.get_serializer(intercept).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, parameters=[IDEMPOTENCY_OPTIONAL])
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_OPTIONAL],
+        examples=examples.one(
+            "Withdrawn before it was sent",
+            {**examples.INTERCEPT, "status": "cancelled", "fee_state": "released"},
+        ),
+    )
     @action(detail=True, methods=["post"])
     @idempotent(required=False)
     def withdraw(self, request, pk=None):

@@ -35,16 +35,17 @@ def _request_hash(request) -> str:
     return digest.hexdigest()
 
 
-def _claim(shop_id: int, key: str, request_hash: str) -> ApiIdempotencyRecord | None:
-    """Claim the key (None: this request does the work) or return the record that holds it."""
+def _claim(shop_id: int, key: str, request_hash: str) -> tuple[ApiIdempotencyRecord, bool]:
+    """(record, True) when this request claimed the key and does the work, else the record
+    that holds it and False."""
     expired = timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_TTL_S)
     for _attempt in range(2):
         try:
             with transaction.atomic():
-                ApiIdempotencyRecord.objects.create(
+                record = ApiIdempotencyRecord.objects.create(
                     shop_id=shop_id, key=key, request_hash=request_hash
                 )
-            return None
+            return record, True
         except IntegrityError:
             record = ApiIdempotencyRecord.objects.filter(shop_id=shop_id, key=key).first()
             if record is None:
@@ -53,7 +54,7 @@ def _claim(shop_id: int, key: str, request_hash: str) -> ApiIdempotencyRecord | 
                 # Past its keeping time, a key may be used afresh.
                 ApiIdempotencyRecord.objects.filter(pk=record.pk).delete()
                 continue
-            return record
+            return record, False
     raise ApiError(
         status_code=status.HTTP_409_CONFLICT,
         code="idempotency_in_progress",
@@ -86,8 +87,8 @@ def idempotent(view_method=None, *, required: bool = True):
             )
         shop_id = request.auth.shop_id
         request_hash = _request_hash(request)
-        record = _claim(shop_id, key, request_hash)
-        if record is not None:
+        record, claimed_now = _claim(shop_id, key, request_hash)
+        if not claimed_now:
             if record.request_hash != request_hash:
                 raise ApiError(
                     status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -105,7 +106,10 @@ def idempotent(view_method=None, *, required: bool = True):
                 status=record.response_status,
                 headers={REPLAYED_HEADER: "true"},
             )
-        claimed = ApiIdempotencyRecord.objects.filter(shop_id=shop_id, key=key)
+        claimed = ApiIdempotencyRecord.objects.filter(pk=record.pk)
+        # What the view passes on to a service's own once-only key: this use of the key, so
+        # that the same key after its keeping time is a new request.
+        request.idempotency_record_id = record.pk
         try:
             response = view_method(self, request, *args, **kwargs)
         except Exception as exc:

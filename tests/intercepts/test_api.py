@@ -9,9 +9,11 @@ from urllib.parse import quote
 import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from billing.models import Wallet
 from intercepts.models import InterceptRequest, TrackingEvent
+from intercepts.tasks import api_idempotency_purge
 from tests.api_client import call, make_keys
 from tests.factories import make_after_sale, sandbox_served
 from tests.intercepts.readiness import make_ready, zto_waybill
@@ -366,3 +368,21 @@ def test_list_queries_do_not_grow_with_the_page(client, world, keys, path):
     small, large = queries(2), queries(6)
 
     assert small == large
+
+
+def test_answers_past_their_keeping_time_are_purged_and_the_key_is_free_again(
+    client, ready, keys, settings
+):
+    from shops.models import ApiIdempotencyRecord
+
+    first = _create(client, keys.a, ready)
+    call(client, "POST", f"/api/v1/intercepts/{first.json()['id']}/withdraw/", keys.a)
+    ApiIdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert api_idempotency_purge() == 1
+    again = _create(client, keys.a, ready)
+
+    # Not replayed: a new request, for the same parcel (the first one was withdrawn).
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert again.json()["id"] != first.json()["id"]
+    assert InterceptRequest.objects.count() == 2

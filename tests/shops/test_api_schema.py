@@ -1,0 +1,80 @@
+"""The OpenAPI schema covers every endpoint with examples, and its docs page loads its assets
+from us, not from the internet."""
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+OPERATIONS = {
+    ("/api/v1/after-sales/", "get"),
+    ("/api/v1/after-sales/{id}/", "get"),
+    ("/api/v1/parcels/", "get"),
+    ("/api/v1/parcels/{id}/", "get"),
+    ("/api/v1/parcels/{id}/eligibility/", "get"),
+    ("/api/v1/intercepts/", "get"),
+    ("/api/v1/intercepts/", "post"),
+    ("/api/v1/intercepts/{id}/", "get"),
+    ("/api/v1/intercepts/{id}/withdraw/", "post"),
+    ("/api/v1/wallet/", "get"),
+    ("/api/v1/wallet/entries/", "get"),
+    ("/api/v1/invoice-requests/", "get"),
+    ("/api/v1/invoice-requests/", "post"),
+    ("/api/v1/invoice-requests/{id}/", "get"),
+}
+
+
+@pytest.fixture
+def schema(client):
+    response = client.get("/api/schema/", {"format": "json"}, headers={"Accept-Language": "en"})
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_schema_has_every_endpoint_and_nothing_else(schema):
+    found = {
+        (path, method)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+    assert found == OPERATIONS
+
+
+def test_every_endpoint_shows_an_example_answer(schema):
+    missing = []
+    for path, method in OPERATIONS:
+        operation = schema["paths"][path][method]
+        answers = [
+            content
+            for code, response in operation["responses"].items()
+            if code.startswith("2")
+            for content in response.get("content", {}).values()
+        ]
+        if not any(content.get("examples") for content in answers):
+            missing.append((path, method))
+
+    assert missing == []
+
+
+def test_every_endpoint_needs_the_key_and_creates_need_an_idempotency_key(schema):
+    assert schema["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    for path, method in OPERATIONS:
+        operation = schema["paths"][path][method]
+        assert operation["security"] == [{"ApiKey": []}], (path, method)
+    for path in ("/api/v1/intercepts/", "/api/v1/invoice-requests/"):
+        [header] = [p for p in schema["paths"][path]["post"]["parameters"] if p["in"] == "header"]
+        assert (header["name"], header["required"]) == ("Idempotency-Key", True)
+
+
+def test_the_docs_page_loads_only_our_own_assets(client):
+    response = client.get("/api/docs/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources, page
+    assert all(source.startswith("/") for source in sources), sources
+    assert any("swagger-ui" in source for source in sources)
