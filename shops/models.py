@@ -156,7 +156,7 @@ class ApiKey(models.Model):
     name = models.CharField(_("name"), max_length=50)
     # The key's public part: ``pik_<prefix>_<secret>``; looked up by it, then the hash compared.
     prefix = models.CharField(_("key prefix"), max_length=16, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
+    secret_hash = models.CharField(_("secret's SHA-256"), max_length=64, editable=False)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -214,16 +214,22 @@ class ApiIdempotencyRecord(models.Model):
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
 
-    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop")
+    )
+    key = models.CharField(_("Idempotency-Key"), max_length=255)
     # SHA-256 of the method, the path and the body: the same key with another request is refused.
-    request_hash = models.CharField(max_length=64)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    request_hash = models.CharField(_("request's SHA-256"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.RUNNING
+    )
+    response_status = models.PositiveSmallIntegerField(_("answer's HTTP status"), null=True)
+    response_body = models.JSONField(_("answer"), null=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("API idempotent answer")
+        verbose_name_plural = _("API idempotent answers")
         constraints = [
             models.UniqueConstraint(fields=("shop", "key"), name="api_idempotency_shop_key_unique")
         ]
