@@ -41,6 +41,7 @@ from billing.money import format_fen
 from billing.pins import pin_hash, pin_matches
 from billing.posting import NotEnough, Transfer
 from billing.validators import normalise_reference, normalise_uscc, validate_uscc
+from shops import webhooks
 from shops.history import status_transition
 from shops.models import PLATFORM_FINANCE
 
@@ -529,6 +530,11 @@ SETTLEMENTS = {
     Hold.Status.RELEASED: (LedgerTransaction.Kind.RELEASE, Transfer(A.HELD, A.AVAILABLE)),
 }
 
+SETTLEMENT_EVENTS = {
+    Hold.Status.CAPTURED: webhooks.WALLET_FEE_CAPTURED,
+    Hold.Status.RELEASED: webhooks.WALLET_FEE_RELEASED,
+}
+
 
 def hold_set_status(*, hold: Hold, to_status: str, actor=None) -> bool:
     """The one way a hold changes status. True if this call moved it, False if it already was
@@ -640,6 +646,18 @@ def _settle(*, reference: str, to_status: str, actor) -> Hold:
                 transfer=transfer,
                 actor=actor,
                 memo="",
+            )
+            # Only when this call moved the money: a repeated capture tells nobody twice.
+            webhooks.webhook_emit(
+                shop_id=Wallet.objects.values_list("shop_id", flat=True).get(pk=hold.wallet_id),
+                event_type=SETTLEMENT_EVENTS[to_status],
+                object_type="fee",
+                object_id=hold.reference,
+                data=lambda: {
+                    "reference": hold.reference,
+                    "amount_fen": hold.amount_fen,
+                    "courier": hold.courier.code,
+                },
             )
     return hold
 

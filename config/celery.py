@@ -29,6 +29,9 @@ app.conf.update(
         "pushes-drain": {"task": "intercepts.pushes_drain", "schedule": 60.0},
         # Intercepts left unanswered (a timeout, a worker that died) are asked about again.
         "intercepts-reconcile": {"task": "intercepts.intercepts_reconcile", "schedule": 60.0},
+        # Webhook deliveries whose next attempt is due (retries, and sends lost with a worker):
+        # due times live in a column, not in far-future countdowns the broker may redeliver.
+        "webhooks-send-due": {"task": "shops.webhooks_send_due", "schedule": 15.0},
         # Refused pushes after 7 days, applied raw pushes after 30 (settings).
         "pushes-delete-expired": {
             "task": "intercepts.pushes_delete_expired",

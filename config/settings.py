@@ -325,6 +325,19 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Billing: a top-up above this many fen (default 50,000 yuan) waits for a second finance user.
 BILLING_TOP_UP_APPROVAL_FEN = int(env("BILLING_TOP_UP_APPROVAL_FEN", "5000000"))
 
+# Outbound webhooks (shops.webhooks): the timeout of one request, the retry schedule (a failed
+# delivery waits a random time up to base * 2^(attempt-1), at most the cap, and is retried until
+# the window since it was queued has passed), and how long a rotated secret keeps signing
+# beside the new one.
+# Plain http to this machine (127.0.0.1, localhost, ::1) is allowed for an endpoint only in
+# development and tests: read once from DJANGO_DEBUG here, because the test runner turns DEBUG off.
+WEBHOOK_ALLOW_LOOPBACK_HTTP = env_bool("WEBHOOK_ALLOW_LOOPBACK_HTTP", DEBUG)
+WEBHOOK_TIMEOUT_S = float(env("WEBHOOK_TIMEOUT_S", "5"))
+WEBHOOK_RETRY_BASE_S = float(env("WEBHOOK_RETRY_BASE_S", "30"))
+WEBHOOK_RETRY_CAP_S = float(env("WEBHOOK_RETRY_CAP_S", "3600"))
+WEBHOOK_RETRY_WINDOW_S = int(env("WEBHOOK_RETRY_WINDOW_S", str(24 * 3600)))
+WEBHOOK_SECRET_OVERLAP_S = int(env("WEBHOOK_SECRET_OVERLAP_S", str(24 * 3600)))
+
 # The ERP API: API keys only (no session: a browser's cookie must not drive it), JSON only.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["shops.api.authentication.ApiKeyAuthentication"],
@@ -423,6 +436,18 @@ UNFOLD = {
                         "icon": "key",
                         "link": reverse_lazy("admin:shops_apikey_changelist"),
                         "permission": "shops.navigation.api_keys",
+                    },
+                    {
+                        "title": _("Webhook endpoints"),
+                        "icon": "webhook",
+                        "link": reverse_lazy("admin:shops_webhookendpoint_changelist"),
+                        "permission": "shops.navigation.webhook_endpoints",
+                    },
+                    {
+                        "title": _("Webhook deliveries"),
+                        "icon": "outbox",
+                        "link": reverse_lazy("admin:shops_webhookdelivery_changelist"),
+                        "permission": "shops.navigation.webhook_deliveries",
                     },
                 ],
             },

@@ -14,6 +14,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from shops import (
     admin_signin,  # noqa: F401  (registers the sign-in records)
+    admin_webhooks,  # noqa: F401  (registers the webhook endpoints and deliveries)
     services,
 )
 from shops.access import access_for

@@ -1,8 +1,11 @@
 """Shops (the tenants), their members and platform groups, and their e-waybill accounts.
 
 Everything a shop owns elsewhere (wallets, orders, parcels, claims) points here; this app
-imports only from ``couriers`` below it.
+imports only from ``couriers`` below it. The shop's outbound webhooks live here too: every app
+above emits them (``shops.webhooks``), so their records sit in the lowest app that knows a shop.
 """
+
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -236,3 +239,151 @@ class ApiIdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the shop's ERP that receives its events, signed with the endpoint's secret.
+
+    The secret is kept as it is (signing needs it) but shown only once, when it is made. A
+    rotated secret keeps signing beside the new one until ``previous_secret_expires_at``, so a
+    receiver can switch over without losing a delivery.
+    """
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="webhook_endpoints", verbose_name=_("shop")
+    )
+    url = models.URLField(_("URL"), max_length=500)
+    description = models.CharField(_("description"), max_length=100, blank=True)
+    is_active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("Events are sent only to active endpoints."),
+    )
+    secret = models.CharField(_("signing secret"), max_length=100, editable=False)
+    previous_secret = models.CharField(
+        _("previous signing secret"), max_length=100, blank=True, editable=False
+    )
+    previous_secret_expires_at = models.DateTimeField(
+        _("previous secret signs until"), null=True, blank=True, editable=False
+    )
+    secret_rotated_at = models.DateTimeField(
+        _("secret rotated at"), null=True, blank=True, editable=False
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event on its way to one endpoint, with its exact body; its attempts are its history.
+
+    Deliveries of one object (``object_key``, e.g. ``intercept:42``) to one endpoint form a
+    chain sent oldest first: a delivery waits while an earlier one of its chain is pending.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    # Pending moves on when an attempt is answered with 2xx or when the retry window has passed;
+    # "send again" puts a finished delivery back (shops.webhooks.webhook_delivery_send_again).
+    TRANSITIONS = {
+        Status.PENDING: {Status.SUCCEEDED, Status.FAILED},
+        Status.SUCCEEDED: {Status.PENDING},
+        Status.FAILED: {Status.PENDING},
+    }
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop")
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("endpoint"),
+    )
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, editable=False)
+    event_type = models.CharField(_("event"), max_length=50)
+    object_key = models.CharField(_("object"), max_length=100)
+    body = models.TextField(_("body"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    give_up_at = models.DateTimeField(_("retried until"))
+    # Set while a worker sends this delivery; the value is that worker's claim (see
+    # shops.webhooks: it only records an outcome while the claim is still its own).
+    leased_until = models.DateTimeField(_("being sent until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ("-id",)
+        indexes = [
+            # The head of a chain: its oldest pending delivery.
+            models.Index(
+                fields=("endpoint", "object_key", "id"),
+                name="webhook_delivery_chain",
+                condition=models.Q(status="pending"),
+            ),
+            # What the beat task looks at: pending deliveries that are due.
+            models.Index(
+                fields=("next_attempt_at",),
+                name="webhook_delivery_due",
+                condition=models.Q(status="pending"),
+            ),
+            # The workbench list, newest first, of one shop.
+            models.Index(fields=("shop", "-id"), name="webhook_delivery_shop_list"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.object_key} → {self.endpoint_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP request of a delivery and what came back (append-only)."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery,
+        on_delete=models.CASCADE,
+        related_name="attempt_log",
+        verbose_name=_("delivery"),
+    )
+    number = models.PositiveIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("sent at"))
+    status_code = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"))
+    response_excerpt = models.CharField(_("response"), max_length=500, blank=True)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ("delivery", "number")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("delivery", "number"), name="webhook_attempt_number_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.status_code or self.error}"

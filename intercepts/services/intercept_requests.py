@@ -17,6 +17,7 @@ from intercepts.models import (
 from intercepts.services.after_sales import after_sale_set_status
 from intercepts.services.errors import DomainError, IneligibleError
 from intercepts.validators import validate_phone
+from shops import webhooks
 from shops.access import access_for
 from shops.history import status_transition
 from shops.models import PLATFORM_CS, Shop
@@ -88,6 +89,7 @@ def intercept_create(
                 courier=parcel.courier_id,
                 actor=actor,
             )
+            _emit_status_changed(intercept.pk, shop_id=parcel.shop_id, from_status=None)
     except BillingError as exc:
         raise _billing_refusal(exc) from exc
     except IntegrityError as exc:
@@ -137,6 +139,7 @@ def intercept_set_status(
 
     with transaction.atomic():
         current = InterceptRequest.objects.get(pk=intercept.pk)
+        previous = current.status
         if not status_transition(
             current,
             to_status=to_status,
@@ -158,9 +161,54 @@ def intercept_set_status(
             raise _billing_refusal(exc) from exc
         if to_status == Status.SUCCEEDED:
             _approve_refund_after_success(current)
+        # After the money moved, so the event tells the fee's state as this move left it.
+        _emit_status_changed(current.pk, shop_id=current.shop_id, from_status=previous)
     # Only the columns written: the caller's loaded parcel and courier stay with it.
     intercept.refresh_from_db(fields=["status", "updated_at", *fields])
     return True
+
+
+def _emit_status_changed(intercept_id: int, *, shop_id: int, from_status: str | None) -> None:
+    """Tell the shop's ERP (its webhooks) the request's new status; inside the move's
+    transaction, after the request's row was written, so its events keep their order."""
+
+    def data() -> dict:
+        row = (
+            InterceptRequest.objects.with_fee_state()
+            .filter(pk=intercept_id)
+            .values(
+                "status",
+                "action",
+                "channel",
+                "fee_fen",
+                "fee_state",
+                "parcel__waybill_no",
+                "parcel__courier__code",
+                "after_sale_id",
+                "updated_at",
+            )
+            .get()
+        )
+        return {
+            "id": intercept_id,
+            "status": row["status"],
+            "from": from_status,
+            "action": row["action"],
+            "channel": row["channel"],
+            "waybill": row["parcel__waybill_no"],
+            "courier": row["parcel__courier__code"],
+            "after_sale": row["after_sale_id"],
+            "fee": {"amount_fen": row["fee_fen"], "state": row["fee_state"]},
+            "updated_at": row["updated_at"],
+        }
+
+    webhooks.webhook_emit(
+        shop_id=shop_id,
+        event_type=webhooks.INTERCEPT_STATUS_CHANGED,
+        object_type="intercept",
+        object_id=intercept_id,
+        data=data,
+    )
 
 
 def _approve_refund_after_success(intercept: InterceptRequest) -> None:
