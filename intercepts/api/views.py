@@ -110,7 +110,7 @@ class ParcelViewSet(viewsets.ReadOnlyModelViewSet):
                     "rules": [
                         {
                             "code": "stage_window",
-                            "title": "运输阶段允许拦截",
+                            "title": "物流阶段允许拦截",
                             "passed": True,
                             "message": "",
                         }
