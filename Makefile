@@ -9,11 +9,11 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8765
 ONLY ?=
 
-.PHONY: run test bench lint check format messages install clean
+.PHONY: run test fuzz bench lint check format messages install clean
 
 # Debug is off unless DJANGO_DEBUG=1: the demo, the tests and the checks run with it (the
 # benchmarks set up their own production-like settings).
-run test check messages: export DJANGO_DEBUG = 1
+run test fuzz check messages: export DJANGO_DEBUG = 1
 # The demo's settings follow its ports: the sandbox URL its accounts use, the URL pushes reach.
 run: export PORT := $(PORT)
 run: export SANDBOX_PORT := $(SANDBOX_PORT)
@@ -37,6 +37,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Schemathesis against the API's own OpenAPI schema with a real key (tests/intercepts/
+# test_api_fuzz.py): FUZZ_EXAMPLES generated requests per operation, at least 1,000 in all.
+# It needs PostgreSQL, the database the product runs on: DATABASE_URL=postgres://...
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP)
+	@case "$$DATABASE_URL" in postgres*) ;; *) echo "make fuzz needs DATABASE_URL=postgres://..."; exit 2;; esac
+	API_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) API_FUZZ_MIN_REQUESTS=1000 $(PY) -m pytest -q -p no:cacheprovider \
+		tests/intercepts/test_api_fuzz.py
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks $(ONLY)

@@ -4,16 +4,17 @@ import django_filters
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import InvoiceRequest, LedgerEntry, LedgerTransaction
+from shops.api.filters import IsoDateTimeFilter
 
 
 class WalletEntryFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(
         field_name="transaction__kind", choices=LedgerTransaction.Kind.choices
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label=_("Created at or after")
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", label=_("Created before")
     )
 
@@ -24,9 +25,9 @@ class WalletEntryFilter(django_filters.FilterSet):
 
 class InvoiceRequestFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=InvoiceRequest.Status.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = InvoiceRequest

@@ -6,16 +6,17 @@ from django.utils.translation import gettext_lazy as _
 
 from couriers.stages import ParcelStage
 from intercepts.models import AfterSale, InterceptRequest, Parcel
+from shops.api.filters import IsoDateTimeFilter
 
 
 class _Created(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label=_("Created at or after")
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", label=_("Created before")
     )
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = IsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", label=_("Updated at or after")
     )
 
