@@ -371,6 +371,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {"ParcelStageEnum": "couriers.stages.ParcelStage.choices"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "shops.api.schema.add_error_responses",
+    ],
 }
 
 UNFOLD = {

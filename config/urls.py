@@ -1,12 +1,13 @@
 """URL configuration: the admin is the workbench; couriers push to their own endpoints."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from intercepts.tracking.views import courier_push
+from shops.api.errors import api_path_not_found
 
 # The home page is the workbench, not Django's "Site administration".
 admin.site.index_title = _("After-sales workbench")
@@ -21,4 +22,5 @@ urlpatterns = [
     path("api/v1/", include("billing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_path_not_found),
 ]

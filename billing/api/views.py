@@ -87,6 +87,7 @@ class InvoiceRequestViewSet(
 ):
     serializer_class = serializers.InvoiceRequestSerializer
     filterset_class = filters.InvoiceRequestFilter
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         queryset = InvoiceRequest.objects.prefetch_related(

@@ -62,6 +62,7 @@ def _refusal(exc: DomainError) -> ApiError:
 )
 class AfterSaleViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.AfterSaleSerializer
+    lookup_value_regex = "[0-9]+"
     filterset_class = filters.AfterSaleFilter
 
     def get_queryset(self):
@@ -82,6 +83,7 @@ class AfterSaleViewSet(viewsets.ReadOnlyModelViewSet):
 )
 class ParcelViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.ParcelFilter
+    lookup_value_regex = "[0-9]+"
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -173,6 +175,7 @@ class InterceptViewSet(
 ):
     serializer_class = serializers.InterceptSerializer
     filterset_class = filters.InterceptFilter
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         queryset = InterceptRequest.objects.with_fee_state().select_related("parcel__courier")

@@ -6,8 +6,9 @@ eligibility rules.
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
@@ -54,3 +55,10 @@ def not_found() -> ApiError:
     return ApiError(
         status_code=status.HTTP_404_NOT_FOUND, code="not_found", message=_("Not found.")
     )
+
+
+@csrf_exempt  # like the API's own views: a key, not a cookie, is what a caller brings
+def api_path_not_found(request, *args, **kwargs):
+    """Any other path under /api/: a 404 in the API's own shape, not the workbench's page."""
+    body = {"code": "not_found", "message": _("Not found."), "details": {}}
+    return JsonResponse(body, status=status.HTTP_404_NOT_FOUND)

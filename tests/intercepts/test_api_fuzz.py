@@ -34,10 +34,12 @@ pytestmark = [
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "20"))
 MIN_REQUESTS = int(os.environ.get("API_FUZZ_MIN_REQUESTS", "200"))
 
-# What every answer must satisfy. Left out: the checks that judge the API by statuses the
-# schema does not list (see ``_DOCUMENTED_ERRORS``) and the ones that send requests of their own.
+# What every answer must satisfy: no server error, a status the schema lists for the operation
+# (its refusals included, ``shops.api.schema``), and headers, content type and body as the schema
+# describes them for that status. Left out: the checks that send requests of their own.
 CHECKS = [
     schemathesis.checks.not_a_server_error,
+    openapi_checks.status_code_conformance,
     openapi_checks.content_type_conformance,
     openapi_checks.response_headers_conformance,
     openapi_checks.response_schema_conformance,

@@ -78,3 +78,30 @@ def test_the_docs_page_loads_only_our_own_assets(client):
     assert sources, page
     assert all(source.startswith("/") for source in sources), sources
     assert any("swagger-ui" in source for source in sources)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/intercepts/not-a-number/"),
+        ("POST", "/api/v1/intercepts/1.5/withdraw/"),
+        ("GET", "/api/v2/anything/"),
+    ],
+)
+def test_any_other_api_path_answers_in_the_error_shape(client, method, path):
+    response = getattr(client, method.lower())(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "message": "未找到。", "details": {}}
+
+
+def test_every_operation_documents_its_refusals(schema):
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, method in OPERATIONS:
+        responses = schema["paths"][path][method]["responses"]
+        expected = {"400", "401", "403", "404", "429"} | (
+            {"409", "422"} if method == "post" else set()
+        )
+        assert expected <= set(responses), (path, method)
+        for code in expected:
+            assert responses[code]["content"]["application/json"]["schema"] == error
