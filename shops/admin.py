@@ -7,6 +7,8 @@ from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -189,12 +191,23 @@ class ApiKeyAdmin(ShopScopedAdmin):
         except ValidationError as exc:
             raise PermissionDenied(" ".join(exc.messages)) from exc
         obj.pk = key.pk
-        # Shown this once: only its hash is kept.
-        self.message_user(
-            request,
-            _("Copy the key now; it will not be shown again: %(key)s") % {"key": raw},
-            messages.WARNING,
-        )
+        # Shown once, on the page the save answers with (never in a message, which would
+        # travel in a cookie or the session): only its hash is kept.
+        request._api_key_raw = raw
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": obj,
+            "title": _("The new API key “%(name)s”") % {"name": obj.name},
+            "raw_key": request._api_key_raw,
+            "back_url": reverse("admin:shops_apikey_changelist"),
+        }
+        response = TemplateResponse(request, "admin/shops/apikey/created.html", context)
+        # A page with a key on it is never kept by a browser or a proxy.
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description=_("Revoke the selected keys"), permissions=["revoke"])
     def revoke(self, request, queryset):

@@ -38,9 +38,12 @@ def test_the_owner_makes_a_key_uses_it_and_sees_the_webhook(world, sandbox, brow
     page.fill("#id_allowed_ips", "127.0.0.1")
     screenshot(page, "api_key_form")
     page.locator("button[name=_save], input[name=_save]").first.click()
-    page.wait_for_selector("#result_list")
+    page.wait_for_selector("#api-key")
     screenshot(page, "api_key_shown_once")
-    [raw] = set(re.findall(r"pik_[0-9a-f]{8}_[A-Za-z0-9_-]+", page.content()))
+    raw = page.locator("#api-key").inner_text().strip()
+    assert re.fullmatch(r"pik_[0-9a-f]{8}_[A-Za-z0-9_-]+", raw)
+    page.get_by_role("link", name="返回 API 密钥列表").click()
+    page.wait_for_selector("#result_list")
 
     api = f"{page.live_server_url}/api/v1"
     headers = {"Authorization": f"Bearer {raw}", "Idempotency-Key": "browser-1"}

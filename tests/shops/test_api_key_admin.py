@@ -4,6 +4,7 @@ else in the shop, and no other shop, sees them."""
 import re
 
 import pytest
+from django.contrib.messages import get_messages
 
 from shops.api_keys import api_key_create
 from shops.models import ApiKey
@@ -24,8 +25,11 @@ def test_the_owner_makes_a_key_and_sees_it_once(login, world):
         follow=True,
     )
 
-    # The page the owner lands on shows the key, once.
+    # The page the save answers with shows the key, once, and is never stored.
+    assert "no-store" in response.headers["Cache-Control"]
     [raw] = re.findall(r"pik_[0-9a-f]{8}_[A-Za-z0-9_-]+", response.content.decode())
+    # Not in a message (the messages travel in a cookie or the session).
+    assert raw not in str(response.cookies) and not list(get_messages(response.wsgi_request))
     key = ApiKey.objects.get(shop=world.shop_a)
     assert key.allowed_ips == ["127.0.0.1/32", "10.0.0.0/8"]
     assert call(client, "GET", "/api/v1/after-sales/", raw).status_code == 200
