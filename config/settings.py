@@ -354,6 +354,8 @@ REST_FRAMEWORK = {
 }
 # How long an Idempotency-Key's answer is kept and replayed.
 API_IDEMPOTENCY_TTL_S = int(env("API_IDEMPOTENCY_TTL_S", str(24 * 3600)))
+# A claim still running this long belongs to a request that died; a retry takes it over.
+API_IDEMPOTENCY_ABANDONED_S = int(env("API_IDEMPOTENCY_ABANDONED_S", "300"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Parcel intercepts ERP API",
     "DESCRIPTION": (

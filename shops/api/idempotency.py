@@ -1,6 +1,8 @@
 """``Idempotency-Key`` on writes: the same key with the same request replays the first answer
 (with ``Idempotent-Replayed: true``); with another request it is refused (422); while the first
-is still running it is refused (409). Answers are kept ``API_IDEMPOTENCY_TTL_S`` (24 hours).
+is still running it is refused (409). Answers are kept ``API_IDEMPOTENCY_TTL_S`` (24 hours). A
+claim still running after ``API_IDEMPOTENCY_ABANDONED_S`` (its request died) is taken over by a
+retry of the same request.
 
 The key is claimed by inserting its row in its own transaction before any work, so two requests
 in flight with one key cannot both pass: the unique index lets one through.
@@ -54,12 +56,30 @@ def _claim(shop_id: int, key: str, request_hash: str) -> tuple[ApiIdempotencyRec
                 # Past its keeping time, a key may be used afresh.
                 ApiIdempotencyRecord.objects.filter(pk=record.pk).delete()
                 continue
+            if _abandoned(record) and record.request_hash == request_hash:
+                # Its request died mid-way (a killed worker): a retry takes the claim over, with
+                # the same record, so a service's once-only key finds what was already done.
+                taken = ApiIdempotencyRecord.objects.filter(
+                    pk=record.pk, status=record.status, created_at=record.created_at
+                ).update(created_at=timezone.now())
+                if taken:
+                    return record, True
+                continue
             return record, False
     raise ApiError(
         status_code=status.HTTP_409_CONFLICT,
         code="idempotency_in_progress",
         message=_("A request with this Idempotency-Key is still being processed."),
     )
+
+
+def _abandoned(record: ApiIdempotencyRecord) -> bool:
+    """Still running long after any request could have (the server's own timeouts are far
+    shorter than ``API_IDEMPOTENCY_ABANDONED_S``)."""
+    if record.status != ApiIdempotencyRecord.Status.RUNNING:
+        return False
+    limit = timezone.now() - timedelta(seconds=settings.API_IDEMPOTENCY_ABANDONED_S)
+    return record.created_at < limit
 
 
 def idempotent(view_method=None, *, required: bool = True):

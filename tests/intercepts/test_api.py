@@ -386,3 +386,27 @@ def test_answers_past_their_keeping_time_are_purged_and_the_key_is_free_again(
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
     assert again.json()["id"] != first.json()["id"]
     assert InterceptRequest.objects.count() == 2
+
+
+def test_a_retry_takes_over_a_claim_whose_request_died(client, ready, keys):
+    """The first request claimed the key, made the intercept and died before answering: a retry
+    after the abandon time gets that intercept, not a 409 for 24 hours nor a second one."""
+    from shops.models import ApiIdempotencyRecord
+
+    first = _create(client, keys.a, ready, idempotency_key="dies")
+    record = ApiIdempotencyRecord.objects.get(key="dies")
+    ApiIdempotencyRecord.objects.filter(pk=record.pk).update(
+        status="running", response_status=None, response_body=None
+    )
+
+    too_soon = _create(client, keys.a, ready, idempotency_key="dies")
+    ApiIdempotencyRecord.objects.filter(pk=record.pk).update(
+        created_at=timezone.now() - timedelta(minutes=6)
+    )
+    retried = _create(client, keys.a, ready, idempotency_key="dies")
+
+    assert (too_soon.status_code, too_soon.json()["code"]) == (409, "idempotency_in_progress")
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert retried.json()["id"] == first.json()["id"]
+    assert InterceptRequest.objects.count() == 1
+    assert ApiIdempotencyRecord.objects.get(pk=record.pk).status == "done"
