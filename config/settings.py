@@ -227,11 +227,9 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 # Behind a reverse proxy, the number of proxies that append to X-Forwarded-For; unset, the
-# address is the connection's own.
-_SIGNIN_PROXY_COUNT = env("SIGNIN_PROXY_COUNT")
-if _SIGNIN_PROXY_COUNT:
-    AXES_IPWARE_PROXY_COUNT = int(_SIGNIN_PROXY_COUNT)
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# address is the connection's own (shops.addresses, for sign-in and API keys alike).
+SIGNIN_PROXY_COUNT = int(env("SIGNIN_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "shops.addresses.client_ip"
 
 # Two-step sign-in (TOTP authenticator app, with recovery codes): required for platform staff
 # and shop owners while this is on; on by default whenever debug is off. The demo leaves it off

@@ -1,11 +1,11 @@
 """``Authorization: Bearer pik_...``: the request acts as the key's user, for its one shop."""
 
-from axes.helpers import get_client_ip_address
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from shops.access import Access
+from shops.addresses import client_ip
 from shops.api_keys import KeyRefused, api_key_check
 from shops.models import ShopMembership
 
@@ -26,7 +26,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         try:
             key = api_key_check(
                 raw=parts[1].decode(errors="replace"),
-                client_ip=get_client_ip_address(request._request) or "",
+                client_ip=client_ip(request._request),
             )
         except KeyRefused as exc:
             if exc.code == "ip_not_allowed":

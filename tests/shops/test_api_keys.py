@@ -162,3 +162,29 @@ def test_requests_past_the_keys_rate_are_refused_with_retry_after(client, world,
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[-1].json()["code"] == "throttled"
     assert 0 < int(answers[-1].headers["Retry-After"]) <= 60
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "status"),
+    [
+        # Behind one proxy, the address it appended is the client's.
+        pytest.param(1, "203.0.113.7", 200, id="one-proxy-allowed-client"),
+        pytest.param(1, "198.51.100.9", 403, id="one-proxy-other-client"),
+        # A client cannot slip an allowed address in front of what the proxy appended.
+        pytest.param(1, "203.0.113.7, 198.51.100.9", 403, id="one-proxy-forged-entry"),
+        pytest.param(2, "203.0.113.7, 10.0.0.5", 200, id="two-proxies"),
+        # Without a proxy setting the header is ignored: the connection's own address counts.
+        pytest.param(0, "203.0.113.7", 403, id="no-proxy-header-ignored"),
+    ],
+)
+def test_the_allow_list_reads_the_client_behind_the_configured_proxies(
+    client, world, settings, proxies, forwarded, status
+):
+    settings.SIGNIN_PROXY_COUNT = proxies
+    _key, raw = api_key_create(
+        actor=world.owner, shop=world.shop_a, name="ERP", allowed_ips=["203.0.113.7"]
+    )
+
+    response = call(client, "GET", ME, raw, **{"X-Forwarded-For": forwarded})
+
+    assert response.status_code == status
