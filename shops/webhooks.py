@@ -361,6 +361,13 @@ def _send_one(client: httpx.Client, delivery_id: int, lease) -> bool:
     if delivery is None:  # its endpoint was deleted meanwhile
         return False
     endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        # Deactivated meanwhile: what was queued is not sent either; "send again" after it is
+        # active again sends it.
+        WebhookDelivery.objects.filter(
+            pk=delivery_id, status=Status.PENDING, leased_until=lease
+        ).update(status=Status.FAILED, leased_until=None)
+        return False
     started_at = timezone.now()
     timestamp = int(time.time())
     headers = {

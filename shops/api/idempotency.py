@@ -1,8 +1,9 @@
-"""``Idempotency-Key`` on writes: the same key with the same request replays the first answer
-(with ``Idempotent-Replayed: true``); with another request it is refused (422); while the first
-is still running it is refused (409). Answers are kept ``API_IDEMPOTENCY_TTL_S`` (24 hours). A
-claim still running after ``API_IDEMPOTENCY_ABANDONED_S`` (its request died) is taken over by a
-retry of the same request.
+"""``Idempotency-Key`` on writes: the same key with the same request replays the first successful
+answer (with ``Idempotent-Replayed: true``); with another request it is refused (422); while the
+first is still running it is refused (409). A refusal is not kept: it changed nothing, and the
+same request may be tried again once its cause is fixed. Answers are kept
+``API_IDEMPOTENCY_TTL_S`` (24 hours). A claim still running after ``API_IDEMPOTENCY_ABANDONED_S``
+(its request died) is taken over by a retry of the same request.
 
 The key is claimed by inserting its row in its own transaction before any work, so two requests
 in flight with one key cannot both pass: the unique index lets one through.
@@ -134,13 +135,13 @@ def idempotent(view_method=None, *, required: bool = True):
             response = view_method(self, request, *args, **kwargs)
         except Exception as exc:
             try:
-                # A refusal (4xx) is an answer like any other and is replayed; anything else
-                # frees the key for a retry.
                 response = self.handle_exception(exc)
             except Exception:
                 claimed.delete()
                 raise
-        if response.status_code >= 500:
+        if not 200 <= response.status_code < 300:
+            # A refusal did nothing, so nothing needs guarding: the key is freed, and a retry
+            # once its cause is fixed (the agreement signed, the wallet topped up) does the work.
             claimed.delete()
             return response
         claimed.update(

@@ -410,3 +410,24 @@ def test_a_retry_takes_over_a_claim_whose_request_died(client, ready, keys):
     assert retried.json()["id"] == first.json()["id"]
     assert InterceptRequest.objects.count() == 1
     assert ApiIdempotencyRecord.objects.get(pk=record.pk).status == "done"
+
+
+def test_a_refusal_is_not_replayed_so_a_retry_after_the_fix_goes_through(
+    client, world, sandbox, keys
+):
+    from intercepts.models import InterceptPolicy
+    from intercepts.services.policy import shop_sign_agreement
+
+    sandbox_served(sandbox, "kuaidi100", ["ZTO"], callback_url="http://127.0.0.1:9/unheard")
+    make_ready(world.shop_a, world.owner)
+    world.shop_a.intercept_agreement_signed_at = None
+    world.shop_a.save(update_fields=["intercept_agreement_signed_at"])
+
+    refused = _create(client, keys.a, world, idempotency_key="fix-then-retry")
+    shop_sign_agreement(
+        actor=world.owner, shop=world.shop_a, version=InterceptPolicy.current().agreement_version
+    )
+    retried = _create(client, keys.a, world, idempotency_key="fix-then-retry")
+
+    assert (refused.status_code, refused.json()["code"]) == (422, "ineligible")
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers

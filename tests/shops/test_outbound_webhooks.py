@@ -178,6 +178,22 @@ def test_failed_attempt_waits_for_its_backoff(
     assert delivery.next_attempt_at <= timezone.now() + timedelta(seconds=3600)
 
 
+def test_a_deactivated_endpoint_gets_no_more_retries(
+    world, endpoint, receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_RETRY_BASE_S = 0
+    receiver.fail_first = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        (delivery_id,) = _emit(world)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhooks.webhooks_send_due()
+
+    assert [r["status"] for r in receiver.requests] == [500]
+    assert WebhookDelivery.objects.get(pk=delivery_id).status == D.FAILED
+
+
 def test_backoff_bound_doubles_up_to_the_cap(settings):
     settings.WEBHOOK_RETRY_BASE_S = 10
     settings.WEBHOOK_RETRY_CAP_S = 100
