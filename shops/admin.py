@@ -20,7 +20,7 @@ from shops import (
     services,
 )
 from shops.access import access_for
-from shops.api_keys import api_key_create, api_key_revoke
+from shops.api_keys import api_key_create, api_key_revoke, duplicate_key_message, live_key_named
 from shops.models import ApiKey, EwaybillAccount, Shop, ShopMembership
 from shops.scoped_admin import (
     MERCHANT_ALL,
@@ -121,6 +121,14 @@ class ApiKeyForm(forms.ModelForm):
 
     def clean_allowed_ips(self):
         return self.cleaned_data["allowed_ips"].split()
+
+    def clean(self):
+        cleaned = super().clean()
+        # A reloaded "new key" page posts again: a live key's name is not taken twice.
+        shop, name = cleaned.get("shop"), (cleaned.get("name") or "").strip()
+        if shop and name and live_key_named(shop, name):
+            self.add_error("name", duplicate_key_message())
+        return cleaned
 
 
 @admin.register(ApiKey)

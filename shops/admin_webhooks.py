@@ -47,6 +47,14 @@ class WebhookEndpointForm(forms.ModelForm):
             # The service names the field; a field's own clean raises just the messages.
             raise ValidationError(exc.messages) from exc
 
+    def clean(self):
+        cleaned = super().clean()
+        # A reloaded confirmation page posts again: one URL is registered once per shop.
+        shop, url = cleaned.get("shop"), cleaned.get("url")
+        if self.instance.pk is None and shop and url and webhooks.endpoint_registered(shop, url):
+            self.add_error("url", webhooks.duplicate_endpoint_message())
+        return cleaned
+
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):

@@ -41,6 +41,14 @@ def normalise_networks(values) -> list[str]:
     return networks
 
 
+def duplicate_key_message() -> str:
+    return _("The shop already has a live key of this name; revoke it or choose another name.")
+
+
+def live_key_named(shop, name: str) -> bool:
+    return ApiKey.objects.filter(shop=shop, name=name, revoked_at__isnull=True).exists()
+
+
 def api_key_create(
     *, actor, shop: Shop, name: str, allowed_ips=(), expires_at=None
 ) -> tuple[ApiKey, str]:
@@ -53,6 +61,8 @@ def api_key_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": _("The expiry must be in the future.")})
     networks = normalise_networks(allowed_ips)
+    if live_key_named(shop, name):
+        raise ValidationError({"name": duplicate_key_message()})
     prefix = secrets.token_hex(4)
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():

@@ -136,12 +136,22 @@ def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
+def duplicate_endpoint_message() -> str:
+    return _("This URL is already registered for the shop; events would arrive twice.")
+
+
+def endpoint_registered(shop, url: str) -> bool:
+    return WebhookEndpoint.objects.filter(shop=shop, url=url).exists()
+
+
 def webhook_endpoint_create(
     *, actor, shop: Shop, url: str, description: str = "", is_active: bool = True
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint of the shop; returns it with its signing secret, to show once."""
     _require_owner(actor, shop.pk)
     url = validate_endpoint_url(url)
+    if endpoint_registered(shop, url):
+        raise ValidationError({"url": duplicate_endpoint_message()})
     secret = _new_secret()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(

@@ -73,3 +73,15 @@ def test_platform_staff_read_keys_but_cannot_revoke_them(login, world):
     assert key.name in client.get(LIST).content.decode()
     client.post(LIST, {"action": "revoke", "_selected_action": [key.pk]})
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+
+def test_reposting_the_new_key_form_makes_no_second_key(login, world):
+    client = login(world.owner)
+    form = {"shop": world.shop_a.pk, "name": "ERP", "allowed_ips": ""}
+
+    client.post(ADD, form)
+    again = client.post(ADD, form)  # the browser's "reload" of the page that showed the key
+
+    assert again.status_code == 200
+    assert "已有一个同名的有效密钥" in again.content.decode()
+    assert ApiKey.objects.filter(shop=world.shop_a).count() == 1

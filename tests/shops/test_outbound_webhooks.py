@@ -540,3 +540,15 @@ def test_send_again_from_the_workbench(
         )
     event_ids = {r["event_id"] for r in receiver.taken}
     assert (len(receiver.taken), len(event_ids)) == (resent, 1)
+
+
+def test_reposting_the_new_endpoint_form_registers_it_once(world, login):
+    client = login(world.owner)
+    form = {"shop": world.shop_a.pk, "url": "http://127.0.0.1:9001/", "is_active": "on"}
+
+    client.post("/admin/shops/webhookendpoint/add/", form)
+    again = client.post("/admin/shops/webhookendpoint/add/", form)
+
+    assert again.status_code == 200
+    assert "已为本店铺登记" in again.content.decode()
+    assert WebhookEndpoint.objects.filter(shop=world.shop_a).count() == 1
