@@ -298,7 +298,7 @@ class WebhookDelivery(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
-        SUCCEEDED = "succeeded", _("Delivered")
+        SUCCEEDED = "succeeded", _("Delivered to the endpoint")
         FAILED = "failed", _("Failed")
 
     # Pending moves on when an attempt is answered with 2xx or when the retry window has passed;
