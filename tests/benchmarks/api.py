@@ -27,7 +27,6 @@ after a lost answer, and must be the replay of the first (same intercept, ``Idem
 
 import multiprocessing
 import os
-import socket
 import statistics
 import time
 import uuid
@@ -51,6 +50,7 @@ from intercepts.tracking.polling import courier_queue
 from shops.api_keys import api_key_create
 from shops.models import PLATFORM_FINANCE, EwaybillAccount, Shop, ShopMembership
 from tests.benchmarks import _worker, at_least, at_most, equals, p95
+from tests.benchmarks._rawhttp import RawHttp
 from tests.benchmarks._servers import celery_worker, web_server
 
 CLIENTS = int(os.environ.get("BENCH_API_CLIENTS", "8"))  # 8 is what the limits are for
@@ -166,71 +166,12 @@ def _after_sales(shop: Shop, zto: Courier, count: int, run: str) -> list[tuple[i
 # --- The clients (one spawned process each; see _worker.py) ------------------------------------
 
 
-class _RawHttp:
-    """A minimal HTTP/1.1 client on one kept-alive connection: on two cores the load generator
-    competes with the server it measures, and httpx would cost about as much CPU per request as
-    a trivial view (see the tracking benchmark's ``_RawHttp``)."""
-
-    def __init__(self, host: str, port: int, headers: dict[str, str]):
-        self.address = (host, port)
-        fixed = {"Host": f"{host}:{port}", **headers}
-        self.fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items()).encode()
-        self.sock: socket.socket | None = None
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    def request(
-        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[bytes, bytes], bytes]:
-        if self.sock is None:
-            self.sock = socket.create_connection(self.address, timeout=60)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-        self.sock.sendall(
-            f"{method} {path} HTTP/1.1\r\n".encode()
-            + self.fixed
-            + extra.encode()
-            + (
-                b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
-                if method == "POST"
-                else b""
-            )
-            + b"\r\n"
-            + body
-        )
-        buffer = b""
-        while b"\r\n\r\n" not in buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the server closed the connection before answering")
-            buffer += chunk
-        head, _, content = buffer.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        answer_headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            answer_headers[name.strip().lower()] = value.strip()
-        length = int(answer_headers[b"content-length"])  # Django's CommonMiddleware sets it
-        while len(content) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the server closed the connection mid-answer")
-            content += chunk
-        if answer_headers.get(b"connection", b"").lower() == b"close":
-            self.close()
-        return status, answer_headers, content[:length]
-
-
 def create_job(share: list[tuple[int, int, str]], options: dict):
     """Create an intercept for each (after-sale, parcel) of this client's share, in order, until
     the deadline; every ``RETRY_EVERY``-th is sent twice with the same key."""
     import json
 
-    client = _RawHttp(
+    client = RawHttp(
         options["host"], options["port"], {"Authorization": f"Bearer {options['key']}"}
     )
     client.request("GET", options["trivial_path"])  # connected and answered before the clock
@@ -288,7 +229,7 @@ def create_job(share: list[tuple[int, int, str]], options: dict):
 
 
 def trivial_job(_share, options: dict):
-    client = _RawHttp(
+    client = RawHttp(
         options["host"], options["port"], {"Authorization": f"Bearer {options['key']}"}
     )
     client.request("GET", options["trivial_path"])

@@ -30,7 +30,7 @@ count over the time from that signal to the last worker's end.
   end up with its two events. ``push_ratio_to_trivial_view`` compares it with a Django view that
   only answers "ok" on the same server (``_tracking_urls.py`` via ``_wsgi.py``, for this
   benchmark only); both are ordinary Django views behind the same middleware. Both are posted
-  on kept-alive connections by a minimal client (``_RawHttp``).
+  on kept-alive connections by a minimal client (``_rawhttp.RawHttp``).
 
 Parcels of other benchmarks stay out of the way without being touched: this benchmark's parcels
 are due at instants in the year 2000 and claims pass the end of the phase's window as ``now``,
@@ -48,7 +48,6 @@ import multiprocessing
 import os
 import pstats
 import random
-import socket
 import threading
 import time
 import uuid
@@ -81,6 +80,7 @@ from intercepts.tracking.polling import parcels_claim_due, parcels_poll, poll_ch
 from intercepts.tracking.pushes import flag_lower
 from shops.models import Shop
 from tests.benchmarks import _worker, at_least, equals
+from tests.benchmarks._rawhttp import RawHttp
 from tests.benchmarks._servers import celery_worker, web_server
 
 LIMITS = {
@@ -603,66 +603,14 @@ def db_updates_job(share: list[list[tuple]], options: dict):
     return run
 
 
-class _RawHttp:
-    """The least an HTTP/1.1 client can do: a request written in one send, an answer read by its
-    Content-Length, the connection kept while the server keeps it (gunicorn's sync workers close
-    it after every answer; then the next request opens a new one).
-
-    On two cores the load generator competes with the server it measures: http.client parses
-    every answer's headers with the email package and costs about as much CPU per request as
-    the push endpoint itself, so it would hold down both rates; this client costs a fraction.
-    """
-
-    def __init__(self, host: str, port: int):
-        self.address = (host, port)
-        self.host_header = f"{host}:{port}".encode()
-        self.sock: socket.socket | None = None
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-    def post(self, path: str, body: bytes, content_type: bytes) -> tuple[int, bytes]:
-        if self.sock is None:
-            self.sock = socket.create_connection(self.address, timeout=30)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.sendall(
-            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
-            % (path.encode(), self.host_header, content_type, len(body), body)
-        )
-        buffer = b""
-        while b"\r\n\r\n" not in buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the server closed the connection before answering")
-            buffer += chunk
-        head, _, content = buffer.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers[b"content-length"])  # both endpoints answer with one
-        while len(content) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the server closed the connection mid-answer")
-            content += chunk
-        if headers.get(b"connection", b"").lower() == b"close":
-            self.close()
-        return status, content[:length]
-
-
 def post_job(share: list[dict[str, str]], options: dict):
     """POST each prepared form once (or, with ``repeat``, the first one again and again until the
-    deadline), checking that every answer is ``expect``; see ``_RawHttp`` for the client."""
+    deadline), checking that every answer is ``expect``; see ``_rawhttp.RawHttp`` for the client."""
     content_type = b"application/x-www-form-urlencoded"
     bodies = [urlencode(form).encode() for form in share]
-    client = _RawHttp(options["host"], options["port"])
+    client = RawHttp(options["host"], options["port"])
     # Connected and answered once before the clock starts.
-    client.post(options["warmup_path"], bodies[0], content_type)
+    client.request("POST", options["warmup_path"], bodies[0], content_type=content_type)
     expect = options["expect"].encode()
 
     def run(deadline: float) -> dict:
@@ -673,7 +621,9 @@ def post_job(share: list[dict[str, str]], options: dict):
             for body in itertools.cycle(bodies[:1]) if options.get("repeat") else bodies:
                 if time.monotonic() >= deadline:
                     break
-                status, text = client.post(path, body, content_type)
+                status, _headers, text = client.request(
+                    "POST", path, body, content_type=content_type
+                )
                 if status == 200 and text == expect:
                     answered += 1
                 else:
