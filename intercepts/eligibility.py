@@ -52,10 +52,15 @@ class Case:
 
     @cached_property
     def fee(self) -> tuple[int | None, str]:
-        try:
-            return billing_selectors.quote(self.parcel.courier_id, self.action), ""
-        except BillingError as exc:
-            return None, str(exc)
+        return fee_quote(self.parcel.courier_id, self.action)
+
+
+def fee_quote(courier_id: int, action: str) -> tuple[int | None, str]:
+    """(fee in fen, "") for the action with the courier, or (None, why there is none)."""
+    try:
+        return billing_selectors.quote(courier_id, action), ""
+    except BillingError as exc:
+        return None, str(exc)
 
 
 def _not_cross_border(case: Case) -> str | None:

@@ -28,8 +28,7 @@ from unfold.widgets import (
 from billing import selectors as billing_selectors
 from billing.models import Hold, Wallet
 from billing.money import format_fen
-from billing.services import BillingError
-from intercepts.eligibility import RuleResult, intercept_eligibility, is_eligible
+from intercepts.eligibility import RuleResult, fee_quote, intercept_eligibility, is_eligible
 from intercepts.models import AfterSale, InterceptPolicy, InterceptRequest, Parcel, TrackingEvent
 from intercepts.selectors import SuccessChance, intercept_success_chance
 from intercepts.services.after_sales import after_sale_approve_refund
@@ -165,10 +164,7 @@ def _parcel_views(after_sale: AfterSale, action: str) -> list[ParcelView]:
         results = intercept_eligibility(
             after_sale=after_sale, parcel=parcel, action=action, policy=policy
         )
-        try:
-            fee_fen, fee_error = billing_selectors.quote(parcel.courier_id, action), ""
-        except BillingError as exc:
-            fee_fen, fee_error = None, str(exc)
+        fee_fen, fee_error = fee_quote(parcel.courier_id, action)
         # One query for either: an intercept in progress, or one that already caught it.
         standing = (
             parcel.intercepts.filter(status__in=(*InterceptRequest.OPEN, *InterceptRequest.CAUGHT))

@@ -13,10 +13,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from billing import selectors as billing_selectors
-from billing.services import BillingError
 from intercepts.api import examples, filters, serializers
-from intercepts.eligibility import intercept_eligibility, is_eligible
+from intercepts.eligibility import fee_quote, intercept_eligibility, is_eligible
 from intercepts.models import AfterSale, InterceptRequest, Parcel, TrackingEvent
 from intercepts.selectors import intercept_success_chance
 from intercepts.services.errors import DomainError, IneligibleError
@@ -141,10 +139,7 @@ class ParcelViewSet(viewsets.ReadOnlyModelViewSet):
             raise not_found()
         action_code = query.validated_data["action"]
         results = intercept_eligibility(after_sale=after_sale, parcel=parcel, action=action_code)
-        try:
-            fee_fen, fee_error = billing_selectors.quote(parcel.courier_id, action_code), ""
-        except BillingError as exc:
-            fee_fen, fee_error = None, str(exc)
+        fee_fen, fee_error = fee_quote(parcel.courier_id, action_code)
         chance = intercept_success_chance(courier_id=parcel.courier_id, stage=parcel.stage)
         data = {
             "parcel": parcel.pk,

@@ -16,6 +16,7 @@ import importlib
 import logging
 import time
 import traceback
+from queue import Empty
 
 
 def main(job: str, index: int, share, options: dict, ready, go, results) -> None:
@@ -58,3 +59,17 @@ def main(job: str, index: int, share, options: dict, ready, go, results) -> None
         from django.db import connections
 
         connections.close_all()
+
+
+def receive(queue, processes, *, timeout: float):
+    """The next message on ``queue``, failing fast if a worker died without sending one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            dead = [p.name for p in processes if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"worker process {dead[0]} died") from None
+            if time.monotonic() > deadline:
+                raise

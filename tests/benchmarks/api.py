@@ -32,7 +32,6 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
-from queue import Empty
 
 import httpx
 from django.contrib.auth.models import Group, User
@@ -277,11 +276,11 @@ def _run_clients(job: str, shares: list, options: list[dict], budget_s: float) -
         process.start()
     try:
         for _ in processes:
-            index, error = _receive(ready, processes, timeout=300)
+            index, error = _worker.receive(ready, processes, timeout=300)
             if error:
                 raise RuntimeError(f"client {index} failed to start:\n{error}")
         go.set()
-        reports = [_receive(results, processes, timeout=budget_s + 300) for _ in processes]
+        reports = [_worker.receive(results, processes, timeout=budget_s + 300) for _ in processes]
     finally:
         for process in processes:
             process.join(timeout=60)
@@ -293,19 +292,6 @@ def _run_clients(job: str, shares: list, options: list[dict], budget_s: float) -
         raise RuntimeError(f"client failed:\n{errors[0]}")
     seconds = max(r["finished"] for r in reports) - min(r["started"] for r in reports)
     return reports, seconds
-
-
-def _receive(queue, processes, *, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return queue.get(timeout=1)
-        except Empty:
-            dead = [p.name for p in processes if p.exitcode not in (None, 0)]
-            if dead:
-                raise RuntimeError(f"client process {dead[0]} died") from None
-            if time.monotonic() > deadline:
-                raise
 
 
 # --- Afterwards: the ledger and the sandbox ---------------------------------------------------

@@ -18,7 +18,6 @@ be using the same two cores.
 import multiprocessing
 import os
 import time
-from queue import Empty
 
 from django.contrib.auth.models import User
 from django.db import connection
@@ -115,12 +114,12 @@ def _run_workers(job: str, shares: list[dict], budget_s: float) -> tuple[dict, f
         process.start()
     try:
         for _ in processes:
-            index, error = _receive(ready, processes, timeout=120)
+            index, error = _worker.receive(ready, processes, timeout=120)
             if error:
                 raise RuntimeError(f"{job} worker {index} failed to start:\n{error}")
         machine = _machine_cpu_s()
         go.set()
-        reports = [_receive(results, processes, timeout=budget_s + 120) for _ in processes]
+        reports = [_worker.receive(results, processes, timeout=budget_s + 120) for _ in processes]
         machine = _machine_cpu_s() - machine
     finally:
         for process in processes:
@@ -150,19 +149,6 @@ def _machine_cpu_s() -> float:
             int, stat.readline().split()[1:9]
         )
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _receive(queue, processes, *, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return queue.get(timeout=1)
-        except Empty:
-            dead = [p.name for p in processes if p.exitcode not in (None, 0)]
-            if dead:
-                raise RuntimeError(f"worker process {dead[0]} died") from None
-            if time.monotonic() > deadline:
-                raise
 
 
 def _prepare(code: str = SHOP_CODE) -> tuple[Shop, int, int]:

@@ -55,7 +55,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
-from queue import Empty
 from urllib.parse import urlencode
 
 import httpx
@@ -418,13 +417,14 @@ def _run_workers(job: str, shares: list, options: dict, *, phase: str) -> dict:
     finished = False
     try:
         for _ in processes:
-            index, error = _receive(ready, processes, timeout=300)
+            index, error = _worker.receive(ready, processes, timeout=300)
             if error:
                 raise RuntimeError(f"{phase} worker {index} failed to start:\n{error}")
         machine, own = _machine_cpu_s(), _own_cpu_s()
         go.set()
         reports = [
-            _receive(results, processes, timeout=options["budget_s"] + 300) for _ in processes
+            _worker.receive(results, processes, timeout=options["budget_s"] + 300)
+            for _ in processes
         ]
         machine, own = _machine_cpu_s() - machine, _own_cpu_s() - own
         finished = True
@@ -460,20 +460,6 @@ def _run_workers(job: str, shares: list, options: dict, *, phase: str) -> dict:
         print(f"\n-- {phase}: worker 0 under cProfile, by cumulative time --")
         pstats.Stats(options["profile_path"]).sort_stats("cumulative").print_stats(30)
     return {**totals, "seconds": seconds, "started_at": started_at, "finished_at": finished_at}
-
-
-def _receive(queue, processes, *, timeout: float):
-    """The next message, failing fast if a worker died without sending one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return queue.get(timeout=1)
-        except Empty:
-            dead = [p.name for p in processes if p.exitcode not in (None, 0)]
-            if dead:
-                raise RuntimeError(f"worker process {dead[0]} died") from None
-            if time.monotonic() > deadline:
-                raise
 
 
 def _machine_cpu_s() -> float:
