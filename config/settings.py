@@ -6,6 +6,7 @@ broker under ``var/``, a file cache. Debug is off unless ``DJANGO_DEBUG=1`` (``m
 ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -262,6 +263,26 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_URL = "media/"
 MEDIA_ROOT = VAR_DIR / "media"
+
+# Claim evidence (photos, PDFs): private files, served only through the claim's own pages.
+# Local files by default; any django-storages backend by configuration, for example
+# CLAIM_EVIDENCE_STORAGE=storages.backends.s3.S3Storage with its options as JSON in
+# CLAIM_EVIDENCE_STORAGE_OPTIONS (a private bucket: no public URL is ever handed out).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "claim_evidence": {
+        "BACKEND": env("CLAIM_EVIDENCE_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(
+            env(
+                "CLAIM_EVIDENCE_STORAGE_OPTIONS",
+                json.dumps({"location": str(VAR_DIR / "claim-evidence"), "base_url": None}),
+            )
+        ),
+    },
+}
+CLAIM_EVIDENCE_MAX_BYTES = int(env("CLAIM_EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))
+CLAIM_EVIDENCE_MAX_FILES = int(env("CLAIM_EVIDENCE_MAX_FILES", "9"))
 
 LOGIN_URL = reverse_lazy("admin:login")
 LOGIN_REDIRECT_URL = reverse_lazy("admin:index")
