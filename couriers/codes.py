@@ -138,6 +138,23 @@ SF_STAGES: dict[str, ParcelStage] = {
 }
 
 
+# Damage (破损) in each protocol's own code, for finding parcels to claim for in stored tracking.
+# These codes map to EXCEPTION like the other problems above, so the stage cannot tell a damaged
+# parcel apart: the raw code has to. Keyed by ``CourierAccount.protocol``.
+DAMAGE_CODES: dict[str, frozenset[str]] = {
+    "kdniao": frozenset({"414"}),  # StateEx 414 破损 (§1.5)
+    "kuaidi100": frozenset({"209"}),  # advanced 209 破损 under 2 疑难 (§2.3, a third-party list)
+    # §3.1's opCodes (third-party, partly inferred) have none for damage or loss: an SF damage
+    # has no code to recognise, and the sandbox does not report one.
+    "sf": frozenset(),
+}
+# Every protocol's damage codes together, for tracking stored without its protocol. No code here
+# means something else in another protocol (kuaidi100 has no 414, Kdniao no 209).
+DAMAGE_RAW_CODES: frozenset[str] = frozenset().union(*DAMAGE_CODES.values())
+# Loss has no code in any of the three protocols (ParcelStage.LOST is TrackingMore's
+# exception007 in §7.1): a lost parcel just stops getting scans.
+
+
 def _code(value: str | int | None) -> str:
     # Protocols send codes as JSON numbers or strings, sometimes padded with spaces.
     if value is None:

@@ -44,7 +44,8 @@ Simulated parcels (deterministic for a given seed):
   reported by that protocol (kuaidi100 and SF never say "intercepted"), or reported as the
   nearest it has (kuaidi100's at-station scan is a plain 在途 "0"). SF gets opCodes outside
   ``couriers.codes.SF_STAGES`` for lockers, failed deliveries and returned parcels, as the real
-  SF sends many codes that we do not map.
+  SF sends many codes that we do not map. A scan may carry codes of its own instead
+  (``SimEvent.codes``, read through ``event_code``): the damage scan below.
 - Intercepts follow §7.4: a synchronous eligibility check by stage (``REFUSALS``), then success
   with the stage's probability (``intercept_succeeds``: a ``random.Random`` seeded by the run's
   seed and the waybill, so a test can know the outcome ahead), decided once per parcel; a second
@@ -63,6 +64,16 @@ Simulated parcels (deterministic for a given seed):
   SF and Kdniao push to the URL registered "in their portal", here ``set_push_url()`` or
   ``POST /sandbox/push-urls`` (JSON ``{"sf": url, "kdniao": url}``). The sandbox pushes every
   new scan at once, where the real kuaidi100 batches them every few hours.
+- Mishaps, on request (``SandboxWorld.mishap`` or ``POST /sandbox/parcels/<waybill>/mishap``
+  with JSON ``{"kind": "damaged"}`` or ``{"kind": "lost"}``; the endpoint is ours). "damaged"
+  adds, at the clock's now, an EXCEPTION scan "快件破损，已登记" in each protocol's published
+  damage code (``couriers.codes.DAMAGE_CODES``: kuaidi100 209 破损 under 2 疑难, Kdniao StateEx
+  414 under State 4 问题件), pushed like any scan; SF publishes no such opCode and does not
+  report it. The parcel then goes on along its path on its schedule: a damaged parcel still
+  arrives or comes back. "lost" stops the parcel for good, as a lost parcel goes quiet: no
+  scan, no push, no intercept result, and kuaidi100 never says ``ischeck`` 1. A parcel not yet
+  picked up, at the end of its path or already lost is refused (HTTP 409); an unknown kind is
+  400, a number never seen 404.
 
 Faults, for the whole run (``FaultOptions``) or per request with the header
 ``X-Sandbox-Fault: latency=2000,error=0.3,timeout,reset,malformed,ratelimit``:
@@ -74,8 +85,9 @@ without an answer for ``hang_s`` seconds (default 30), past any sane client time
 acted on a request whose answer never arrives.
 
 For tests and tools: ``GET /sandbox/parcels/<waybill>`` gives the sandbox's truth about a parcel
-(404 if never seen), ``GET /sandbox/requests`` the recent gateway requests, and
-``GET /sandbox/pushes`` the recent pushes with their outcome.
+(404 if never seen; its events with any codes of their own, and its ``mishaps``),
+``GET /sandbox/requests`` the recent gateway requests, and ``GET /sandbox/pushes`` the recent
+pushes with their outcome.
 """
 
 import contextlib
@@ -267,6 +279,7 @@ KUAIDI100_ADVANCED = {
     "301": ("本人签收", "3"),
     "6": ("退回", "6"),
     "4": ("退签", "4"),
+    "209": ("破损", "2"),
 }
 KUAIDI100_BASIC_NAMES = {
     "0": "在途",
@@ -308,6 +321,8 @@ KDNIAO_CODES = {
     S.RETURNING: "407",
     S.RETURNED: "406",
 }
+# By protocol; a scan's own ``codes`` take precedence (``event_code``).
+STAGE_CODES = {"kuaidi100": KUAIDI100_CODES, "sf": SF_CODES, "kdniao": KDNIAO_CODES}
 # Kdniao's basic State next to each StateEx above (§1.5).
 KDNIAO_BASIC_STATES = {
     "10": "0",
@@ -323,7 +338,18 @@ KDNIAO_BASIC_STATES = {
     "5": "5",
     "407": "4",
     "406": "3",
+    "414": "4",
 }
+
+# Mishaps (``SandboxWorld.mishap``): "damaged" adds a scan in each protocol's published damage
+# code (couriers.codes.DAMAGE_CODES) and the parcel goes on; "lost" stops it for good.
+MISHAP_DAMAGED = "damaged"
+MISHAP_LOST = "lost"
+MISHAP_KINDS = (MISHAP_DAMAGED, MISHAP_LOST)
+# SF publishes no damage opCode, so SF does not report the damage scan, as with any stage it
+# has no code for.
+DAMAGE_SCAN_CODES = {"kuaidi100": "209", "kdniao": "414"}
+DAMAGE_DESCRIPTION = "快件破损，已登记"
 
 CITIES = ("上海", "北京", "广州", "深圳", "杭州", "成都", "武汉", "西安", "南京", "重庆")
 
@@ -439,6 +465,25 @@ class SimEvent:
     at: datetime
     description: str
     location: str
+    # Per protocol, a code that replaces the stage's canonical one (a damage scan's 209 / 414).
+    codes: dict[str, str] = field(default_factory=dict)
+
+
+def event_code(event: SimEvent, protocol: str) -> str | None:
+    """The code ``protocol`` reports ``event`` with, or None if it does not report it."""
+    if protocol in event.codes:
+        return event.codes[protocol]
+    return STAGE_CODES[protocol].get(event.stage)
+
+
+@dataclass
+class Mishap:
+    kind: str  # MISHAP_KINDS
+    at: datetime
+
+
+class MishapRefused(Exception):
+    """A mishap asked for a parcel the courier does not hold: not picked up, finished or lost."""
 
 
 @dataclass
@@ -488,10 +533,21 @@ class SimParcel:
     courier_codes: dict[str, str] = field(default_factory=dict)
     # The shipper's e-waybill account the number was issued under (see ``issue_waybills``).
     issued_to: str = ""
+    mishaps: list[Mishap] = field(default_factory=list)
 
     @property
     def stage(self) -> ParcelStage:
         return self.events[-1].stage if self.events else S.NO_INFO
+
+    @property
+    def lost(self) -> bool:
+        return any(mishap.kind == MISHAP_LOST for mishap in self.mishaps)
+
+    @property
+    def finished(self) -> bool:
+        """At the end of its path: tracking stops (kuaidi100 ``ischeck``). A lost parcel is not
+        finished, it only stops moving."""
+        return self.next_at is None and bool(self.events) and not self.lost
 
     def dwell(self, stage: ParcelStage) -> timedelta:
         hours = DWELL_HOURS.get(stage, 6) * self.rng.uniform(0.8, 1.2)
@@ -528,6 +584,7 @@ class SimParcel:
                     "time": format_local_time(event.at),
                     "description": event.description,
                     "location": event.location,
+                    "codes": dict(event.codes),
                 }
                 for event in self.events
             ],
@@ -535,6 +592,10 @@ class SimParcel:
             "intercept": intercept,
             "subscriptions": sorted(self.subscriptions),
             "issued_to": self.issued_to,
+            "mishaps": [
+                {"kind": mishap.kind, "time": format_local_time(mishap.at)}
+                for mishap in self.mishaps
+            ],
         }
 
 
@@ -769,6 +830,8 @@ class SandboxWorld:
                 self._advance(parcel, now)
 
     def _advance(self, parcel: SimParcel, now: datetime) -> None:
+        if parcel.lost:
+            return  # not even a pending intercept resolves: nobody finds the parcel
         while True:
             intercept = parcel.intercept
             pending = intercept is not None and intercept.status == "pending"
@@ -800,6 +863,46 @@ class SandboxWorld:
         with self.lock:
             for waybill_no in waybill_nos:
                 self.parcel(waybill_no).issued_to = account
+
+    def mishap(self, waybill_no: str, kind: str) -> SimParcel:
+        """Damage or lose a parcel on its way (``MISHAP_KINDS``), as of the clock's now.
+
+        "damaged" adds an EXCEPTION scan reported in each protocol's damage code
+        (``DAMAGE_SCAN_CODES``) and pushed like any scan; the parcel then goes on along its path
+        on its schedule. "lost" stops the parcel: no scan, push or intercept result ever again.
+        Raises ValueError for another kind, KeyError for a number the sandbox never saw, and
+        MishapRefused for a parcel the courier does not hold (not picked up, finished, lost).
+        """
+        if kind not in MISHAP_KINDS:
+            raise ValueError(f"unknown mishap {kind!r}; expected one of {MISHAP_KINDS}")
+        with self.lock:
+            parcel = self.known(waybill_no)
+            if parcel is None:
+                raise KeyError(waybill_no)
+            if parcel.lost:
+                raise MishapRefused("the parcel is lost already")
+            if parcel.stage in (S.NO_INFO, S.LABEL_CREATED):
+                raise MishapRefused("the courier has not picked the parcel up")
+            if parcel.next_at is None:
+                raise MishapRefused(f"the parcel's way has ended ({parcel.stage})")
+            now = self.clock.now()
+            parcel.mishaps.append(Mishap(kind=kind, at=now))
+            if kind == MISHAP_LOST:
+                parcel.next_at = None
+                return parcel
+            event = SimEvent(
+                stage=S.EXCEPTION,
+                at=now,
+                description=DAMAGE_DESCRIPTION,
+                location=parcel.events[-1].location,
+                codes=dict(DAMAGE_SCAN_CODES),
+            )
+            # Into the path as the step just taken, so the next move is the one planned before.
+            parcel.position += 1
+            parcel.path.insert(parcel.position, S.EXCEPTION)
+            parcel.events.append(event)
+            self._publish(parcel, event)
+            return parcel
 
     # Intercepts.
 
@@ -915,12 +1018,12 @@ class SandboxWorld:
         if (
             subscription
             and only in ("", "kuaidi100")
-            and event.stage in KUAIDI100_CODES
+            and event_code(event, "kuaidi100") is not None
             and subscription.callback_url
         ):
             body = {
-                "status": "shutdown" if parcel.next_at is None else "polling",
-                "billstatus": "check" if parcel.next_at is None else "polling",
+                "status": "shutdown" if parcel.finished else "polling",
+                "billstatus": "check" if parcel.finished else "polling",
                 "message": "",
                 "autoCheck": "0",
                 "comOld": "",
@@ -941,7 +1044,7 @@ class SandboxWorld:
         sf_interest = "sf" in parcel.subscriptions or (
             parcel.intercept is not None and parcel.intercept.protocol == "sf"
         )
-        if url and sf_interest and only in ("", "sf") and event.stage in SF_CODES:
+        if url and sf_interest and only in ("", "sf") and event_code(event, "sf") is not None:
             route = sf_route(parcel, event, push=True)
             form = sf_push_form({"Body": {"WaybillRoute": [route]}}, self.clock.now())
             self._submit("sf", "tracking", url, form, parcel)
@@ -1017,7 +1120,7 @@ def render_kuaidi100(parcel: SimParcel, courier_code: str, level: int = 4) -> di
     ``statusCode`` with ``location`` at level 4."""
     data = []
     for event in reversed(parcel.events):
-        code = KUAIDI100_CODES.get(event.stage)
+        code = event_code(event, "kuaidi100")
         if code is None:
             continue
         name, parent = KUAIDI100_ADVANCED[code]
@@ -1036,7 +1139,7 @@ def render_kuaidi100(parcel: SimParcel, courier_code: str, level: int = 4) -> di
                 areaCode=None, areaName=event.location, status=KUAIDI100_BASIC_NAMES[parent]
             )
         data.append((item, code, parent))
-    terminal = parcel.next_at is None and bool(parcel.events)
+    terminal = parcel.finished
     state = "0"
     if data:
         state = data[0][1] if level >= 4 else data[0][2]
@@ -1069,7 +1172,7 @@ def render_kdniao(
     parcel has reached them."""
     traces = []
     for event in parcel.events:
-        code = KDNIAO_CODES.get(event.stage)
+        code = event_code(event, "kdniao")
         if code is None:
             continue
         trace = {
@@ -1080,7 +1183,7 @@ def render_kdniao(
         if value_added:
             trace.update(Location=event.location, Action=code)
         traces.append(trace)
-    state_ex = KDNIAO_CODES.get(parcel.stage, "0") if traces else "0"
+    state_ex = (event_code(parcel.events[-1], "kdniao") or "0") if traces else "0"
     track = {
         "EBusinessID": SANDBOX_ACCOUNTS["kdniao"]["ebusiness_id"],
         "OrderCode": order_code,
@@ -1149,7 +1252,7 @@ def sf_route(parcel: SimParcel, event: SimEvent, *, push: bool = False) -> dict:
         "acceptTime": format_local_time(event.at),
         "acceptAddress": event.location,
         "remark": event.description,
-        "opCode": SF_CODES[event.stage],
+        "opCode": event_code(event, "sf"),
     }
     if push:
         route = {
@@ -1346,7 +1449,7 @@ class Gateways:
         for number in numbers:
             parcel = self.world.parcel(str(number))
             with self.world.lock:
-                routes = [sf_route(parcel, e) for e in parcel.events if e.stage in SF_CODES]
+                routes = [sf_route(parcel, e) for e in parcel.events if event_code(e, "sf")]
             responses.append({"mailNo": str(number), "routes": routes})
         return _sf_result(True, "S0000", None, {"routeResps": responses})
 
@@ -1569,6 +1672,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.sandbox.world.issue_waybills(account, [str(number) for number in numbers])
             self._send_json(200, {"issued": len(numbers)})
             return
+        if path.startswith("/sandbox/parcels/") and path.endswith("/mishap"):
+            number = unquote(path.removeprefix("/sandbox/parcels/").removesuffix("/mishap"))
+            self._mishap(number, _json_object(body) or {})
+            return
         route = self._gateway(path)
         if route is None:
             self._send_json(404, {"error": "not found"})
@@ -1607,6 +1714,25 @@ class _Handler(BaseHTTPRequestHandler):
         if self.sandbox.roll(faults.malformed_rate):
             payload = payload[: len(payload) // 2]
         self._send(200, payload, "application/json;charset=UTF-8")
+
+    def _mishap(self, number: str, fields: dict) -> None:
+        kind = fields.get("kind")
+        if kind not in MISHAP_KINDS:
+            expected = " or ".join(f'{{"kind": "{name}"}}' for name in MISHAP_KINDS)
+            self._send_json(400, {"error": f"expected {expected}"})
+            return
+        world = self.sandbox.world
+        try:
+            parcel = world.mishap(number, kind)
+        except KeyError:
+            self._send_json(404, {"error": "unknown waybill", "waybill_no": number})
+            return
+        except MishapRefused as exc:
+            self._send_json(409, {"error": str(exc), "waybill_no": number})
+            return
+        with world.lock:
+            truth = parcel.truth()
+        self._send_json(200, truth)
 
     @staticmethod
     def _gateway(path: str) -> tuple[str, str] | None:

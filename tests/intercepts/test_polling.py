@@ -229,3 +229,21 @@ def test_claimed_parcels_are_cut_into_tasks_per_courier():
     ]
     assert [pk for _id, _courier, ids in chunks[:3] for pk in ids] == list(range(40))
     assert {courier.code for _id, courier, _ids in chunks} == {"ZTO", "SF"}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize(
+    ("protocol", "code", "raw_code"), [("kdniao", "YUNDA", "414"), ("kuaidi100", "ZTO", "209")]
+)
+def test_a_damage_the_courier_reports_is_stored_with_its_code(sandbox, protocol, code, raw_code):
+    courier = _account(sandbox, protocol, code)
+    [parcel] = _parcels(courier, "2")
+    sandbox.world.parcel(parcel.waybill_no)  # the courier has it in transit ...
+    sandbox.world.mishap(parcel.waybill_no, "damaged")  # ... and damages it
+
+    claimed = polling.parcels_claim_due()
+    assert parcels_poll(courier.pk, claimed[courier.pk]) == {"polled": 1, "failed": 0}
+
+    event = parcel.tracking_events.get(raw_code=raw_code)
+    assert event.stage == "exception"
+    assert event.description == "快件破损，已登记"
