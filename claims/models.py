@@ -231,3 +231,17 @@ class ClaimEvidence(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class ClaimPayout(Claim):
+    """Finance's page of payouts by courier and month (``claims.admin_payouts``).
+
+    A proxy with no table of its own: it gives the page a place in the workbench (its admin, its
+    sidebar entry, its permission checks) the way every other page has one; the figures come
+    from ``claims.selectors.payouts_by_courier_month``.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = _("claim payouts")
+        verbose_name_plural = _("claim payouts")

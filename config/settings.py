@@ -527,6 +527,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:billing_export_changelist"),
                         "permission": "shops.navigation.finance_exports",
                     },
+                    {
+                        "title": _("Claim payouts"),
+                        "icon": "payments",
+                        "link": reverse_lazy("admin:claims_claimpayout_changelist"),
+                        "permission": "shops.navigation.claim_payouts",
+                    },
                 ],
             },
             {
