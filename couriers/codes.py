@@ -138,6 +138,16 @@ SF_STAGES: dict[str, ParcelStage] = {
 }
 
 
+# Damage codes, per protocol: the scans that say the goods were broken (reference sheet §1.5,
+# Kdniao StateEx 414 破损; §2.3, kuaidi100 209 破损). Both map to EXCEPTION above, among codes
+# that only mean a delay or a wrong sort, so a claim check reads the raw code. SF publishes none.
+DAMAGE_CODES: dict[str, frozenset[str]] = {
+    "kdniao": frozenset({"414"}),
+    "kuaidi100": frozenset({"209"}),
+}
+DAMAGE_RAW_CODES: frozenset[str] = frozenset().union(*DAMAGE_CODES.values())
+
+
 def _code(value: str | int | None) -> str:
     # Protocols send codes as JSON numbers or strings, sometimes padded with spaces.
     if value is None:
