@@ -32,6 +32,12 @@ app.conf.update(
         # Webhook deliveries whose next attempt is due (retries, and sends lost with a worker):
         # due times live in a column, not in far-future countdowns the broker may redeliver.
         "webhooks-send-due": {"task": "shops.webhooks_send_due", "schedule": 15.0},
+        # Intercepts that succeeded and are still not back after the policy's days (default 7)
+        # are marked "claim suggested"; tracking that shows damage marks them as it arrives.
+        "claims-suggest-overdue": {
+            "task": "intercepts.claims_suggest_overdue",
+            "schedule": crontab(minute=23),
+        },
         # Refused pushes after 7 days, applied raw pushes after 30 (settings).
         "pushes-delete-expired": {
             "task": "intercepts.pushes_delete_expired",

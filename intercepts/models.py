@@ -3,7 +3,7 @@
 import re
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat, Upper
@@ -504,6 +504,20 @@ class InterceptPolicy(models.Model):
     agreement_version = models.CharField(
         _("current intercept agreement version"), max_length=16, default="2026-01"
     )
+    # Douyin and JD expect the parcel back within days of a successful intercept; past this, the
+    # record is marked "claim suggested" (``intercepts.services.claim_watch``).
+    claim_suggest_after_days = models.PositiveSmallIntegerField(
+        _("days after a successful intercept before a claim is suggested"),
+        default=7,
+        validators=[
+            MinValueValidator(1, _("Give at least 1 day.")),
+            MaxValueValidator(365, _("Give at most 365 days.")),
+        ],
+        help_text=_(
+            "An intercepted parcel that is not back (or not delivered at the new address) this "
+            "many days after the intercept succeeded is marked “claim suggested”."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
@@ -572,6 +586,11 @@ class InterceptRequest(models.Model):
     class Action(models.TextChoices):
         RETURN = "return", _("Return to sender")
         REDIRECT = "redirect", _("Deliver to a new address")
+
+    class ClaimSuggestion(models.TextChoices):
+        NOT_BACK = "not_back", _("Not back in time")
+        DAMAGED = "damaged", _("Tracking shows damage")
+        LOST = "lost", _("Tracking shows it lost")
 
     class Channel(models.TextChoices):
         WORKBENCH = "workbench", _("Workbench")
@@ -656,6 +675,19 @@ class InterceptRequest(models.Model):
     withdraw_requested_at = models.DateTimeField(
         _("withdrawal asked at"), null=True, blank=True, editable=False
     )
+    # When it moved to succeeded (``intercept_set_status``): the clock of "not back in time".
+    succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True, editable=False)
+    # "Claim suggested" and why (``intercepts.services.claim_watch``); blank when not suggested.
+    claim_suggestion = models.CharField(
+        _("claim suggested"),
+        max_length=16,
+        choices=ClaimSuggestion.choices,
+        blank=True,
+        editable=False,
+    )
+    claim_suggested_at = models.DateTimeField(
+        _("claim suggested at"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
@@ -676,6 +708,18 @@ class InterceptRequest(models.Model):
                 fields=("last_sent_at",),
                 condition=Q(status="submitted"),
                 name="intercept_unanswered_idx",
+            ),
+            # The claim watch's queue: succeeded, not yet suggested, oldest success first.
+            models.Index(
+                fields=("succeeded_at",),
+                condition=Q(status="succeeded", claim_suggested_at__isnull=True),
+                name="intercept_claim_watch_idx",
+            ),
+            # The workbench's "claim suggested" filter, of one shop or all.
+            models.Index(
+                fields=("shop", "-id"),
+                condition=~Q(claim_suggestion=""),
+                name="intercept_claim_suggested_idx",
             ),
         ]
         constraints = [

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.core import management
 from django.db import transaction
 
-from intercepts.services import sending
+from intercepts.services import claim_watch, sending
 from intercepts.tracking import polling, pushes
 from shops.api.idempotency import idempotency_records_purge
 
@@ -81,3 +81,10 @@ def intercept_withdrawal_send(intercept_id: int) -> str:
 def intercepts_reconcile() -> dict:
     """Resend requests the courier never answered, and send those whose task was lost."""
     return sending.intercepts_reconcile()
+
+
+@shared_task(name="intercepts.claims_suggest_overdue")
+def claims_suggest_overdue() -> int:
+    """Mark intercepts not back N days after they succeeded "claim suggested" (safe to run
+    twice: each is marked once, under its row lock)."""
+    return claim_watch.claims_suggest_overdue()

@@ -1,12 +1,12 @@
 """Outbound webhooks: a shop's ERP hears of its intercepts, claims and fees as signed JSON.
 
 Writing: ``webhook_emit`` is called by the app that changes a record (billing when a fee is
-captured or released, intercepts on every intercept status change, claims on every claim status
-change), inside that change's transaction, after the record's row is locked or updated. It
-writes one delivery per active endpoint of the shop and queues the send once the transaction
-commits, so an event is sent if and only if its change was saved. Because the caller holds the
-record's row lock, two events of one record are written (and numbered) in the order they
-happened.
+captured or released, intercepts on every intercept status change and each claim suggestion,
+claims on every claim status change), inside that change's transaction, after the record's row
+is locked or updated. It writes one delivery per active endpoint of the shop and queues the send
+once the transaction commits, so an event is sent if and only if its change was saved. Because
+the caller holds the record's row lock, two events of one record are written (and numbered) in
+the order they happened.
 
 Sending: the deliveries of one object to one endpoint form a chain (``endpoint``,
 ``object_key``) sent strictly oldest first. ``webhook_chain_send`` sends the chain's head, its
@@ -64,11 +64,15 @@ logger = logging.getLogger(__name__)
 
 INTERCEPT_STATUS_CHANGED = "intercept.status_changed"
 CLAIM_STATUS_CHANGED = "claim.status_changed"
+# An intercept that succeeded looks worth a claim (not back in time, or tracking shows damage or
+# loss): told to the merchant as its intercept results are.
+CLAIM_SUGGESTED = "claim.suggested"
 WALLET_FEE_CAPTURED = "wallet.fee_captured"
 WALLET_FEE_RELEASED = "wallet.fee_released"
 EVENT_TYPES = (
     INTERCEPT_STATUS_CHANGED,
     CLAIM_STATUS_CHANGED,
+    CLAIM_SUGGESTED,
     WALLET_FEE_CAPTURED,
     WALLET_FEE_RELEASED,
 )

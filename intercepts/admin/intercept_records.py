@@ -51,6 +51,23 @@ class InterceptCourierFilter(CourierFilter):
         return queryset.filter(parcel__courier_id=self.value())
 
 
+class ClaimSuggestedFilter(admin.SimpleListFilter):
+    """Intercepts marked "claim suggested" (not back in time, damaged or lost), or not."""
+
+    title = _("claim suggested")
+    parameter_name = "claim"
+
+    def lookups(self, request, model_admin):
+        return (("suggested", _("Claim suggested")), ("none", _("No claim suggested")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "suggested":
+            return queryset.exclude(claim_suggestion="")
+        if self.value() == "none":
+            return queryset.filter(claim_suggestion="")
+        return queryset
+
+
 class LocalDayRangeFilter(RangeDateFilter):
     """A range of whole local days on a date-time column, both ends included.
 
@@ -100,6 +117,7 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         "action",
         "channel",
         "state",
+        "claim_badge",
         "fee",
         "requested_by",
     )
@@ -109,6 +127,7 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         InterceptCourierFilter,
         "action",
         "channel",
+        ClaimSuggestedFilter,
         ("created_at", LocalDayRangeFilter),
         PlatformShopFilter,
     )
@@ -183,6 +202,7 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         (_("Fee (yuan)"), lambda o: format_fen(o.fee_fen).replace(",", "")),
         (_("Fee state"), lambda o: fee_state_label(o.fee_state)),
         (_("Failure reason"), lambda o: o.failure_reason),
+        (_("Claim suggested"), lambda o: o.get_claim_suggestion_display()),
         (_("Requested by"), lambda o: o.requested_by.get_username() if o.requested_by else ""),
     )
 
@@ -243,6 +263,16 @@ class InterceptRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
             'text-[11px] whitespace-nowrap {}">{}</span>',
             colours,
             obj.get_status_display(),
+        )
+
+    @display(description=_("claim suggested"))
+    def claim_badge(self, obj: InterceptRequest) -> str:
+        if not obj.claim_suggestion:
+            return ""
+        return format_html(
+            '<span class="inline-block font-semibold h-6 leading-6 px-2 rounded-default '
+            'text-[11px] whitespace-nowrap bg-orange-100 text-orange-700">{}</span>',
+            obj.get_claim_suggestion_display(),
         )
 
     @display(description=_("new address"))

@@ -69,6 +69,7 @@ class InterceptPolicyForm(forms.ModelForm):
             "redirect_stages",
             "allow_one_parcel_of_many",
             "agreement_version",
+            "claim_suggest_after_days",
         )
 
 

@@ -137,6 +137,10 @@ def intercept_set_status(
             % {"from": Status(current).label, "to": Status(to_status).label}
         )
 
+    now = timezone.now()
+    if to_status == Status.SUCCEEDED:
+        # The clock a claim suggestion counts from (a parcel not back N days later).
+        fields.setdefault("succeeded_at", now)
     with transaction.atomic():
         current = InterceptRequest.objects.get(pk=intercept.pk)
         previous = current.status
@@ -148,7 +152,7 @@ def intercept_set_status(
             note=note,
             from_statuses=from_statuses,
             event={"source": source, "payload": payload},
-            updated_at=timezone.now(),
+            updated_at=now,
             **fields,
         ):
             return False

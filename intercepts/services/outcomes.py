@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -159,13 +160,22 @@ def _follow(intercept: InterceptRequest, seen: set[str], event_source: str) -> i
         returning = intercept.action == InterceptRequest.Action.RETURN
         arrived = ParcelStage.RETURNED if returning else ParcelStage.DELIVERED
         if arrived in seen:
-            moved += intercept_set_status(
-                intercept=intercept,
-                to_status=Status.COMPLETED,
-                source=event_source,
-                from_statuses=(Status.SUCCEEDED,),
-                note=_("Back at the sender.") if returning else _("Delivered to the new address."),
-            )
+            # The claim watch imports this module's stages.
+            from intercepts.services.claim_watch import claim_suggestion_withdraw
+
+            with transaction.atomic():
+                if intercept_set_status(
+                    intercept=intercept,
+                    to_status=Status.COMPLETED,
+                    source=event_source,
+                    from_statuses=(Status.SUCCEEDED,),
+                    note=_("Back at the sender.")
+                    if returning
+                    else _("Delivered to the new address."),
+                ):
+                    moved += 1
+                    # The parcel came back: "not back in time" no longer holds.
+                    claim_suggestion_withdraw(intercept=intercept)
     return moved
 
 

@@ -25,6 +25,10 @@ from intercepts.models import Parcel, TrackingEvent
 # Given a parcel (its id) and its stage after the scans, when to ask about it next (None: never).
 Reschedule = Callable[[int, str], datetime | None]
 
+# New scans of these stages may make a caught parcel's intercept worth a claim (a damage code,
+# a loss): those parcels are looked at once the scans are committed.
+CLAIM_WATCH_STAGES = frozenset({ParcelStage.EXCEPTION, ParcelStage.LOST})
+
 
 def parcel_apply_scans(*, parcel_id: int, scans: Iterable[TrackingScan], source: str) -> Parcel:
     """Store new scans of one parcel and move its stage; safe to repeat with the same scans."""
@@ -70,6 +74,7 @@ def parcels_apply_scans(
         new_events: list[tuple[int, TrackingScan]] = []
         changes: dict[int, tuple] = {}
         stages_seen: dict[int, set[str]] = {}
+        troubled: list[int] = []
         for parcel_id in with_scans:
             current = parcels[parcel_id]
             fresh: dict[tuple, TrackingScan] = {}
@@ -80,6 +85,8 @@ def parcels_apply_scans(
             if not fresh:
                 continue
             new_events.extend((parcel_id, scan) for scan in fresh.values())
+            if any(scan.stage in CLAIM_WATCH_STAGES for scan in fresh.values()):
+                troubled.append(parcel_id)
             past = history[parcel_id]
             arrived = [(scan.occurred_at, scan.stage) for scan in fresh.values()]
             stage, _latest = stage_with_arrivals(
@@ -121,6 +128,12 @@ def parcels_apply_scans(
                 transaction.on_commit(
                     lambda: intercepts_follow_tracking(stages_seen=results, source=source)
                 )
+        if troubled:
+            # After the settling above (registered first, so run first): a parcel caught and
+            # scanned damaged in one batch is judged with its intercept already succeeded.
+            from intercepts.services.claim_watch import claims_suggest_from_tracking
+
+            transaction.on_commit(lambda: claims_suggest_from_tracking(parcel_ids=troubled))
     return {parcel_id: values[0] for parcel_id, values in changes.items()}
 
 

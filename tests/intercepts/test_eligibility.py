@@ -203,6 +203,7 @@ def test_platform_staff_edit_the_policy_and_bad_input_is_refused(world, login):
         "return_stages": [ParcelStage.IN_TRANSIT],
         "redirect_stages": [],
         "agreement_version": "2026-02",
+        "claim_suggest_after_days": "5",
     }
     refused = client.post(url, form)
     assert refused.status_code == 200 and "不能为负" in refused.content.decode()
@@ -214,11 +215,12 @@ def test_platform_staff_edit_the_policy_and_bad_input_is_refused(world, login):
     assert policy.value_cap_fen == 100_000
     assert client.post(url, {**form, "value_cap_fen": "800.00"}).status_code == 302
     policy.refresh_from_db()
-    assert (policy.value_cap_fen, policy.rules, policy.agreement_version) == (
-        80_000,
-        ["not_cross_border", "value_cap"],
-        "2026-02",
-    )
+    assert (
+        policy.value_cap_fen,
+        policy.rules,
+        policy.agreement_version,
+        policy.claim_suggest_after_days,
+    ) == (80_000, ["not_cross_border", "value_cap"], "2026-02", 5)
     # A merchant's post changes nothing.
     assert login(world.owner).post(url, {**form, "value_cap_fen": "1.00"}).status_code == 403
     policy.refresh_from_db()
