@@ -49,6 +49,17 @@ def _own_cache_without_redis(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request the test client made in English
+    leaves English active in the thread (LocaleMiddleware activates, nothing resets)."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The cast logs in hundreds of times; real hashing would make that minutes of CPU.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
