@@ -390,6 +390,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
     created["users"] = ensure_users()
     ensure_fee_rules()
     ensure_wallets()
+    created["caught"] = ensure_caught_parcels()
     return created
 
 
@@ -429,6 +430,108 @@ def ensure_wallets() -> None:
             )
         if not PaymentPassword.objects.filter(shop_id=shop.pk).exists():
             billing_services.payment_password_set(actor=owner, shop_id=shop.pk, pin=DEMO_PIN)
+
+
+# Parcels intercepted before the demo began, on their way back: (order number suffix, days since
+# the intercept succeeded, goods, price). The first is overdue, so the record suggests a claim.
+CAUGHT = [("01", 9, "羊绒大衣", 89900), ("02", 1, "真丝围巾", 29900)]
+CAUGHT_PREFIX = "68"
+
+
+def ensure_caught_parcels() -> int:
+    """Two intercepts per demo shop that succeeded before the demo began, their parcels still
+    on the way back, so that a claim can be filed at once; one past the policy's days, which
+    the claim watch then marks. Made through the intercept services (the fee charged from the
+    wallet); only the success time is set back, as the demo's history is older than its run."""
+    from intercepts.models import InterceptEvent, InterceptRequest
+    from intercepts.services.claim_watch import claims_suggest_overdue
+    from intercepts.services.intercept_requests import intercept_create, intercept_set_status
+
+    now = timezone.now()
+    made = 0
+    courier = Courier.objects.get(code="ZTO")
+    for shop_index, (code, _name, _count) in enumerate(SHOPS):
+        shop = Shop.objects.filter(code=code).first()
+        owner = _shop_owner(shop) if shop else None
+        if owner is None:
+            continue
+        for suffix, days, goods, price_fen in CAUGHT:
+            order_no = f"{CAUGHT_PREFIX}{shop_index}0000{suffix}"
+            if Order.objects.filter(shop=shop, order_no=order_no).exists():
+                continue
+            succeeded_at = now - timedelta(days=days)
+            paid_at = succeeded_at - timedelta(days=2)
+            order = Order.objects.create(
+                shop=shop,
+                order_no=order_no,
+                status=Order.Status.SHIPPED,
+                buyer_name="周敏",
+                buyer_phone="13900001111",
+                total_fen=price_fen,
+                paid_at=paid_at,
+                created_at=paid_at,
+            )
+            line = OrderLine.objects.create(order=order, goods_name=goods, unit_price_fen=price_fen)
+            parcel = Parcel.objects.create(
+                shop=shop,
+                order=order,
+                courier=courier,
+                waybill_no=_free_waybill(courier, ParcelStage.RETURNING),
+                declared_value_fen=price_fen,
+                receiver_name="周敏",
+                receiver_phone="13900001111",
+                receiver_address="杭州市西湖区文三路90号",
+                stage=ParcelStage.RETURNING,
+                shipped_at=paid_at + timedelta(hours=6),
+                created_at=paid_at + timedelta(hours=6),
+            )
+            parcel.lines.set([line])
+            TrackingEvent.objects.bulk_create(
+                TrackingEvent(
+                    parcel=parcel,
+                    occurred_at=at,
+                    raw_code="",  # made up here: no courier ever sent a code
+                    stage=stage,
+                    description=text,
+                    location="杭州",
+                    source="demo",
+                )
+                for stage, text, at in [
+                    (ParcelStage.PICKED_UP, "快件已揽收", paid_at + timedelta(hours=8)),
+                    (
+                        ParcelStage.IN_TRANSIT,
+                        "快件已发往杭州转运中心",
+                        paid_at + timedelta(hours=20),
+                    ),
+                    (ParcelStage.INTERCEPTED, "快件已拦截，将退回寄件人", succeeded_at),
+                    (ParcelStage.RETURNING, "快件退回中", succeeded_at + timedelta(hours=5)),
+                ]
+            )
+            after_sale = AfterSale.objects.create(
+                shop=shop,
+                order=order,
+                kind=AfterSale.Kind.REFUND_ONLY,
+                refund_amount_fen=price_fen,
+                reason="不想要了",
+                created_at=paid_at + timedelta(days=1),
+            )
+            intercept = intercept_create(
+                actor=owner,
+                parcel=parcel,
+                action=InterceptRequest.Action.RETURN,
+                channel=InterceptRequest.Channel.WORKBENCH,
+                after_sale=after_sale,
+            )
+            for status in ("submitted", "accepted", "succeeded"):
+                intercept_set_status(
+                    intercept=intercept, to_status=status, source=InterceptEvent.Source.SYSTEM
+                )
+            InterceptRequest.objects.filter(pk=intercept.pk).update(
+                succeeded_at=succeeded_at, created_at=succeeded_at - timedelta(hours=1)
+            )
+            made += 1
+    claims_suggest_overdue(now=now)
+    return made
 
 
 # The demo's pace: one simulated minute per real second on the sandbox courier (``runall``),

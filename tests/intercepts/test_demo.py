@@ -7,7 +7,7 @@ from django.core.management import call_command
 from billing import selectors as billing_selectors
 from billing import services as billing_services
 from couriers.stages import ParcelStage
-from intercepts.models import AfterSale, Order, Parcel
+from intercepts.models import AfterSale, InterceptRequest, Order, Parcel
 from shops.models import Shop, ShopMembership
 
 
@@ -30,7 +30,8 @@ def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
     call_command("seed_demo", force=True)
     assert _counts() == first
     shops, orders, *_ = first
-    assert shops == 2 and orders == 300
+    # 300 orders, and two per shop whose parcel was intercepted before the demo began.
+    assert shops == 2 and orders == 304
     assert set(Parcel.objects.values_list("stage", flat=True)) == set(ParcelStage)
     assert set(AfterSale.objects.values_list("status", flat=True)) == set(AfterSale.Status)
     assert set(AfterSale.objects.values_list("kind", flat=True)) == set(AfterSale.Kind)
@@ -46,11 +47,25 @@ def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
     for username in ("owner", "agent", "viewer", "owner2", "cs", "finance"):
         assert username in printed
     assert User.objects.get(username="agent").check_password("demo-agent-123")
-    # Each shop can pay for intercepts at once: funded once, with a payment password.
+    # Each shop can pay for intercepts at once: funded once, with a payment password; the
+    # fees of the two intercepts made before the demo began are charged from it.
     for shop in Shop.objects.all():
         balances = billing_selectors.wallet_balances(shop_id=shop.pk)
-        assert balances.available_fen == 500_00
+        charged = sum(InterceptRequest.objects.filter(shop=shop).values_list("fee_fen", flat=True))
+        assert charged == 2 * 300
+        assert (balances.available_fen, balances.held_fen) == (500_00 - charged, 0)
         billing_services.payment_password_check(shop_id=shop.pk, pin="123456")
+
+
+@pytest.mark.django_db
+def test_the_demo_opens_with_intercepted_parcels_to_claim_for_one_already_suggested():
+    call_command("seed_demo", force=True)
+    for shop in Shop.objects.all():
+        caught = InterceptRequest.objects.filter(shop=shop, status="succeeded")
+        assert caught.count() == 2
+        assert list(
+            caught.exclude(claim_suggestion="").values_list("claim_suggestion", flat=True)
+        ) == ["not_back"]
 
 
 @pytest.mark.django_db
