@@ -133,11 +133,11 @@ class ClaimCreateSerializer(serializers.Serializer):
     )
 
 
-class CeilingQuerySerializer(serializers.Serializer):
+class ClaimCeilingQuerySerializer(serializers.Serializer):
     intercept = serializers.IntegerField(min_value=1)
 
 
-class CeilingSerializer(serializers.Serializer):
+class ClaimCeilingSerializer(serializers.Serializer):
     intercept = serializers.IntegerField()
     parcel = serializers.IntegerField()
     waybill_no = serializers.CharField()

@@ -2,6 +2,7 @@
 ceiling first, list, read with evidence and history, fetch an evidence file, withdraw. Every
 queryset is scoped to the key's shop, so another shop's claim or intercept is simply not found."""
 
+import json
 import logging
 
 from django.core.exceptions import ValidationError
@@ -73,7 +74,16 @@ def _intercept(request, intercept_id: int) -> InterceptRequest:
 @extend_schema_view(
     list=extend_schema(examples=examples.listed("Claims", examples.CLAIM)),
     retrieve=extend_schema(
-        examples=examples.one("A claim with its evidence and history", examples.CLAIM_DETAIL)
+        description=(
+            "A claim with its evidence (each file from `/api/v1/claims/{id}/evidence/"
+            "{evidence_id}/`), its history, oldest first, and the courier's complaint phone.\n\n"
+            "Its filing and every status change are also sent to the shop's webhook endpoints "
+            "as `claim.status_changed`, in order, with this `data` (`from` is null at filing, "
+            "`payout` null until paid):\n\n```json\n"
+            + json.dumps(examples.WEBHOOK_DATA, indent=2)
+            + "\n```"
+        ),
+        examples=examples.one("A claim with its evidence and history", examples.CLAIM_DETAIL),
     ),
 )
 class ClaimViewSet(
@@ -156,8 +166,8 @@ class ClaimViewSet(
         return self._detail(claim.pk, status.HTTP_201_CREATED)
 
     @extend_schema(
-        parameters=[serializers.CeilingQuerySerializer],
-        responses=serializers.CeilingSerializer,
+        parameters=[serializers.ClaimCeilingQuerySerializer],
+        responses=serializers.ClaimCeilingSerializer,
         examples=[
             *examples.one("Claimable", examples.CEILING),
             *examples.one(
@@ -175,7 +185,7 @@ class ClaimViewSet(
     def ceiling(self, request):
         """The most a claim on this intercept may ask (the value of the goods in its parcel,
         and at most 1,000 yuan), and whether one can be filed now, before filing it."""
-        query = serializers.CeilingQuerySerializer(data=request.query_params)
+        query = serializers.ClaimCeilingQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         intercept = _intercept(request, query.validated_data["intercept"])
         parcel = intercept.parcel
@@ -196,7 +206,7 @@ class ClaimViewSet(
             "refusal_code": code,
             "refusal": refusal or "",
         }
-        return Response(serializers.CeilingSerializer(data).data)
+        return Response(serializers.ClaimCeilingSerializer(data).data)
 
     @extend_schema(
         request=None,

@@ -1,12 +1,13 @@
 """A claim's status changes reach the shop's ERP as ``claim.status_changed`` webhooks: a real
 receiver on 127.0.0.1 checks each delivery with README's verification code and sees the
 filing (through the API), the passing to the courier, the approval and the payment, in order,
-with the data README documents."""
+with the data the API docs and README document."""
 
 import pytest
 from django.utils import timezone
 
 from claims import services
+from claims.api.examples import WEBHOOK_DATA
 from claims.models import Claim
 from shops import webhooks
 from shops.models import WebhookDelivery
@@ -16,21 +17,8 @@ from tests.shops.test_outbound_webhooks import Receiver, verify_webhook
 
 pytestmark = pytest.mark.django_db
 
-# What ``data`` carries (README, Webhooks).
-DATA_KEYS = {
-    "id",
-    "status",
-    "from",
-    "reason",
-    "channel",
-    "intercept",
-    "waybill",
-    "courier",
-    "amount_claimed_fen",
-    "amount_approved_fen",
-    "payout",
-    "updated_at",
-}
+# What ``data`` carries, as the schema's claim page and README document it.
+DATA_KEYS = set(WEBHOOK_DATA)
 
 
 def test_a_claims_filing_and_moves_arrive_in_order_and_signed(
