@@ -325,6 +325,24 @@ def test_the_ceiling_of_an_intercept_still_in_progress(client, world, keys, wall
     assert body["refusal"].startswith("只有拦截成功的包裹才能申请索赔")
 
 
+def test_a_parcel_without_valued_goods_has_nothing_to_claim(
+    client, world, keys, wallet_a, evidence_dir
+):
+    parcel = ParcelFactory(order__shop=world.shop_a)  # no order lines of its own
+    intercept = intercept_succeeded(world, parcel=parcel, after_sale=None)
+
+    ceiling = _ceiling(client, keys.a, intercept.pk).json()
+    filed = _file(client, keys.a, intercept.pk, amount_claimed_fen=100)
+
+    assert (ceiling["ceiling_fen"], ceiling["claimable"], ceiling["refusal_code"]) == (
+        0,
+        False,
+        "no_value",
+    )
+    assert ceiling["refusal"] == "此包裹内商品没有记录价值，无可索赔金额。"
+    assert (filed.status_code, filed.json()["code"]) == (422, "no_value")
+
+
 def test_the_ceiling_needs_an_intercept(client, keys):
     response = call(client, "GET", "/api/v1/claims/ceiling/", keys.a)
 
