@@ -31,7 +31,13 @@ Status = ClaimStatus
 
 
 class ClaimError(Exception):
-    """A claim rule refused the write; the message is for the user."""
+    """A claim rule refused the write; the message is for the user, ``code`` for machines (the
+    ERP API answers it): ``not_succeeded``, ``already_claimed``, ``over_ceiling``, ``no_value``,
+    ``evidence_refused``, ``not_withdrawable``, or ``refused`` for any other rule."""
+
+    def __init__(self, message: str, code: str = "refused"):
+        super().__init__(message)
+        self.code = code
 
 
 # --- Who may ---------------------------------------------------------------------------------
@@ -88,18 +94,26 @@ def claim_refusal(intercept: InterceptRequest) -> str | None:
     return None
 
 
+def claim_refusal_code(intercept: InterceptRequest) -> str:
+    """The machine code of ``claim_refusal``'s answer."""
+    return "not_succeeded" if intercept.status not in InterceptRequest.CAUGHT else "already_claimed"
+
+
 def _require_amount(amount_fen, ceiling_fen: int) -> int:
     if not isinstance(amount_fen, int) or amount_fen <= 0:
         raise ClaimError(_("Enter the amount claimed, more than 0 yuan."))
     if ceiling_fen <= 0:
-        raise ClaimError(_("The goods in this parcel have no recorded value; nothing to claim."))
+        raise ClaimError(
+            _("The goods in this parcel have no recorded value; nothing to claim."), "no_value"
+        )
     if amount_fen > ceiling_fen:
         raise ClaimError(
             _(
                 "At most %(ceiling)s yuan can be claimed for this parcel (the value of its goods, "
                 "and at most 1,000.00 yuan)."
             )
-            % {"ceiling": format_fen(ceiling_fen)}
+            % {"ceiling": format_fen(ceiling_fen)},
+            "over_ceiling",
         )
     return amount_fen
 
@@ -150,7 +164,7 @@ def _check_evidence(files, already: int = 0):
     try:
         return evidence_checks.check_files(files or [], already=already)
     except ValidationError as exc:
-        raise ClaimError(" ".join(exc.messages)) from exc
+        raise ClaimError(" ".join(exc.messages), "evidence_refused") from exc
 
 
 def claim_file(
@@ -185,7 +199,7 @@ def claim_file(
         raise ClaimError(_("“Never reached the new address” is only for a change of address."))
     refusal = claim_refusal(intercept)
     if refusal:
-        raise ClaimError(refusal)
+        raise ClaimError(refusal, claim_refusal_code(intercept))
     parcel = Parcel.objects.select_related("courier").get(pk=intercept.parcel_id)
     value_fen, ceiling_fen = claim_ceiling_fen(parcel)
     amount_claimed_fen = _require_amount(amount_claimed_fen, ceiling_fen)
@@ -219,7 +233,7 @@ def claim_file(
     except IntegrityError as exc:
         # Filed by someone else a moment ago: the one-claim index refused the second.
         if "claim_one_per_intercept" in str(exc):
-            raise ClaimError(claim_refusal(intercept) or str(exc)) from exc
+            raise ClaimError(claim_refusal(intercept) or str(exc), "already_claimed") from exc
         raise
 
 
@@ -398,7 +412,8 @@ def claim_withdraw(*, actor, claim: Claim, note: str = "") -> bool:
     if claim.status not in Claim.WITHDRAWABLE:
         raise ClaimError(
             _("A claim that is “%(status)s” can no longer be withdrawn.")
-            % {"status": claim.get_status_display()}
+            % {"status": claim.get_status_display()},
+            "not_withdrawable",
         )
     return claim_set_status(
         claim=claim, to_status=Status.WITHDRAWN, actor=actor, note=note or _("Withdrawn.")

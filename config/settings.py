@@ -378,9 +378,10 @@ API_IDEMPOTENCY_ABANDONED_S = int(env("API_IDEMPOTENCY_ABANDONED_S", "300"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Parcel intercepts ERP API",
     "DESCRIPTION": (
-        "After-sales, parcels, eligibility and fees, intercepts, the wallet and invoice "
-        "requests of one shop. Authenticate with `Authorization: Bearer <API key>`; send an "
-        "`Idempotency-Key` with every POST. Money is in fen."
+        "After-sales, parcels, eligibility and fees, intercepts, claims for intercepted "
+        "parcels lost or damaged, the wallet and invoice requests of one shop. Authenticate "
+        "with `Authorization: Bearer <API key>`; send an `Idempotency-Key` with every POST. "
+        "Money is in fen."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -391,7 +392,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {"ParcelStageEnum": "couriers.stages.ParcelStage.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "ParcelStageEnum": "couriers.stages.ParcelStage.choices",
+        "ClaimStatusEnum": "claims.models.ClaimStatus.choices",
+        "ClaimReasonEnum": "claims.models.ClaimReason.choices",
+        "ClaimChannelEnum": "claims.api.serializers.CHANNEL_CHOICES",
+        "ClaimPayoutEnum": "claims.api.serializers.PAYOUT_CHOICES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "shops.api.schema.add_error_responses",

@@ -20,6 +20,7 @@ urlpatterns = [
     # The ERP API: each app's own routes; the schema and its docs page need no key.
     path("api/v1/", include("intercepts.api.urls")),
     path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("claims.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/", api_path_not_found),

@@ -5,12 +5,16 @@ same request may be tried again once its cause is fixed. Answers are kept
 ``API_IDEMPOTENCY_TTL_S`` (24 hours). A claim still running after ``API_IDEMPOTENCY_ABANDONED_S``
 (its request died) is taken over by a retry of the same request.
 
+"The same request" is the same method, path and body: a JSON body byte for byte, a multipart
+body (a claim with its evidence) by its fields and its files' names and digests.
+
 The key is claimed by inserting its row in its own transaction before any work, so two requests
 in flight with one key cannot both pass: the unique index lets one through.
 """
 
 import functools
 import hashlib
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,7 +38,49 @@ def _request_hash(request) -> str:
     digest.update(b"\0")
     digest.update(request.get_full_path().encode())
     digest.update(b"\0")
-    digest.update(request._request.body)  # read before DRF parses it, so it stays readable
+    if _parses_multipart(request):
+        digest.update(_form_fingerprint(request))
+    else:
+        digest.update(request._request.body)  # read before DRF parses it, so it stays readable
+    return digest.hexdigest()
+
+
+def _parses_multipart(request) -> bool:
+    """A multipart body sent to a view that takes one (a view that does not never reads it)."""
+    return request.content_type.lower().startswith("multipart/form-data") and any(
+        parser.media_type == "multipart/form-data" for parser in request.parsers
+    )
+
+
+def _form_fingerprint(request) -> bytes:
+    """A multipart body by what it says, not by its bytes: the boundary between its parts is
+    the client's random choice, so the same request sent again differs byte for byte (and its
+    files need not be held in memory). Its fields by name, each one's values in the order sent,
+    and each file's name, size and SHA-256."""
+    fields = request.POST  # parsed by the view's own parsers: files spooled to disk when large
+    files = request.FILES
+    said = {
+        "fields": [[name, fields.getlist(name)] for name in sorted(fields)],
+        "files": [
+            [
+                name,
+                [
+                    [upload.name, upload.size, _file_digest(upload)]
+                    for upload in files.getlist(name)
+                ],
+            ]
+            for name in sorted(files)
+        ],
+    }
+    return json.dumps(said, separators=(",", ":")).encode()
+
+
+def _file_digest(upload) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
     return digest.hexdigest()
 
 

@@ -1,5 +1,5 @@
 """Schemathesis against our own OpenAPI schema, with a real key of a shop that has data: every
-operation gets ``API_FUZZ_EXAMPLES`` generated requests (default 20: some 280 in all, what CI
+operation gets ``API_FUZZ_EXAMPLES`` generated requests (default 20: some 400 in all, what CI
 runs), each answer checked for server errors and against the schema. ``make fuzz`` runs 100 per
 operation and asks for at least 1,000.
 
@@ -21,8 +21,11 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from claims.models import Claim
+from claims.services import claim_file
 from intercepts.models import InterceptRequest
 from shops.api_keys import api_key_create
+from tests.claims.conftest import evidence_dir, jpeg_bytes, upload  # noqa: F401 (a fixture)
 from tests.factories import make_after_sale, make_intercept, sandbox_served
 from tests.intercepts.readiness import make_ready, zto_waybill
 
@@ -47,10 +50,12 @@ CHECKS = [
 
 
 @pytest.fixture
-def fuzz_world(world, sandbox, settings):
-    """Shop A ready and funded, with after-sales and parcels, an intercept waiting, one that
-    succeeded (its fee charged) and an invoice request over that fee; its key has no throttle
-    to speak of."""
+def fuzz_world(world, sandbox, settings, request):
+    """Shop A ready and funded, with after-sales and parcels, an intercept waiting, two that
+    succeeded (their fees charged), a claim with a photo on one of them, and an invoice request
+    over the fees; its key has no throttle to speak of. Evidence is kept under the test's own
+    folder."""
+    request.getfixturevalue("evidence_dir")
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"api_key": "1000000/min"},
@@ -60,12 +65,22 @@ def fuzz_world(world, sandbox, settings):
     pairs = [(world.after_sale_a, world.parcel_a)]
     pairs += [make_after_sale(world.shop_a, waybill_no=zto_waybill("2")) for _ in range(6)]
     waiting = make_intercept(world.owner, pairs[1][1], pairs[1][0])
-    make_intercept(
-        world.owner,
-        pairs[2][1],
-        pairs[2][0],
-        InterceptRequest.Status.SUBMITTED,
-        InterceptRequest.Status.SUCCEEDED,
+    free, claimed = (
+        make_intercept(
+            world.owner,
+            parcel,
+            after_sale,
+            InterceptRequest.Status.SUBMITTED,
+            InterceptRequest.Status.SUCCEEDED,
+        )
+        for after_sale, parcel in pairs[2:4]
+    )
+    claim = claim_file(
+        actor=world.owner,
+        intercept=claimed,
+        reason=Claim.Reason.LOST,
+        amount_claimed_fen=100,
+        files=[upload("photo.jpg", jpeg_bytes(), "image/jpeg")],
     )
     from billing.models import Wallet
     from billing.services import invoice_request
@@ -84,6 +99,10 @@ def fuzz_world(world, sandbox, settings):
         "parcel": [p.pk for _a, p in pairs] + [world.parcel_b.pk],
         "intercept": [waiting.pk],
         "invoice": [invoice.pk],
+        "claim": [claim.pk],
+        "evidence_id": [claim.evidence.get().pk],
+        # What a claim names: an intercept free to claim, a claimed one, one still waiting.
+        "claim_intercept": [free.pk, claimed.pk, waiting.pk],
     }
 
 
@@ -93,6 +112,7 @@ def _resource(path: str) -> str | None:
         ("/parcels/", "parcel"),
         ("/intercepts/", "intercept"),
         ("/invoice-requests/", "invoice"),
+        ("/claims/", "claim"),
     ):
         if path.startswith(prefix):
             return name
@@ -112,7 +132,7 @@ def test_fuzz_every_operation_with_a_real_key(fuzz_world, capsys):
     app = WSGIHandler()
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 14
+    assert len(operations) >= 20
     counter = itertools.count(1)
     statuses: Counter = Counter()
     failures: list[str] = []
@@ -129,10 +149,16 @@ def test_fuzz_every_operation_with_a_real_key(fuzz_world, capsys):
             name = _resource(case.operation.path.removeprefix("/api/v1"))
             if name:
                 case.path_parameters["id"] = real[name][n % len(real[name])]
+        if n % 3 and "evidence_id" in (case.path_parameters or {}):
+            case.path_parameters["evidence_id"] = real["evidence_id"][0]
         if n % 3 and isinstance(case.body, dict):
             for field in ("after_sale", "parcel"):
                 if field in case.body:
                     case.body[field] = real[field][n % len(real[field])]
+            if "intercept" in case.body:
+                case.body["intercept"] = real["claim_intercept"][(n // 3) % 3]
+        if n % 3 and isinstance(case.query, dict) and "intercept" in case.query:
+            case.query["intercept"] = real["claim_intercept"][(n // 3) % 3]
         if n % 5:  # negative cases spoil the key's header too; most should reach the view
             case.headers = {**(case.headers or {}), **auth}
         if case.method == "POST" and n % 5:

@@ -22,7 +22,15 @@ OPERATIONS = {
     ("/api/v1/invoice-requests/", "get"),
     ("/api/v1/invoice-requests/", "post"),
     ("/api/v1/invoice-requests/{id}/", "get"),
+    ("/api/v1/claims/", "get"),
+    ("/api/v1/claims/", "post"),
+    ("/api/v1/claims/ceiling/", "get"),
+    ("/api/v1/claims/{id}/", "get"),
+    ("/api/v1/claims/{id}/evidence/{evidence_id}/", "get"),
+    ("/api/v1/claims/{id}/withdraw/", "post"),
 }
+# Answered with a file, not JSON: nothing to show as an example.
+FILES = {("/api/v1/claims/{id}/evidence/{evidence_id}/", "get")}
 
 
 @pytest.fixture
@@ -45,7 +53,7 @@ def test_the_schema_has_every_endpoint_and_nothing_else(schema):
 
 def test_every_endpoint_shows_an_example_answer(schema):
     missing = []
-    for path, method in OPERATIONS:
+    for path, method in OPERATIONS - FILES:
         operation = schema["paths"][path][method]
         answers = [
             content
@@ -64,9 +72,30 @@ def test_every_endpoint_needs_the_key_and_creates_need_an_idempotency_key(schema
     for path, method in OPERATIONS:
         operation = schema["paths"][path][method]
         assert operation["security"] == [{"ApiKey": []}], (path, method)
-    for path in ("/api/v1/intercepts/", "/api/v1/invoice-requests/"):
+    for path in ("/api/v1/intercepts/", "/api/v1/invoice-requests/", "/api/v1/claims/"):
         [header] = [p for p in schema["paths"][path]["post"]["parameters"] if p["in"] == "header"]
         assert (header["name"], header["required"]) == ("Idempotency-Key", True)
+
+
+def test_an_evidence_file_is_documented_as_the_file_it_is(schema):
+    [(path, method)] = FILES
+    answer = schema["paths"][path][method]["responses"]["200"]["content"]
+
+    assert set(answer) == {"image/jpeg", "image/png", "image/webp", "application/pdf"}
+    assert {content["schema"]["format"] for content in answer.values()} == {"binary"}
+
+
+def test_a_claim_is_filed_as_multipart_with_its_files(schema):
+    body = schema["paths"]["/api/v1/claims/"]["post"]["requestBody"]["content"]
+    [name] = body
+    fields = schema["components"]["schemas"]["ClaimCreateRequest"]["properties"]
+
+    assert name == "multipart/form-data"
+    assert fields["evidence"] == {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "description": fields["evidence"]["description"],
+    }
 
 
 def test_the_docs_page_loads_only_our_own_assets(client):

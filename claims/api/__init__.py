@@ -1,0 +1,1 @@
+"""The ERP API for the shop's claims (``/api/v1/claims/``)."""
