@@ -382,6 +382,17 @@ def test_add_evidence(world, login, claim_a, who):
     assert added == (1 if who in ("owner", "agent", "cs") else 0)
 
 
+def test_evidence_that_is_not_a_photo_is_refused_on_the_claim_page(
+    world, login, claim_a, evidence_dir
+):
+    before = stored_files(evidence_dir)
+    response = login(world.agent).post(
+        _action(claim_a, "evidence"), {"files": [upload("发票.pdf", EXECUTABLE)]}, follow=True
+    )
+    assert "“发票.pdf”不是照片（JPEG、PNG、WebP）或 PDF" in response.content.decode()
+    assert claim_a.evidence.count() == 1 and stored_files(evidence_dir) == before
+
+
 @pytest.mark.parametrize("who", CAST)
 def test_pass_to_the_courier(world, login, claim_a, who):
     expected = row(403, 403, 403, 404, 302, 403)
