@@ -234,7 +234,7 @@ class ClaimEvidence(models.Model):
 
 
 class ClaimPayout(Claim):
-    """Finance's page of payouts by courier and month (``claims.admin_payouts``).
+    """Finance's page of payouts by courier and month (``claims.admin.payouts``).
 
     A proxy with no table of its own: it gives the page a place in the workbench (its admin, its
     sidebar entry, its permission checks) the way every other page has one; the figures come

@@ -440,6 +440,12 @@ UNFOLD = {
                         "permission": "shops.navigation.intercept_records",
                     },
                     {
+                        "title": _("Claims"),
+                        "icon": "gavel",
+                        "link": reverse_lazy("admin:claims_claim_changelist"),
+                        "permission": "shops.navigation.claims",
+                    },
+                    {
                         "title": _("Orders"),
                         "icon": "receipt_long",
                         "link": reverse_lazy("admin:intercepts_order_changelist"),

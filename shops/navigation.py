@@ -31,6 +31,7 @@ def _platform_can_view(app_label: str, model_name: str):
 
 after_sales = _can_view("intercepts", "AfterSale")
 intercept_records = _can_view("intercepts", "InterceptRequest")
+claims = _can_view("claims", "Claim")
 orders = _can_view("intercepts", "Order")
 parcels = _can_view("intercepts", "Parcel")
 shops = _can_view("shops", "Shop")

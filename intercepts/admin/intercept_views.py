@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -41,6 +41,7 @@ from intercepts.services.intercept_requests import (
 )
 from intercepts.validators import validate_phone
 from shops.access import access_for
+from shops.models import PLATFORM_CS
 
 Action = InterceptRequest.Action
 Status = InterceptRequest.Status
@@ -490,7 +491,28 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
         "after_sale_url": reverse("admin:intercepts_aftersale_change", args=[after_sale.pk])
         if after_sale
         else "",
+        "claim_url": claim_url(request, intercept),
     }
+
+
+def claim_url(request, intercept: InterceptRequest) -> str:
+    """The claims filing form for a parcel this intercept caught, for whoever may file one (the
+    shop's owner and agents; platform CS, offline). Named by its URL only: claims stands above
+    intercepts, which never imports it; the form itself says when a claim is already filed."""
+    if intercept.status not in InterceptRequest.CAUGHT:
+        return ""
+    access = access_for(request.user)
+    if not (
+        access.acts_for(intercept.shop_id)
+        or access.is_superuser
+        or PLATFORM_CS in access.platform_groups
+    ):
+        return ""
+    try:
+        url = reverse("admin:claims_claim_add")
+    except NoReverseMatch:  # the claims app is not installed
+        return ""
+    return f"{url}?{urlencode({'intercept': intercept.pk})}"
 
 
 def _steps(intercept: InterceptRequest) -> list[tuple[str, str]]:
