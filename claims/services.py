@@ -91,12 +91,40 @@ def claim_refusal(intercept: InterceptRequest) -> str | None:
     )
     if existing is not None:
         return _("Claim #%(id)s was already filed for this intercept.") % {"id": existing}
+    # A claim withdrawn after the courier rejected it is not a second chance: its one appeal
+    # was, or still is, the way on; filing again would be an appeal after the appeal.
+    rejected = (
+        Claim.objects.filter(intercept_id=intercept.pk, events__to_status=Status.REJECTED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if rejected is not None:
+        return _(
+            "The courier rejected claim #%(id)s on this intercept; it cannot be claimed again."
+        ) % {"id": rejected}
     return None
 
 
 def claim_refusal_code(intercept: InterceptRequest) -> str:
     """The machine code of ``claim_refusal``'s answer."""
     return "not_succeeded" if intercept.status not in InterceptRequest.CAUGHT else "already_claimed"
+
+
+def _require_reason(reason: str, intercept: InterceptRequest) -> None:
+    """What happened must fit what is known of the parcel: a parcel back with the sender (or
+    delivered at the new address: the intercept completed) was not lost and did reach it, so
+    only damage can be claimed; "never reached the new address" is for a change of address."""
+    if reason not in Claim.Reason.values:
+        raise ClaimError(_("Choose what happened to the parcel."))
+    redirect = intercept.action == InterceptRequest.Action.REDIRECT
+    if reason == Claim.Reason.NOT_DELIVERED and not redirect:
+        raise ClaimError(_("“Never reached the new address” is only for a change of address."))
+    if intercept.status == InterceptRequest.Status.COMPLETED and reason != Claim.Reason.DAMAGED:
+        raise ClaimError(
+            _("The parcel was delivered at the new address; only damage can be claimed.")
+            if redirect
+            else _("The parcel is back with the sender; only damage can be claimed.")
+        )
 
 
 def _require_amount(amount_fen, ceiling_fen: int) -> int:
@@ -190,16 +218,10 @@ def claim_file(
             raise ClaimError(_("Say how the merchant reached customer service."))
     else:
         _require(acts_for_shop(actor, intercept.shop_id))
-    if reason not in Claim.Reason.values:
-        raise ClaimError(_("Choose what happened to the parcel."))
-    if (
-        reason == Claim.Reason.NOT_DELIVERED
-        and intercept.action != InterceptRequest.Action.REDIRECT
-    ):
-        raise ClaimError(_("“Never reached the new address” is only for a change of address."))
     refusal = claim_refusal(intercept)
     if refusal:
         raise ClaimError(refusal, claim_refusal_code(intercept))
+    _require_reason(reason, intercept)
     parcel = Parcel.objects.select_related("courier").get(pk=intercept.parcel_id)
     value_fen, ceiling_fen = claim_ceiling_fen(parcel)
     amount_claimed_fen = _require_amount(amount_claimed_fen, ceiling_fen)
@@ -240,13 +262,19 @@ def claim_file(
 def claim_add_evidence(*, actor, claim: Claim, files) -> list[ClaimEvidence]:
     """More photos or PDFs for a claim not yet decided, from the shop or customer service."""
     _require(acts_for_shop(actor, claim.shop_id) or is_claims_cs(actor))
-    if claim.status not in (Status.SUBMITTED, Status.WITH_COURIER, Status.APPEALED):
+    undecided = (Status.SUBMITTED, Status.WITH_COURIER, Status.APPEALED)
+    if claim.status not in undecided:
         raise ClaimError(_("Evidence can only be added before the courier decides."))
     checked = _check_evidence(files, already=claim.evidence.count())
 
     def write(stored):
-        # Locked, so that two uploads at once cannot pass the count limit together.
-        Claim.objects.select_for_update().filter(pk=claim.pk).first()
+        # Locked and read again, so that two uploads at once cannot pass the count limit
+        # together, and none lands on a claim decided meanwhile.
+        status = (
+            Claim.objects.select_for_update().filter(pk=claim.pk).values_list("status", flat=True)
+        ).get()
+        if status not in undecided:
+            raise ClaimError(_("Evidence can only be added before the courier decides."))
         _check_evidence([], already=claim.evidence.count() + len(checked))
         before = set(claim.evidence.values_list("pk", flat=True))
         _store_evidence(claim, checked, actor, stored)
@@ -468,9 +496,20 @@ def claim_pay(*, actor, claim: Claim, offline: bool = False, payment_reference: 
     return moved
 
 
+def may_close(actor, claim: Claim) -> bool:
+    """A paid claim is closed by customer service or finance. A rejected one is the merchant's
+    to close (accepting the rejection) until its one appeal is used; after the appeal was
+    rejected too, customer service closes it."""
+    if claim.status == Status.REJECTED:
+        if claim.appealed_at is None:
+            return acts_for_shop(actor, claim.shop_id)
+        return is_claims_cs(actor) or acts_for_shop(actor, claim.shop_id)
+    return is_claims_cs(actor) or is_claims_finance(actor)
+
+
 def claim_close(*, actor, claim: Claim, note: str = "") -> bool:
-    """Close a paid claim, or a rejected one that will not be appealed."""
-    _require(is_claims_cs(actor) or is_claims_finance(actor))
+    """Close a paid claim, or a rejected one that will not be appealed (``may_close``)."""
+    _require(may_close(actor, claim))
     return claim_set_status(
         claim=claim, to_status=Status.CLOSED, actor=actor, note=note or _("Closed.")
     )

@@ -6,6 +6,7 @@ user's role in the object's shop), the choices offered for foreign keys and auto
 a 404 for an object outside the user's shops. Its changelist never counts the table.
 """
 
+from django.contrib import admin
 from django.contrib.admin import ShowFacets, SimpleListFilter
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
@@ -290,13 +291,19 @@ class StatusHistoryInline(ScopedTabularInline):
     """A record's status history (who moved it, when, from what to what), read-only, oldest
     first; a subclass names the history model and who reads it."""
 
-    fields = ("created_at", "from_status", "to_status", "actor", "note")
+    fields = ("created_at", "from_status", "to_status", "actor_name", "note")
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+    # The name only: a readonly user field would link to the user's admin page, which no
+    # merchant may open.
+    @admin.display(description=_("by"))
+    def actor_name(self, obj) -> str:
+        return obj.actor.get_username() if obj.actor_id else ""
 
 
 def object_view_path(model_admin, function, suffix: str):

@@ -152,7 +152,7 @@ class ClaimEvidenceInline(ScopedTabularInline):
 
     model = ClaimEvidence
     parent_shop_path = "shop"
-    fields = ("download", "content_type", "size_text", "uploaded_by", "created_at")
+    fields = ("download", "content_type", "size_text", "uploaded_by_name", "created_at")
     readonly_fields = fields
     verbose_name_plural = _("Evidence")
 
@@ -167,6 +167,10 @@ class ClaimEvidenceInline(ScopedTabularInline):
             claim_views.evidence_url(obj.claim_id, obj.pk),
             obj.original_name,
         )
+
+    @display(description=_("uploaded by"))
+    def uploaded_by_name(self, obj: ClaimEvidence) -> str:
+        return obj.uploaded_by.get_username()
 
     @display(description=_("size"))
     def size_text(self, obj: ClaimEvidence) -> str:
@@ -213,7 +217,7 @@ class ClaimAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
     search_help_text = _("A whole order number or waybill number")
     ordering = ("-id",)
     actions = ("send_to_courier",)
-    change_form_outer_before_template = "admin/claims/claim/actions.html"
+    change_form_outer_before_template = "admin/claims/claim/claim_panel.html"
     fieldsets = (
         (
             None,
@@ -228,7 +232,7 @@ class ClaimAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
                     "description",
                     "channel",
                     "contact_note",
-                    "filed_by",
+                    "filed_by_name",
                     "created_at",
                 )
             },
@@ -412,6 +416,11 @@ class ClaimAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
             _("order"),
             parcel.order.order_no,
         )
+
+    @display(description=_("filed by"))
+    def filed_by_name(self, obj: Claim) -> str:
+        # The name only: the user's admin page is not one a merchant may open.
+        return obj.filed_by.get_username()
 
     @display(description=_("Courier's complaint phone"))
     def courier_phone(self, obj: Claim) -> str:

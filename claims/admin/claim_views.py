@@ -75,8 +75,7 @@ def claim_buttons(request, claim: Claim) -> dict:
         "can_add_evidence": (merchant or cs) and status in EVIDENCE_OPEN,
         "can_send": cs and status in (Status.SUBMITTED, Status.APPEALED),
         "can_decide": cs and status == Status.WITH_COURIER,
-        "can_close": (cs and status in (Status.REJECTED, Status.PAID))
-        or (finance and status == Status.PAID),
+        "can_close": status in (Status.REJECTED, Status.PAID) and services.may_close(user, claim),
         "can_pay": finance and status == Status.APPROVED,
     }
     buttons["any_button"] = any(buttons.values())
@@ -178,7 +177,7 @@ ACTIONS: dict[str, ClaimAction] = {
         unchanged=lambda claim: _("The claim was already rejected."),
     ),
     "close": ClaimAction(
-        may=_cs_or_finance,
+        may=services.may_close,
         form=claim_forms.NoteForm,
         run=lambda user, claim, data: services.claim_close(
             actor=user, claim=claim, note=data["note"]

@@ -492,7 +492,20 @@ def panel_context(request, intercept: InterceptRequest) -> dict:
         if after_sale
         else "",
         "claim_url": claim_url(request, intercept),
+        "claims_list_url": claims_list_url(intercept),
     }
+
+
+def claims_list_url(intercept: InterceptRequest) -> str:
+    """The claims list searched by this parcel's waybill: where a claim already filed on a
+    caught parcel is found (the list shows each user only what they may see)."""
+    if intercept.status not in InterceptRequest.CAUGHT:
+        return ""
+    try:
+        url = reverse("admin:claims_claim_changelist")
+    except NoReverseMatch:  # the claims app is not installed
+        return ""
+    return f"{url}?{urlencode({'q': intercept.parcel.waybill_no})}"
 
 
 def claim_url(request, intercept: InterceptRequest) -> str:

@@ -254,6 +254,10 @@ def test_nobody_adds_or_deletes_through_the_list(world, login, claim_a, who):
 
 def test_cs_passes_selected_claims_to_the_courier(world, login, claim_a, claim_b):
     approved = _to(world, _another_claim_a(world), S.APPROVED)
+    # The list offers the action in its action bar (a template of the claim page once hid it).
+    listing = login(world.cs).get(reverse(LIST)).content.decode()
+    assert '<select name="action"' in listing
+    assert '<option value="send_to_courier">转交快递</option>' in listing
     response = login(world.cs).post(
         reverse(LIST),
         {
@@ -417,10 +421,28 @@ def test_reject(world, login, claim_a, who):
 
 
 @pytest.mark.parametrize("who", CAST)
-def test_close(world, login, claim_a, who):
+def test_close_a_rejection_not_appealed_is_the_merchants(world, login, claim_a, who):
+    # Until the one appeal is used, only the shop may give it up by closing the claim.
     _to(world, claim_a, S.REJECTED)
-    expected = row(403, 403, 403, 404, 302, 302)
+    expected = row(302, 302, 403, 404, 403, 403)
     _check(world, login, claim_a, who, "close", {}, expected, S.CLOSED, S.REJECTED)
+
+
+@pytest.mark.parametrize("who", CAST)
+def test_close_a_rejected_appeal(world, login, claim_a, who):
+    _to(world, claim_a, S.REJECTED)
+    services.claim_appeal(actor=world.owner, claim=claim_a, note="有开箱视频")
+    services.claim_send_to_courier(actor=world.cs, claim=claim_a)
+    services.claim_reject(actor=world.cs, claim=claim_a, reason="复核仍不予赔付")
+    expected = row(302, 302, 403, 404, 302, 403)
+    _check(world, login, claim_a, who, "close", {}, expected, S.CLOSED, S.REJECTED)
+
+
+@pytest.mark.parametrize("who", CAST)
+def test_close_a_paid_claim(world, login, claim_a, who):
+    _to(world, claim_a, S.PAID)
+    expected = row(403, 403, 403, 404, 302, 302)
+    _check(world, login, claim_a, who, "close", {}, expected, S.CLOSED, S.PAID)
 
 
 @pytest.mark.parametrize("who", CAST)
@@ -662,6 +684,9 @@ def test_the_intercept_record_offers_a_claim(world, login, caught_a, who, shown)
     html = login(world.user(who)).get(url).content.decode()
     assert (f'href="{_file_url(caught_a)}"' in html) is shown
     assert ("申请索赔" in html) is shown
+    # Whoever reads the record finds the claims already filed on the parcel.
+    listing = f"{reverse(LIST)}?q={caught_a.parcel.waybill_no}"
+    assert f'id="parcel-claims" href="{listing}"' in html
 
 
 def test_an_intercept_in_progress_offers_no_claim(world, login, wallet_a):
@@ -669,7 +694,8 @@ def test_an_intercept_in_progress_offers_no_claim(world, login, wallet_a):
         world.owner, world.parcel_a, world.after_sale_a, InterceptRequest.Status.SUBMITTED
     )
     url = reverse("admin:intercepts_interceptrequest_change", args=[intercept.pk])
-    assert 'id="file-claim"' not in login(world.owner).get(url).content.decode()
+    html = login(world.owner).get(url).content.decode()
+    assert 'id="file-claim"' not in html and 'id="parcel-claims"' not in html
 
 
 @pytest.mark.parametrize(
@@ -732,3 +758,13 @@ def test_a_claim_from_filing_to_the_wallet(world, login, caught_a, evidence_dir)
     ]
     html = login(world.owner).get(_page(claim)).content.decode()
     assert "按进货价赔付" in html and "已赔付" in html and "99.50" in html
+
+
+def test_people_on_a_claim_page_are_names_not_links_to_pages_a_merchant_cannot_open(
+    world, login, claim_a
+):
+    services.claim_send_to_courier(actor=world.cs, claim=claim_a)
+    html = login(world.owner).get(_page(claim_a)).content.decode()
+    assert "/admin/auth/user/" not in html
+    # The filer, the uploader and each mover are still named.
+    assert html.count(">owner<") >= 1 and ">cs<" in html.replace("\n", "").replace(" ", "")

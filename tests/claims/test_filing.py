@@ -36,18 +36,6 @@ def _file(world, intercept, amount_fen, files=(), **kwargs):
     )
 
 
-def _parcel_worth(world, *unit_prices_fen, order=None):
-    """A parcel of shop A carrying one line per price (on a new order unless given)."""
-    parcel = ParcelFactory(order=order or world.after_sale_a.order)
-    if order is None:
-        parcel.order.parcels.exclude(pk=parcel.pk).update()
-    lines = [
-        OrderLineFactory(order=parcel.order, unit_price_fen=price) for price in unit_prices_fen
-    ]
-    parcel.lines.set(lines)
-    return parcel
-
-
 # --- The ceiling -----------------------------------------------------------------------------
 
 
@@ -306,3 +294,26 @@ def test_a_claim_holds_a_limited_number_of_files(world, claim_a, evidence_dir, s
     assert [row.original_name for row in added] == ["b.png"]
     assert claim_a.evidence.count() == 2
     assert len(stored_files(evidence_dir)) == 2
+
+
+def test_a_parcel_back_with_the_sender_may_only_be_claimed_for_damage(world, caught_a):
+    from intercepts.models import InterceptEvent
+    from intercepts.services.intercept_requests import intercept_set_status
+
+    intercept_set_status(
+        intercept=caught_a, to_status=Status.COMPLETED, source=InterceptEvent.Source.POLL
+    )
+    with pytest.raises(ClaimError, match="包裹已退回寄件人，只能申请破损索赔"):
+        _file(world, caught_a, 6000, reason=Claim.Reason.LOST)
+    assert not Claim.objects.exists()
+
+
+def test_a_rejected_claim_withdrawn_after_its_appeal_cannot_be_filed_again(world, claim_a):
+    # Otherwise withdrawing and filing again would be a second appeal.
+    services.claim_send_to_courier(actor=world.cs, claim=claim_a)
+    services.claim_reject(actor=world.cs, claim=claim_a, reason="签收时未注明")
+    services.claim_appeal(actor=world.owner, claim=claim_a, note="有开箱视频")
+    services.claim_withdraw(actor=world.owner, claim=claim_a)
+    with pytest.raises(ClaimError, match=f"快递公司已驳回此拦截的索赔 #{claim_a.pk}"):
+        _file(world, claim_a.intercept, 1000)
+    assert list(Claim.objects.values_list("status", flat=True)) == ["withdrawn"]
