@@ -5,6 +5,7 @@ truth about each parcel holds still while we poll, even through injected faults.
 """
 
 import itertools
+import time
 from datetime import timedelta
 
 import pytest
@@ -247,3 +248,44 @@ def test_a_damage_the_courier_reports_is_stored_with_its_code(sandbox, protocol,
     event = parcel.tracking_events.get(raw_code=raw_code)
     assert event.stage == "exception"
     assert event.description == "快件破损，已登记"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize(
+    ("protocol", "code", "raw_code"), [("kdniao", "YUNDA", "414"), ("kuaidi100", "ZTO", "209")]
+)
+def test_a_damage_polled_from_the_courier_after_an_intercept_suggests_a_claim(
+    sandbox, protocol, code, raw_code
+):
+    """The whole way over the sandbox's own codes: the courier damages a parcel whose intercept
+    succeeded, our poll stores the scan, and the intercept record suggests a claim."""
+    from django.contrib.auth.models import Group
+
+    from billing import services as billing_services
+    from intercepts.models import InterceptRequest
+    from shops.models import PLATFORM_FINANCE
+    from tests.factories import UserFactory, make_intercept
+
+    courier = _account(sandbox, protocol, code)
+    [parcel] = _parcels(courier, "2")
+    finance = UserFactory()
+    finance.groups.add(Group.objects.get(name=PLATFORM_FINANCE))
+    wallet = billing_services.wallet_open(actor=finance, shop_id=parcel.shop_id)
+    billing_services.wallet_top_up(
+        actor=finance, wallet=wallet, amount_fen=10_000, external_reference=f"BANK-{code}"
+    )
+    intercept = make_intercept(finance, parcel, None, "submitted", "accepted", "succeeded")
+    assert intercept.claim_suggestion == ""
+    sandbox.world.parcel(parcel.waybill_no)
+    # The sandbox dates scans in whole seconds of a clock started in whole seconds (up to two
+    # seconds behind ours): the damage comes later than that, or its scan could read as older
+    # than the catch.
+    time.sleep(2.1)
+    sandbox.world.mishap(parcel.waybill_no, "damaged")
+
+    claimed = polling.parcels_claim_due()
+    assert parcels_poll(courier.pk, claimed[courier.pk]) == {"polled": 1, "failed": 0}
+
+    assert parcel.tracking_events.filter(raw_code=raw_code, stage="exception").count() == 1
+    intercept = InterceptRequest.objects.get(pk=intercept.pk)
+    assert intercept.claim_suggestion == InterceptRequest.ClaimSuggestion.DAMAGED
