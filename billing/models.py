@@ -145,6 +145,17 @@ class LedgerTransaction(AppendOnlyModel):
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     reference = models.CharField(_("reference"), max_length=100)
+    # The courier a claim's compensation is paid against: the platform pays the shop at once
+    # and the courier owes it (``billing.services.wallet_compensate``); blank otherwise.
+    courier = models.ForeignKey(
+        Courier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,  # the partial index below, on the few rows that name one
+        related_name="+",
+        verbose_name=_("courier"),
+    )
     memo = models.CharField(_("note"), max_length=255, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -173,6 +184,12 @@ class LedgerTransaction(AppendOnlyModel):
                 Upper("reference"),
                 condition=Q(kind="top_up"),
                 name="billing_transaction_top_up_ref",
+            ),
+            # What each courier owes for the compensation paid against it.
+            models.Index(
+                fields=("courier", "created_at"),
+                condition=Q(courier__isnull=False),
+                name="billing_txn_courier_idx",
             ),
         ]
 

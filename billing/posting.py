@@ -36,11 +36,24 @@ class NotEnough(Exception):
 
 
 def post_orm(
-    *, wallet_id: int, kind: str, reference: str, amount_fen: int, transfer: Transfer, actor, memo
+    *,
+    wallet_id: int,
+    kind: str,
+    reference: str,
+    amount_fen: int,
+    transfer: Transfer,
+    actor,
+    memo,
+    courier_id: int | None = None,
 ) -> LedgerTransaction:
     """Post one transfer on a wallet. Call inside ``transaction.atomic()``."""
     txn = LedgerTransaction.objects.create(
-        wallet_id=wallet_id, kind=kind, reference=reference, memo=memo, created_by=actor
+        wallet_id=wallet_id,
+        kind=kind,
+        reference=reference,
+        memo=memo,
+        created_by=actor,
+        courier_id=courier_id,
     )
     # Every posting on a wallet locks its accounts in primary key order: two postings can wait
     # for each other but never deadlock.

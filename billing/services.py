@@ -162,6 +162,7 @@ def _transfer(
     transfer: Transfer,
     actor,
     memo="",
+    courier_id: int | None = None,
 ) -> int:
     """Post one transfer on a wallet; returns the ledger transaction's id."""
     posting_args = {
@@ -172,6 +173,7 @@ def _transfer(
         "transfer": transfer,
         "actor": actor,
         "memo": memo,
+        "courier_id": courier_id,
     }
     with (
         _refusing_overdraft(wallet_id=wallet_id, transfer=transfer, amount_fen=amount_fen),
@@ -673,11 +675,13 @@ def wallet_release(*, reference: str, actor=None) -> Hold:
 
 
 def wallet_compensate(
-    *, shop_id: int, reference: str, amount_fen: int, actor=None, note: str = ""
+    *, shop_id: int, reference: str, amount_fen: int, courier, actor=None, note: str = ""
 ) -> LedgerTransaction:
-    """Pay claim compensation (``claim:7``) into the shop's available balance, once per
-    reference; repeating returns the first payment."""
+    """Pay claim compensation (``claim:7``) into the shop's available balance, against the
+    courier that owes it (the transaction names the courier), once per reference; repeating
+    returns the first payment."""
     reference = _require_reference(reference)
+    courier_id = getattr(courier, "pk", courier)
     amount_fen = _require_positive(amount_fen)
     wallet_id = Wallet.objects.filter(shop_id=shop_id).values_list("pk", flat=True).first()
     if wallet_id is None:
@@ -692,6 +696,7 @@ def wallet_compensate(
             transfer=Transfer(debit=A.COMPENSATION, credit=A.AVAILABLE),
             actor=actor,
             memo=(note or "").strip()[:255],
+            courier_id=courier_id,
         )
     except IntegrityError as exc:
         if not _is_violation(exc, "billing_transaction_kind_reference"):

@@ -472,6 +472,7 @@ def claim_pay(*, actor, claim: Claim, offline: bool = False, payment_reference: 
                     shop_id=current.shop_id,
                     reference=current.reference,
                     amount_fen=current.amount_approved_fen,
+                    courier=current.courier_id,
                     actor=actor,
                     note=_("Claim #%(id)s, paid by %(courier)s")
                     % {"id": current.pk, "courier": current.courier.display_name},

@@ -17,6 +17,7 @@ from billing.models import (
     Wallet,
 )
 from billing.services import BillingError
+from couriers.models import Courier
 from tests.factories import UserFactory
 
 
@@ -352,8 +353,11 @@ def test_rejected_adjustment_moves_no_money(world, wallet_a):
 
 
 def test_compensation_is_paid_once_per_reference(world, wallet_a):
-    first = services.wallet_compensate(shop_id=world.shop_a.pk, reference="claim:1", amount_fen=900)
-    again = services.wallet_compensate(shop_id=world.shop_a.pk, reference="claim:1", amount_fen=900)
+    zto = Courier.objects.get(code="ZTO")
+    pay = {"shop_id": world.shop_a.pk, "reference": "claim:1", "amount_fen": 900, "courier": zto}
+    first = services.wallet_compensate(**pay)
+    again = services.wallet_compensate(**pay)
+    assert first.courier_id == zto.pk
     assert first.pk == again.pk
     assert balances(wallet_a) == (900, 0)
     assert wallet_a.accounts.get(kind=Account.Kind.COMPENSATION).balance_fen == -900

@@ -52,7 +52,7 @@ def test_the_whole_way_to_a_wallet_payment_writes_one_history_row_per_move(world
     available = billing_selectors.wallet_balances(shop_id=world.shop_a.pk).available_fen
     assert available - available_before == 10_000
     payment = LedgerTransaction.objects.get(kind=LedgerTransaction.Kind.COMPENSATION)
-    assert payment.reference == f"claim:{claim_a.pk}"
+    assert (payment.reference, payment.courier_id) == (f"claim:{claim_a.pk}", claim_a.courier_id)
     assert claim_a.payment_reference == f"ledger:{payment.pk}"
 
 
