@@ -526,9 +526,14 @@ def ensure_caught_parcels() -> int:
                 intercept_set_status(
                     intercept=intercept, to_status=status, source=InterceptEvent.Source.SYSTEM
                 )
+            requested_at = succeeded_at - timedelta(hours=1)
             InterceptRequest.objects.filter(pk=intercept.pk).update(
-                succeeded_at=succeeded_at, created_at=succeeded_at - timedelta(hours=1)
+                succeeded_at=succeeded_at, created_at=requested_at, updated_at=succeeded_at
             )
+            # Its history as it would have been written then (the ledger keeps the real time
+            # of the fee's postings: it is append-only).
+            intercept.events.exclude(to_status="succeeded").update(created_at=requested_at)
+            intercept.events.filter(to_status="succeeded").update(created_at=succeeded_at)
             made += 1
     claims_suggest_overdue(now=now)
     return made
