@@ -22,9 +22,10 @@ from unfold.decorators import display
 from unfold.widgets import UnfoldAdminDateWidget, UnfoldAdminSelectWidget
 
 from billing import exports
+from billing.admin.finance_only import FinanceOnlyMixin
 from billing.exports import ExportSpec
 from billing.models import Export
-from billing.services import BillingError, is_finance
+from billing.services import BillingError
 from couriers.models import Courier
 from shops.models import Shop
 
@@ -77,7 +78,8 @@ class ExportForm(forms.Form):
 
 
 @admin.register(Export)
-class ExportAdmin(ModelAdmin):
+class ExportAdmin(FinanceOnlyMixin, ModelAdmin):
+    # Finance only, and nothing is added or changed here except through the form's services.
     list_display = (
         "kind",
         "period",
@@ -94,29 +96,6 @@ class ExportAdmin(ModelAdmin):
     list_before_template = "admin/billing/export/form.html"
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-
-    # Finance only, and nothing is added or changed here except through the form's services.
-    def _finance(self, request) -> bool:
-        # Asked several times a page (sidebar, permissions): the group lookup once per request.
-        if not hasattr(request, "_billing_finance"):
-            user = request.user
-            request._billing_finance = user.is_active and user.is_staff and is_finance(user)
-        return request._billing_finance
-
-    def has_module_permission(self, request):
-        return self._finance(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._finance(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

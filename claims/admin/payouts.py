@@ -22,10 +22,10 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
+from billing.admin.finance_only import FinanceOnlyMixin
 from claims import exports, selectors
 from claims.models import Claim, ClaimPayout
 from claims.selectors import PayoutPeriod
-from claims.services import is_claims_finance
 from couriers.models import Courier
 from shops.models import Shop
 
@@ -113,29 +113,7 @@ def _filter_form(request) -> PayoutFilterForm:
 
 
 @admin.register(ClaimPayout)
-class ClaimPayoutAdmin(ModelAdmin):
-    def _finance(self, request) -> bool:
-        # Asked several times a page (sidebar, permissions): answered once per request.
-        if not hasattr(request, "_claims_finance"):
-            user = request.user
-            request._claims_finance = user.is_active and user.is_staff and is_claims_finance(user)
-        return request._claims_finance
-
-    def has_module_permission(self, request):
-        return self._finance(request)
-
-    def has_view_permission(self, request, obj=None):
-        return self._finance(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+class ClaimPayoutAdmin(FinanceOnlyMixin, ModelAdmin):
     def get_urls(self):
         # Only the report and its export: the claims themselves have their own pages.
         wrap = self.admin_site.admin_view
