@@ -287,7 +287,16 @@ class ShopColumnForPlatformMixin:
         return tuple(name for name in self.list_display if name != "shop")
 
 
-class StatusHistoryInline(ScopedTabularInline):
+class ActorNameMixin:
+    """Who did it, as a name only: a readonly user field would link to the user's admin page,
+    which no merchant may open."""
+
+    @admin.display(description=_("by"))
+    def actor_name(self, obj) -> str:
+        return obj.actor.get_username() if obj.actor_id else ""
+
+
+class StatusHistoryInline(ActorNameMixin, ScopedTabularInline):
     """A record's status history (who moved it, when, from what to what), read-only, oldest
     first; a subclass names the history model and who reads it."""
 
@@ -298,12 +307,6 @@ class StatusHistoryInline(ScopedTabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
-
-    # The name only: a readonly user field would link to the user's admin page, which no
-    # merchant may open.
-    @admin.display(description=_("by"))
-    def actor_name(self, obj) -> str:
-        return obj.actor.get_username() if obj.actor_id else ""
 
 
 def object_view_path(model_admin, function, suffix: str):

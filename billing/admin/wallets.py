@@ -644,7 +644,12 @@ class LedgerEntryAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
 class HoldEventInline(StatusHistoryInline):
     model = HoldEvent
     parent_shop_path = "wallet__shop"
-    fields = ("created_at", "from_status", "to_status", "actor")  # a hold's moves carry no note
+    fields = (
+        "created_at",
+        "from_status",
+        "to_status",
+        "actor_name",
+    )  # a hold's moves carry no note
     role_permissions = {"view": MERCHANT_ALL | PLATFORM_ALL}
 
 

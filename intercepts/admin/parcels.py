@@ -34,6 +34,7 @@ from shops.scoped_admin import (
     MERCHANT_WRITE,
     NOBODY,
     PLATFORM_ALL,
+    ActorNameMixin,
     PlatformShopFilter,
     ScopedTabularInline,
     ShopScopedAdmin,
@@ -56,11 +57,11 @@ class TrackingEventInline(ScopedTabularInline):
         return tuple(field for field in self.fields if field != "raw_code")
 
 
-class ParcelCorrectionInline(ScopedTabularInline):
+class ParcelCorrectionInline(ActorNameMixin, ScopedTabularInline):
     model = ParcelCorrection
     fields = ("created_at", "old_courier", "old_waybill_no", "new_courier", "new_waybill_no")
-    readonly_fields = (*fields, "reason", "actor")
-    fields = (*fields, "reason", "actor")
+    readonly_fields = (*fields, "reason", "actor_name")
+    fields = (*fields, "reason", "actor_name")
     verbose_name_plural = _("waybill corrections")
 
     def get_queryset(self, request):

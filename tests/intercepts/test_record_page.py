@@ -142,3 +142,12 @@ def test_the_steps_end_where_the_request_ended(world, login, path, fields, steps
         )
     url = reverse("admin:intercepts_interceptrequest_panel", args=[intercept.pk])
     assert _steps(login(world.owner).get(url).content.decode()) == steps
+
+
+def test_who_moved_the_request_is_a_name_not_a_link_to_a_user_page(world, login, succeeded):
+    # A user's admin page is not one a merchant may open; the history names the user only.
+    url = reverse("admin:intercepts_interceptrequest_change", args=[succeeded.pk])
+    html = login(world.owner).get(url).content.decode()
+    assert "/admin/auth/user/" not in html
+    inside, _outside = _split(html)
+    assert "owner" in inside  # the history still says who asked for it
