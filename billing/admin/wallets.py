@@ -156,7 +156,7 @@ class WalletAdmin(ShopScopedAdmin):
         "shop",
         "available",
         "held",
-        "opened_by",
+        "opened_by_name",
         "opened_at",
         "payment_password_state",
         "recent_movements",
@@ -165,6 +165,12 @@ class WalletAdmin(ShopScopedAdmin):
 
     def get_queryset(self, request):
         return selectors.with_balances(super().get_queryset(request))
+
+    # Names only: a readonly user field links to the user's admin page, which no merchant
+    # may open.
+    @display(description=Wallet._meta.get_field("opened_by").verbose_name)
+    def opened_by_name(self, obj: Wallet) -> str:
+        return obj.opened_by.get_username() if obj.opened_by_id else ""
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -1055,11 +1061,16 @@ class InvoiceRequestAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         "amount",
         "status",
         "invoice_number",
-        "requested_by",
+        "requested_by_name",
         "created_at",
     )
     readonly_fields = fields
     inlines = (InvoiceLineInline, InvoiceEventInline)
+
+    @display(description=InvoiceRequest._meta.get_field("requested_by").verbose_name)
+    def requested_by_name(self, obj: InvoiceRequest) -> str:
+        return obj.requested_by.get_username() if obj.requested_by_id else ""
+
     change_form_before_template = "admin/billing/invoicerequest/actions.html"
 
     DECISIONS = {

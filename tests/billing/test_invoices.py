@@ -181,3 +181,20 @@ def test_invoice_number_is_kept_in_one_form(world, charged):
     )
     invoice.refresh_from_db()
     assert invoice.invoice_number == "243320AB1"
+
+
+def test_the_wallet_and_invoice_pages_name_people_without_linking_to_user_pages(
+    world, charged, login
+):
+    # A user's admin page answers 403 to every merchant: the pages say the name only.
+    from django.urls import reverse
+
+    invoice = request(world, charged)
+    client = login(world.owner)
+    for url in (
+        reverse("admin:billing_wallet_change", args=[charged.pk]),
+        reverse("admin:billing_invoicerequest_change", args=[invoice.pk]),
+    ):
+        html = client.get(url).content.decode()
+        assert "/admin/auth/user/" not in html, url
+        assert ">owner<" in html.replace(" ", "").replace("\n", ""), url
