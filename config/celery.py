@@ -38,6 +38,12 @@ app.conf.update(
             "task": "intercepts.claims_suggest_overdue",
             "schedule": crontab(minute=23),
         },
+        # Shipments with no final stage 6 and 10 days after shipping (the 10-day one holds
+        # the order's settlement); arrivals clear them as tracking comes in.
+        "shipments-scan-overdue": {
+            "task": "intercepts.shipments_scan_overdue",
+            "schedule": crontab(minute=37),
+        },
         # Refused pushes after 7 days, applied raw pushes after 30 (settings).
         "pushes-delete-expired": {
             "task": "intercepts.pushes_delete_expired",

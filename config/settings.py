@@ -280,7 +280,19 @@ STORAGES = {
             )
         ),
     },
+    "shipment_uploads": {
+        "BACKEND": env("SHIPMENT_UPLOADS_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(
+            env(
+                "SHIPMENT_UPLOADS_STORAGE_OPTIONS",
+                json.dumps({"location": str(VAR_DIR / "shipment-uploads"), "base_url": None}),
+            )
+        ),
+    },
 }
+# A shipment upload: the file's size and rows (a 100,000-row workbook is about 3 MB).
+SHIPMENT_UPLOAD_MAX_BYTES = int(env("SHIPMENT_UPLOAD_MAX_BYTES", str(30 * 1024 * 1024)))
+SHIPMENT_UPLOAD_MAX_ROWS = int(env("SHIPMENT_UPLOAD_MAX_ROWS", "200000"))
 CLAIM_EVIDENCE_MAX_BYTES = int(env("CLAIM_EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))
 CLAIM_EVIDENCE_MAX_FILES = int(env("CLAIM_EVIDENCE_MAX_FILES", "9"))
 

@@ -35,6 +35,12 @@ TERMINAL_STAGES = frozenset(
     {ParcelStage.DELIVERED, ParcelStage.RETURNED, ParcelStage.CANCELLED, ParcelStage.LOST}
 )
 
+# Where a shipment's journey ends for the platform's shipment checks: signed, refused by the
+# receiver, or back with the sender (Kuaishou's 签收、拒收、退回).
+SHIPMENT_FINAL_STAGES = frozenset(
+    {ParcelStage.DELIVERED, ParcelStage.REJECTED, ParcelStage.RETURNED}
+)
+
 # Between pickup and delivery: the parcel is on the courier's network and not yet signed.
 IN_FLIGHT_STAGES = frozenset(
     {

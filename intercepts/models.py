@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.models import Hold
 from billing.money import MoneyField
 from couriers.models import Courier
-from couriers.stages import TERMINAL_STAGES, ParcelStage
+from couriers.stages import SHIPMENT_FINAL_STAGES, TERMINAL_STAGES, ParcelStage
 from intercepts.validators import validate_phone
 from shops.history import StatusHistory, status_fields
 from shops.models import Shop
@@ -69,6 +69,21 @@ class Order(models.Model):
     buyer_phone = models.CharField(_("buyer phone"), max_length=20)
     total_fen = MoneyField(_("order total (yuan)"), default=0)
     paid_at = models.DateTimeField(_("paid at"), default=timezone.now)
+    # Where the buyer asked the goods to go, as the platform sent it with the order. The
+    # shipment rules count addresses from here, never from what a merchant types.
+    receiver_name = models.CharField(_("receiver"), max_length=50, blank=True)
+    receiver_phone = models.CharField(
+        _("receiver phone"), max_length=20, blank=True, validators=[validate_phone]
+    )
+    receiver_address = models.CharField(_("receiver address"), max_length=255, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    # The buyer's receipt is confirmed automatically on this date; a stalled parcel extends it.
+    receipt_confirm_at = models.DateTimeField(
+        _("automatic receipt confirmation"), null=True, blank=True
+    )
+    # The platform holds the order's settlement while its parcel is stalled (10 days after
+    # shipping with no final stage); lifted when the anomaly clears.
+    settlement_held_at = models.DateTimeField(_("settlement held since"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -84,10 +99,20 @@ class Order(models.Model):
             models.Index(fields=("-created_at", "-id"), name="order_created_idx"),
             models.Index(fields=("status", "-created_at"), name="order_status_created_idx"),
             models.Index(fields=("shop", "-created_at", "-id"), name="order_shop_created_idx"),
+            # Finance's list of held settlements, per shop.
+            models.Index(
+                fields=("shop", "settlement_held_at"),
+                condition=Q(settlement_held_at__isnull=False),
+                name="order_settlement_held_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.order_no
+
+    @property
+    def receiver_phone_masked(self) -> str:
+        return mask_phone(self.receiver_phone)
 
     @property
     def buyer_phone_masked(self) -> str:
@@ -245,6 +270,12 @@ class Parcel(models.Model):
                 fields=("next_poll_at",),
                 name="parcel_due_poll_idx",
                 condition=Q(next_poll_at__isnull=False),
+            ),
+            # The stalled-shipment scan's queue: parcels shipped and not yet at a final stage.
+            models.Index(
+                fields=("shipped_at",),
+                name="parcel_open_shipped_idx",
+                condition=~Q(stage__in=sorted(SHIPMENT_FINAL_STAGES)),
             ),
         ]
 
@@ -517,6 +548,28 @@ class InterceptPolicy(models.Model):
             "An intercepted parcel that is not back (or not delivered at the new address) this "
             "many days after the intercept succeeded is marked “claim suggested”."
         ),
+    )
+    # Kuaishou's checks after shipping: a notice at 6 days without a final stage; at 10 days
+    # the settlement is held and the buyer's automatic receipt confirmation put back.
+    shipment_notice_days = models.PositiveSmallIntegerField(
+        _("days after shipping before a stalled parcel is an anomaly"),
+        default=6,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+    shipment_hold_days = models.PositiveSmallIntegerField(
+        _("days after shipping before a stalled parcel's settlement is held"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+    receipt_confirm_days = models.PositiveSmallIntegerField(
+        _("days after shipping before the buyer's receipt is confirmed automatically"),
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+    receipt_extend_days = models.PositiveSmallIntegerField(
+        _("days the automatic receipt confirmation is put back for a stalled parcel"),
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
     )
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
@@ -853,3 +906,337 @@ class CourierPush(models.Model):
         # Shown as the page's title: in local time and in words, as the page's fields are.
         received = timezone.localtime(self.received_at)
         return f"{self.account} {received:%Y-%m-%d %H:%M:%S} {self.get_status_display()}"
+
+
+# Shipping an order, and the platform's checks against fake shipping (Kuaishou's 虚假发货拦截).
+
+
+def shipment_uploads_storage():
+    from django.core.files.storage import storages
+
+    return storages["shipment_uploads"]
+
+
+class ShipmentUpload(models.Model):
+    """A spreadsheet of shipments a shop uploaded: parsed and checked in a Celery task, shown as
+    a preview, then applied row by row (``intercepts.services.shipment_uploads``)."""
+
+    class Status(models.TextChoices):
+        PARSING = "parsing", _("Reading the file")
+        PREVIEW = "preview", _("Awaiting confirmation")
+        APPLYING = "applying", _("Shipping")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("File not readable")
+
+    TRANSITIONS = {
+        Status.PARSING: {Status.PREVIEW, Status.FAILED},
+        Status.PREVIEW: {Status.APPLYING},
+        Status.APPLYING: {Status.DONE},
+        Status.DONE: set(),
+        Status.FAILED: set(),
+    }
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="shipment_uploads", verbose_name=_("shop")
+    )
+    file = models.FileField(
+        _("file"), upload_to="shipments/%Y/%m/", storage=shipment_uploads_storage, max_length=255
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("file digest (SHA-256)"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PARSING
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    parsed_rows = models.PositiveIntegerField(_("rows read"), default=0)
+    valid_rows = models.PositiveIntegerField(_("valid rows"), default=0)
+    failed_rows = models.PositiveIntegerField(_("failed rows"), default=0)
+    flagged_rows = models.PositiveIntegerField(_("rows flagged"), default=0)
+    applied_rows = models.PositiveIntegerField(_("rows shipped"), default=0)
+    refused_rows = models.PositiveIntegerField(_("rows refused when shipping"), default=0)
+    error = models.CharField(_("why the file could not be read"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+    applied_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("shipment upload")
+        verbose_name_plural = _("shipment uploads")
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=("shop", "-created_at"), name="shipupload_shop_created_idx"),
+            models.Index(fields=("shop", "sha256"), name="shipupload_shop_digest_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} #{self.pk}"
+
+
+class ShipmentUploadEvent(StatusHistory):
+    upload = models.ForeignKey(
+        ShipmentUpload,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("shipment upload"),
+    )
+    from_status, to_status = status_fields(ShipmentUpload.Status)
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = _("shipment upload event")
+        verbose_name_plural = _("shipment upload events")
+
+
+class ShipmentUploadRow(models.Model):
+    """One row of an uploaded file, as read and judged; its outcome once applied."""
+
+    class Outcome(models.TextChoices):
+        VALID = "valid", _("Ready to ship")
+        FAILED = "failed", _("Failed")
+        SHIPPED = "shipped", _("Shipped")
+        ALREADY = "already", _("Already shipped with this waybill")
+        REFUSED = "refused", _("Refused when shipping")
+
+    upload = models.ForeignKey(
+        ShipmentUpload,
+        on_delete=models.CASCADE,
+        related_name="rows",
+        verbose_name=_("shipment upload"),
+        db_index=False,  # the unique constraint leads with it
+    )
+    row_no = models.PositiveIntegerField(_("row"))
+    order_no = models.CharField(_("order number"), max_length=64, blank=True)
+    courier_text = models.CharField(_("courier"), max_length=64, blank=True)
+    waybill_no = models.CharField(_("waybill number"), max_length=64, blank=True)
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("order"),
+        db_index=False,
+    )
+    courier = models.ForeignKey(
+        Courier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("courier"),
+        db_index=False,
+    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    code = models.CharField(_("reason code"), max_length=32, blank=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    # Accepted, but on a waybill already used for another address: a suspected fake shipment.
+    flagged = models.BooleanField(_("flagged"), default=False)
+
+    class Meta:
+        verbose_name = _("shipment upload row")
+        verbose_name_plural = _("shipment upload rows")
+        ordering = ("upload", "row_no")
+        constraints = [
+            models.UniqueConstraint(fields=("upload", "row_no"), name="shipupload_row_unique"),
+        ]
+        indexes = [
+            models.Index(fields=("upload", "outcome", "row_no"), name="shipupload_row_outcome_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.row_no} {self.order_no} {self.waybill_no}"
+
+
+class Shipment(models.Model):
+    """An order shipped in a parcel: the record the shipment rules count. Several orders of one
+    buyer and address may share a parcel (merged shipping); an order in several parcels has a
+    shipment per parcel."""
+
+    class Channel(models.TextChoices):
+        WORKBENCH = "workbench", _("Workbench")
+        UPLOAD = "upload", _("Batch upload")
+        API = "api", _("API")
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="+", verbose_name=_("shop"), db_index=False
+    )
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.PROTECT,
+        related_name="shipments",
+        verbose_name=_("order"),
+        db_index=False,  # the unique constraint leads with it
+    )
+    parcel = models.ForeignKey(
+        Parcel, on_delete=models.PROTECT, related_name="shipments", verbose_name=_("parcel")
+    )
+    # The receiver the order named, normalised (``services.shipping.receiver_key``): what
+    # "another address" means for the rules.
+    receiver_key = models.CharField(_("receiver key"), max_length=300)
+    receiver_address = models.CharField(_("receiver address"), max_length=255)
+    flagged = models.BooleanField(_("suspected fake shipment"), default=False)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    upload = models.ForeignKey(
+        ShipmentUpload,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="shipments",
+        verbose_name=_("shipment upload"),
+        db_index=False,
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+        db_index=False,
+    )
+    shipped_at = models.DateTimeField(_("shipped at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("shipment")
+        verbose_name_plural = _("shipments")
+        ordering = ("shipped_at", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("order", "parcel"), name="shipment_order_parcel_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} → {self.parcel_id}"
+
+
+class ShipmentAnomaly(models.Model):
+    """A sign of fake shipping on an order's parcel, with its reason and history. The merchant
+    may answer it; platform customer service rules on it; a stall clears by itself when the
+    parcel reaches a final stage (``intercepts.services.shipment_checks``)."""
+
+    class Kind(models.TextChoices):
+        SHARED_WAYBILL = "shared_waybill", _("Waybill used for another address")
+        PICKUP_BEFORE_PAYMENT = "pickup_before_payment", _("Picked up before payment")
+        STALLED_6D = "stalled_6d", _("No final stage 6 days after shipping")
+        STALLED_10D = "stalled_10d", _("No final stage 10 days after shipping")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ANSWERED = "answered", _("Explained by the merchant")
+        UPHELD = "upheld", _("Upheld by the platform")
+        DISMISSED = "dismissed", _("Dismissed by the platform")
+        CLEARED = "cleared", _("Cleared: final stage reached")
+
+    TRANSITIONS = {
+        Status.OPEN: {Status.ANSWERED, Status.UPHELD, Status.DISMISSED, Status.CLEARED},
+        Status.ANSWERED: {Status.UPHELD, Status.DISMISSED, Status.CLEARED},
+        Status.UPHELD: {Status.CLEARED},
+        Status.DISMISSED: set(),
+        Status.CLEARED: set(),
+    }
+    OPEN_STATUSES = (Status.OPEN, Status.ANSWERED, Status.UPHELD)
+    # Kinds the parcel's arrival at a final stage settles; the others are ruled on.
+    STALLS = (Kind.STALLED_6D, Kind.STALLED_10D)
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.PROTECT, related_name="+", verbose_name=_("shop"), db_index=False
+    )
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.PROTECT,
+        related_name="anomalies",
+        verbose_name=_("order"),
+        db_index=False,  # the unique constraint leads with it
+    )
+    parcel = models.ForeignKey(
+        Parcel,
+        on_delete=models.PROTECT,
+        related_name="anomalies",
+        verbose_name=_("parcel"),
+        db_index=False,
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.OPEN
+    )
+    reason = models.CharField(_("reason"), max_length=255)
+    detected_at = models.DateTimeField(_("detected at"), default=timezone.now)
+    explanation = models.TextField(_("merchant's explanation"), blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("shipment anomaly")
+        verbose_name_plural = _("shipment anomalies")
+        ordering = ("-detected_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("order", "parcel", "kind"), name="shipanomaly_one_per_kind"
+            )
+        ]
+        indexes = [
+            models.Index(fields=("shop", "status", "-detected_at"), name="shipanomaly_shop_idx"),
+            models.Index(fields=("status", "kind", "-detected_at"), name="shipanomaly_status_idx"),
+            models.Index(
+                fields=("parcel",),
+                condition=Q(status__in=("open", "answered", "upheld")),
+                name="shipanomaly_open_parcel_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class ShipmentAnomalyEvent(StatusHistory):
+    anomaly = models.ForeignKey(
+        ShipmentAnomaly,
+        on_delete=models.CASCADE,
+        related_name="events",
+        verbose_name=_("shipment anomaly"),
+    )
+    from_status, to_status = status_fields(ShipmentAnomaly.Status)
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = _("shipment anomaly event")
+        verbose_name_plural = _("shipment anomaly events")
+
+
+class ShipmentAnomalyEvidence(models.Model):
+    """A photo or PDF a merchant gave with an explanation: stored privately, served only to
+    those who may see the anomaly."""
+
+    anomaly = models.ForeignKey(
+        ShipmentAnomaly,
+        on_delete=models.CASCADE,
+        related_name="evidence",
+        verbose_name=_("shipment anomaly"),
+    )
+    file = models.FileField(
+        _("file"), upload_to="anomalies/%Y/%m/", storage=shipment_uploads_storage, max_length=255
+    )
+    original_name = models.CharField(_("file name"), max_length=255)
+    content_type = models.CharField(_("type"), max_length=64)
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("file digest (SHA-256)"), max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("anomaly evidence")
+        verbose_name_plural = _("anomaly evidence")
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return self.original_name

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.core import management
 from django.db import transaction
 
-from intercepts.services import claim_watch, sending
+from intercepts.services import claim_watch, sending, shipment_checks, shipment_uploads
 from intercepts.tracking import polling, pushes
 from shops.api.idempotency import idempotency_records_purge
 
@@ -88,3 +88,22 @@ def claims_suggest_overdue() -> int:
     """Mark intercepts not back N days after they succeeded "claim suggested" (safe to run
     twice: each is marked once, under its row lock)."""
     return claim_watch.claims_suggest_overdue()
+
+
+@shared_task(name="intercepts.shipments_scan_overdue")
+def shipments_scan_overdue() -> dict:
+    """Open the 6- and 10-day stalls of shipments with no final stage, and clear those whose
+    parcel has arrived (safe to run twice: each anomaly kind is opened once per parcel)."""
+    return shipment_checks.shipments_scan_overdue()
+
+
+@shared_task(name="intercepts.shipment_upload_parse")
+def shipment_upload_parse(upload_id: int) -> str:
+    """Read and check an uploaded file into its preview (a second run finds it read)."""
+    return shipment_uploads.shipment_upload_parse(upload_id=upload_id)
+
+
+@shared_task(name="intercepts.shipment_upload_apply")
+def shipment_upload_apply(upload_id: int) -> str:
+    """Ship the confirmed upload's valid rows (a second run ships only what is left)."""
+    return shipment_uploads.shipment_upload_apply(upload_id=upload_id)

@@ -69,10 +69,14 @@ CLAIM_STATUS_CHANGED = "claim.status_changed"
 CLAIM_SUGGESTED = "claim.suggested"
 WALLET_FEE_CAPTURED = "wallet.fee_captured"
 WALLET_FEE_RELEASED = "wallet.fee_released"
+# A shipment check found (or cleared) a sign of fake shipping on one of the shop's orders: the
+# notice at 6 days, the second at 10 days with the settlement held.
+SHIPMENT_ANOMALY = "shipment.anomaly"
 EVENT_TYPES = (
     INTERCEPT_STATUS_CHANGED,
     CLAIM_STATUS_CHANGED,
     CLAIM_SUGGESTED,
+    SHIPMENT_ANOMALY,
     WALLET_FEE_CAPTURED,
     WALLET_FEE_RELEASED,
 )

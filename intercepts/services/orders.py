@@ -24,9 +24,12 @@ def order_receive(
     buyer_phone: str,
     lines: list[dict],
     paid_at=None,
+    receiver_name: str = "",
+    receiver_phone: str = "",
+    receiver_address: str = "",
 ) -> Order:
     """Record a paid order with its lines (``goods_name``, ``category``, ``unit_price_fen``,
-    ``quantity``); its total is the lines' sum."""
+    ``quantity``) and where the buyer asked it sent; its total is the lines' sum."""
     if not lines:
         raise ValidationError({"lines": _("An order needs at least one line.")})
     paid_at = paid_at or timezone.now()
@@ -36,6 +39,9 @@ def order_receive(
         status=Order.Status.PAID,
         buyer_name=buyer_name,
         buyer_phone=buyer_phone,
+        receiver_name=receiver_name,
+        receiver_phone=receiver_phone,
+        receiver_address=receiver_address,
         paid_at=paid_at,
         created_at=paid_at,
     )
@@ -53,9 +59,12 @@ def order_receive(
     return order
 
 
-def order_set_status(*, order: Order, to_status: str, note: str = "") -> Order:
-    """The one way an order changes status, as the platform reports it: checked against the
-    order's lifecycle, conditional, with its history row. A repeat changes nothing."""
+def order_set_status(
+    *, order: Order, to_status: str, note: str = "", actor=None, **fields
+) -> Order:
+    """The one way an order changes status, as the platform reports it or as the shop ships
+    it: checked against the order's lifecycle, conditional, with its history row; ``fields``
+    are written with the status. A repeat changes nothing."""
 
     def refuse(current: str) -> DomainError:
         return DomainError(
@@ -64,7 +73,7 @@ def order_set_status(*, order: Order, to_status: str, note: str = "") -> Order:
         )
 
     current = Order.objects.get(pk=order.pk)
-    status_transition(current, to_status=to_status, refuse=refuse, note=note)
+    status_transition(current, to_status=to_status, refuse=refuse, note=note, actor=actor, **fields)
     return current
 
 

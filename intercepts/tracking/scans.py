@@ -18,7 +18,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from couriers.stages import ParcelStage, stage_with_arrivals
+from couriers.stages import SHIPMENT_FINAL_STAGES, ParcelStage, stage_with_arrivals
 from couriers.types import TrackingScan
 from intercepts.models import Parcel, TrackingEvent
 
@@ -128,6 +128,17 @@ def parcels_apply_scans(
                 transaction.on_commit(
                     lambda: intercepts_follow_tracking(stages_seen=results, source=source)
                 )
+        checked = [
+            pk
+            for pk, values in changes.items()
+            if values[0] in SHIPMENT_FINAL_STAGES or values[1] != parcels[pk][1]
+        ]
+        if checked:
+            # A pickup before payment, or a final stage that clears a stall (late import: the
+            # shipment checks import the services that import this module).
+            from intercepts.services.shipment_checks import shipments_check_tracking
+
+            transaction.on_commit(lambda: shipments_check_tracking(parcel_ids=checked))
         if troubled:
             # After the settling above (registered first, so run first): a parcel caught and
             # scanned damaged in one batch is judged with its intercept already succeeded.
