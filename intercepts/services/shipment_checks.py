@@ -371,7 +371,11 @@ def may_rule(actor) -> bool:
 def anomaly_answer(*, actor, anomaly: ShipmentAnomaly, explanation: str, files=()) -> None:
     """The shop's owner or agent explains an open anomaly, with photos or PDFs; platform
     customer service then rules on it. Every file is checked before anything is written."""
-    from intercepts.services.anomaly_evidence import evidence_check, evidence_store
+    from intercepts.services.anomaly_evidence import (
+        discard_on_rollback,
+        evidence_check,
+        evidence_store,
+    )
 
     if not may_answer(actor, anomaly):
         raise PermissionDenied(_("Only the shop's owner or an after-sales agent may do this."))
@@ -379,7 +383,8 @@ def anomaly_answer(*, actor, anomaly: ShipmentAnomaly, explanation: str, files=(
     if not explanation:
         raise ValidationError({"explanation": _("Say what happened to this shipment.")})
     checked = evidence_check(files)
-    with transaction.atomic():
+    # Files stored for a transaction that does not commit are deleted again.
+    with discard_on_rollback(), transaction.atomic():
         current = ShipmentAnomaly.objects.select_for_update().get(pk=anomaly.pk)
         if current.status != Status.OPEN:
             raise _refuse(current.status)
