@@ -6,22 +6,27 @@ Nothing is edited by form: the answer calls ``shipment_checks.anomaly_answer``, 
 ``anomaly_rule``; their refusals are shown as messages.
 """
 
+import csv
+import io
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Sum
-from django.http import FileResponse, Http404, HttpResponseNotAllowed
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from unfold.decorators import display
 
+from billing.money import format_fen
 from intercepts import selectors
 from intercepts.models import Order, ShipmentAnomaly, ShipmentAnomalyEvent, ShipmentAnomalyEvidence
 from intercepts.services import shipment_checks
@@ -73,10 +78,7 @@ class AnomalyChangeList(LazyChangeList):
     def get_results(self, request):
         super().get_results(request)
         counts = dict(
-            self.queryset.order_by()
-            .values_list("kind")
-            .annotate(n=Count("pk"))
-            .values_list("kind", "n")
+            self.queryset.order_by().values("kind").annotate(n=Count("pk")).values_list("kind", "n")
         )
         self.kind_counts = [
             {"kind": value, "label": label, "count": counts.get(value, 0)}
@@ -134,11 +136,6 @@ class AnomalyEvidenceInline(ScopedTabularInline):
         if obj.size >= 1024 * 1024:
             return f"{obj.size / (1024 * 1024):.1f} MB"
         return f"{max(obj.size // 1024, 1)} KB"
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-    template_name = "django/forms/widgets/file.html"
 
 
 class AnswerForm(forms.Form):
@@ -233,6 +230,7 @@ class ShipmentAnomalyAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
 
         return [
             path("held/", wrap(self.held_view), name=f"{prefix}_held"),
+            path("held/export/", wrap(self.held_export_view), name=f"{prefix}_held_export"),
             path(
                 "<path:object_id>/evidence/<int:evidence_id>/",
                 wrap(
@@ -377,12 +375,15 @@ class ShipmentAnomalyAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
 
     # --- Held settlements ---
 
+    def _held_orders(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return scope_to_shops(Order.objects.filter(settlement_held_at__isnull=False), request.user)
+
     def held_view(self, request):
         """Orders whose settlement is held while a 10-day stall is open, with the sum held per
         shop: finance and customer service see every shop, a merchant its own."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        held = scope_to_shops(Order.objects.filter(settlement_held_at__isnull=False), request.user)
+        held = self._held_orders(request)
         shops = list(
             held.order_by()
             .values("shop_id", "shop__name", "shop__code")
@@ -419,8 +420,59 @@ class ShipmentAnomalyAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
             "rows": rows,
             "page": page,
             "show_shop": access_for(request.user).sees_all_shops,
+            "export_url": reverse("admin:intercepts_shipmentanomaly_held_export"),
         }
         return TemplateResponse(request, "admin/intercepts/shipmentanomaly/held.html", context)
+
+    def held_export_view(self, request):
+        """Every held order the page covers, as CSV for Excel (a byte-order mark for the
+        Chinese, amounts in yuan without separators, times in the platform's zone)."""
+        held = (
+            self._held_orders(request)
+            .select_related("shop")
+            .annotate(
+                stall_id=Subquery(
+                    ShipmentAnomaly.objects.filter(order_id=OuterRef("pk"), kind=Kind.STALLED_10D)
+                    .order_by("-detected_at")
+                    .values("pk")[:1]
+                )
+            )
+            .order_by("settlement_held_at", "pk")
+        )
+        titles = [
+            _("Order number"),
+            _("Shop"),
+            _("Order total (yuan)"),
+            _("Held since"),
+            _("Anomaly"),
+        ]
+
+        def lines():
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(titles)
+            yield "\ufeff" + buffer.getvalue()
+            for order in held.iterator(chunk_size=1000):
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow(
+                    [
+                        order.order_no,
+                        order.shop.name,
+                        format_fen(order.total_fen).replace(",", ""),
+                        timezone.localtime(order.settlement_held_at).strftime("%Y-%m-%d %H:%M"),
+                        f"#{order.stall_id}" if order.stall_id else "",
+                    ]
+                )
+                yield buffer.getvalue()
+
+        response = StreamingHttpResponse(
+            (line.encode() for line in lines()), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = content_disposition_header(
+            True, f"{_('held-settlements')}-{timezone.localdate():%Y%m%d}.csv"
+        )
+        return response
 
     # --- Columns and fields ---
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from intercepts.models import Order, ShipmentAnomaly, ShipmentAnomalyEvent, ShipmentAnomalyEvidence
 from intercepts.services import shipment_checks
@@ -536,3 +537,36 @@ def test_history_rows_are_written_for_every_move(world, answered_a):
         .values_list("to_status", flat=True)
     )
     assert moves == [S.OPEN, S.ANSWERED, S.UPHELD]
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "sees_a", "sees_b"),
+    [
+        ("owner", 200, True, False),
+        ("viewer", 200, True, False),
+        ("other", 200, False, True),
+        ("cs", 200, True, True),
+        ("finance", 200, True, True),
+        ("anonymous", "login", False, False),
+    ],
+)
+def test_the_held_csv_for_the_cast(world, login, order_a, order_b, who, status, sees_a, sees_b):
+    response = login(world.user(who)).get(reverse("admin:intercepts_shipmentanomaly_held_export"))
+    text = b"".join(response.streaming_content).decode() if status == 200 else ""
+    assert (_answer(response), order_a.order_no in text, order_b.order_no in text) == (
+        status,
+        sees_a,
+        sees_b,
+    )
+
+
+def test_the_held_csv_has_the_order_the_shop_the_amount_and_the_anomaly(
+    world, login, order_a, stall_a
+):
+    response = login(world.owner).get(reverse("admin:intercepts_shipmentanomaly_held_export"))
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines == [
+        "\ufeff订单号,店铺,订单金额（元）,暂停结算时间,异常",
+        f"{order_a.order_no},甲店,129.00,"
+        f"{timezone.localtime(order_a.settlement_held_at):%Y-%m-%d %H:%M},#{stall_a.pk}",
+    ]
