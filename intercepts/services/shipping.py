@@ -138,10 +138,13 @@ def judge_shipment(
         return refuse(NO_ADDRESS)
     if waybill_shop_id is None and not order_has_goods:
         return refuse(NOTHING_TO_SHIP)
-    key = order_receiver_key(order)
-    if not receivers_on_waybill or key in receivers_on_waybill:
-        return Verdict()  # a new waybill, or merged shipping to the same receiver
-    if len(receivers_on_waybill) >= MAX_RECEIVERS_PER_WAYBILL:
+    # The receivers other than this order's: none is a new waybill or merged shipping to the
+    # same receiver; one is a second address, flagged even when this receiver is already on
+    # the waybill (another order of a flagged receiver is as suspect as the first).
+    others = receivers_on_waybill - {order_receiver_key(order)}
+    if not others:
+        return Verdict()
+    if len(others) >= MAX_RECEIVERS_PER_WAYBILL:
         return refuse(THREE_ADDRESSES)
     return Verdict(flagged=True)
 
