@@ -205,9 +205,10 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
     parcel = (
         Parcel.objects.select_for_update()
         .filter(courier=courier, waybill_no=waybill_no)
-        .only("pk", "shop_id")
+        .only("pk", "shop_id", "picked_up_at")
         .first()
     )
+    picked_up = parcel is not None and parcel.picked_up_at is not None
     receivers = set()
     already = False
     if parcel is not None and parcel.shop_id == order.shop_id:
@@ -282,6 +283,10 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
         Order.objects.filter(pk=order.pk).update(**fields)
     if verdict.flagged:
         shipment_checks.anomaly_open_shared_waybill(shipment=shipment, now=now)
+    if picked_up:
+        # Joining a parcel already picked up: its pickup scan will not arrive again, so the
+        # pickup-before-payment check runs now for this order (an old waybill reused).
+        shipment_checks.shipments_check_tracking(parcel_ids=[parcel.pk], now=now)
     return Shipped(shipment=shipment, created=True, flagged=verdict.flagged)
 
 

@@ -362,3 +362,84 @@ def test_an_order_on_two_parcels_scanned_in_batches_of_one_gets_one_history_row_
     shipments_scan_overdue(now=T + timedelta(days=6), batch=1)
     stalls = ShipmentAnomaly.objects.filter(kind=Kind.STALLED_6D).order_by("pk")
     assert [stall.events.count() for stall in stalls] == [1, 1, 1]
+
+
+# --- End to end: the sandbox courier over HTTP ----------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_stalled_parcel_polled_from_the_sandbox_as_delivered_is_cleared(world, sandbox):
+    from intercepts.demo import demo_waybill, waybill_serial
+    from intercepts.tasks import parcels_poll
+    from intercepts.tracking import polling
+    from tests.factories import sandbox_served
+
+    sandbox_served(sandbox, "kuaidi100", ["ZTO"], requests_per_second=200, batch_size=10)
+    zto = Courier.objects.get(code="ZTO")
+    now = timezone.now()
+    order = paid_order(world.shop_a, paid_at=now - timedelta(days=12))
+    # The number's last digit makes the sandbox tell the parcel delivered.
+    waybill = demo_waybill(zto, waybill_serial(920_001, S.DELIVERED))
+    shipment = ship_order(
+        actor=world.owner,
+        order=order,
+        courier=zto,
+        waybill_no=waybill,
+        channel=Shipment.Channel.WORKBENCH,
+        now=now - timedelta(days=11),
+    ).shipment
+    shipments_scan_overdue(now=now)
+    held = order_of(shipment).settlement_held_at
+    claimed = polling.parcels_claim_due()
+    parcels_poll(zto.pk, claimed[zto.pk])
+    assert (
+        held is not None,
+        Parcel.objects.get(pk=shipment.parcel_id).stage,
+        anomalies(shipment),
+        order_of(shipment).settlement_held_at,
+    ) == (
+        True,
+        S.DELIVERED,
+        [(Kind.STALLED_10D, Status.CLEARED), (Kind.STALLED_6D, Status.CLEARED)],
+        None,
+    )
+
+
+def test_an_order_paid_after_its_waybills_pickup_is_an_anomaly_when_it_joins(
+    world, django_capture_on_commit_callbacks
+):
+    # The buyer's first order is picked up; a second order, paid later, is then shipped on the
+    # same (merged) waybill: its goods cannot have been in a parcel picked up before the payment.
+    zto = Courier.objects.get(code="ZTO")
+    first = paid_order(world.shop_a, paid_at=T - timedelta(hours=2))
+    waybill = new_waybill()
+    shipped = ship_order(
+        actor=world.owner,
+        order=first,
+        courier=zto,
+        waybill_no=waybill,
+        channel=Shipment.Channel.WORKBENCH,
+        now=T,
+    ).shipment
+    apply_scans(
+        shipped.parcel,
+        (T + timedelta(hours=1), S.PICKED_UP),
+        capture=django_capture_on_commit_callbacks,
+    )
+    later = paid_order(world.shop_a, paid_at=T + timedelta(days=1))
+    ship_order(
+        actor=world.owner,
+        order=later,
+        courier=zto,
+        waybill_no=waybill,
+        channel=Shipment.Channel.WORKBENCH,
+        now=T + timedelta(days=1, minutes=5),
+    )
+    assert list(ShipmentAnomaly.objects.values_list("order__order_no", "kind")) == [
+        (later.order_no, Kind.PICKUP_BEFORE_PAYMENT)
+    ]
+
+
+def test_without_a_webhook_endpoint_a_stall_queues_no_notice(shipped):
+    shipments_scan_overdue(now=T + timedelta(days=10))
+    assert (len(anomalies(shipped)), notices()) == (2, [])

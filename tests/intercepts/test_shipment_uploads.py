@@ -63,6 +63,15 @@ def uploads_dir(settings, tmp_path):
         field.storage = storage
 
 
+@pytest.fixture(autouse=True)
+def _task_errors_fail_the_test(celery_eager):
+    """An eager task's error is otherwise only logged, and the upload silently stays put."""
+    previous = celery_eager.conf.task_eager_propagates
+    celery_eager.conf.task_eager_propagates = True
+    yield
+    celery_eager.conf.task_eager_propagates = previous
+
+
 @pytest.fixture
 def run(django_capture_on_commit_callbacks):
     """Do something and run the tasks it queued on commit (parse, apply) before going on."""

@@ -9,7 +9,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from couriers.models import Courier
@@ -24,6 +24,7 @@ from intercepts.services.shipping import (
     receiver_key,
     ship_order,
 )
+from tests.factories import ParcelFactory
 from tests.intercepts.shipping_helpers import new_waybill, paid_order
 
 WORKBENCH = Shipment.Channel.WORKBENCH
@@ -248,63 +249,130 @@ def test_shipping_sets_the_automatic_receipt_confirmation_time(world, zto):
 # --- Real parallel: two shipments onto one waybill, each on its own connection ---------------
 
 
+def _dsn() -> dict:
+    params = connection.settings_dict
+    return {
+        "host": params["HOST"],
+        "port": params["PORT"] or 5432,
+        "user": params["USER"],
+        "dbname": params["NAME"],
+    }
+
+
+def _race(actor, courier, waybill, orders, *, release, waiting_on: str) -> tuple[int, list]:
+    """Ship ``orders`` onto ``waybill`` at once, each on its own connection, while something
+    holds them up; once both are waiting inside PostgreSQL on a statement starting with
+    ``waiting_on``, ``release()``. Returns how many were seen waiting and the outcomes."""
+    results, lock = [], threading.Lock()
+
+    def ship_one(order):
+        try:
+            done = ship(actor, Order.objects.get(pk=order.pk), courier, waybill)
+            outcome = "flagged" if done.flagged else "accepted"
+        except ShippingRefused as exc:
+            outcome = exc.code
+        except Exception as exc:  # asserted on by the caller
+            outcome = repr(exc)
+        finally:
+            connection.close()
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=ship_one, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    waiting = 0
+    with psycopg.connect(**_dsn(), autocommit=True) as watcher:
+        for _ in range(200):
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND wait_event_type = 'Lock' AND query LIKE %s",
+                [connection.settings_dict["NAME"], f"{waiting_on}%"],
+            ).fetchone()[0]
+            if waiting == len(orders):
+                break
+            threading.Event().wait(0.05)
+    release()
+    for thread in threads:
+        thread.join(timeout=60)
+    return waiting, sorted(results)
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.postgres
-def test_two_receivers_racing_to_be_second_on_a_waybill_one_is_accepted(world, zto):
+def test_two_receivers_racing_to_be_second_and_third_on_a_waybill_one_is_refused(world, zto):
     first, second, third = three_receivers(world.shop_a)
     waybill = new_waybill()
     ship(world.owner, first, zto, waybill)
     parcel = Parcel.objects.get(waybill_no=waybill)
     # A third connection holds the parcel's row, so both shipments are in flight inside
     # PostgreSQL, queued on the same row, before either can judge the waybill.
-    params = connection.settings_dict
-    dsn = {
-        "host": params["HOST"],
-        "port": params["PORT"] or 5432,
-        "user": params["USER"],
-        "dbname": params["NAME"],
-    }
-    blocker = psycopg.connect(**dsn, autocommit=False)
+    blocker = psycopg.connect(**_dsn(), autocommit=False)
     blocker.execute("SELECT id FROM intercepts_parcel WHERE id = %s FOR UPDATE", [parcel.pk])
-    results, lock = {}, threading.Lock()
 
-    def race(order):
-        try:
-            done = ship(world.owner, Order.objects.get(pk=order.pk), zto, waybill)
-            outcome = "flagged" if done.flagged else "accepted"
-        except ShippingRefused as exc:
-            outcome = exc.code
-        except Exception as exc:  # asserted on below
-            outcome = repr(exc)
-        finally:
-            connection.close()
-        with lock:
-            results[order.pk] = outcome
+    def release():
+        blocker.rollback()
+        blocker.close()
 
-    threads = [threading.Thread(target=race, args=(order,)) for order in (second, third)]
-    for thread in threads:
-        thread.start()
-    waiting = 0
-    with psycopg.connect(**dsn, autocommit=True) as watcher:
-        for _ in range(200):
-            waiting = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                "AND wait_event_type = 'Lock' AND query LIKE %s",
-                [params["NAME"], 'SELECT "intercepts_parcel".%'],
-            ).fetchone()[0]
-            if waiting == 2:
-                break
-            threading.Event().wait(0.05)
-    blocker.rollback()
-    blocker.close()
-    for thread in threads:
-        thread.join(timeout=60)
+    waiting, outcomes = _race(
+        world.owner,
+        zto,
+        waybill,
+        [second, third],
+        release=release,
+        waiting_on='SELECT "intercepts_parcel".',
+    )
     assert (
         waiting,
-        sorted(results.values()),
+        outcomes,
         Shipment.objects.filter(parcel=parcel).count(),
         ShipmentAnomaly.objects.count(),
     ) == (2, sorted(["flagged", THREE_ADDRESSES]), 2, 1)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.postgres
+def test_two_receivers_racing_onto_a_new_waybill_make_one_parcel_and_one_flag(world, zto):
+    first, second, _third = three_receivers(world.shop_a)
+    waybill = new_waybill()
+    # Another connection inserts the waybill's parcel and keeps its transaction open: both
+    # shipments find no parcel, insert theirs and wait on the unique index. Once it rolls back
+    # one insert wins; the other fails on the constraint and is judged again with that parcel.
+    inserted, done = threading.Event(), threading.Event()
+
+    def hold_the_waybill():
+        try:
+            with transaction.atomic():
+                ParcelFactory(courier=zto, waybill_no=waybill)
+                inserted.set()
+                done.wait(timeout=30)
+                transaction.set_rollback(True)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_waybill)
+    holder.start()
+    inserted.wait(timeout=30)
+
+    def release():
+        done.set()
+        holder.join(timeout=30)
+
+    waiting, outcomes = _race(
+        world.owner,
+        zto,
+        waybill,
+        [first, second],
+        release=release,
+        waiting_on='INSERT INTO "intercepts_parcel"',
+    )
+    assert (
+        waiting,
+        outcomes,
+        Parcel.objects.filter(waybill_no=waybill).count(),
+        Shipment.objects.filter(parcel__waybill_no=waybill).count(),
+        ShipmentAnomaly.objects.count(),
+    ) == (2, ["accepted", "flagged"], 1, 2, 1)
 
 
 @pytest.mark.django_db
