@@ -443,3 +443,36 @@ def test_an_order_paid_after_its_waybills_pickup_is_an_anomaly_when_it_joins(
 def test_without_a_webhook_endpoint_a_stall_queues_no_notice(shipped):
     shipments_scan_overdue(now=T + timedelta(days=10))
     assert (len(anomalies(shipped)), notices()) == (2, [])
+
+
+# --- The platform's ruling ------------------------------------------------------------------
+
+
+def ten_day_stall(shipped) -> ShipmentAnomaly:
+    shipments_scan_overdue(now=T + timedelta(days=10))
+    return ShipmentAnomaly.objects.get(order=shipped.order, kind=Kind.STALLED_10D)
+
+
+def test_customer_service_dismissing_the_ten_day_stall_lifts_the_hold(world, shipped):
+    from intercepts.services.shipment_checks import anomaly_rule
+
+    anomaly_rule(actor=world.cs, anomaly=ten_day_stall(shipped), uphold=False, note="快递延误")
+    assert order_of(shipped).settlement_held_at is None
+
+
+def test_customer_service_upholding_the_ten_day_stall_keeps_the_hold(world, shipped):
+    from intercepts.services.shipment_checks import anomaly_rule
+
+    anomaly_rule(actor=world.cs, anomaly=ten_day_stall(shipped), uphold=True, note="虚假发货")
+    assert order_of(shipped).settlement_held_at == T + timedelta(days=10)
+
+
+@pytest.mark.parametrize("who", ["owner", "agent", "viewer", "other", "finance"])
+def test_only_platform_customer_service_may_rule(world, shipped, who):
+    from django.core.exceptions import PermissionDenied
+
+    from intercepts.services.shipment_checks import anomaly_rule
+
+    anomaly = ten_day_stall(shipped)
+    with pytest.raises(PermissionDenied):
+        anomaly_rule(actor=world.user(who), anomaly=anomaly, uphold=False, note="不是我的事")

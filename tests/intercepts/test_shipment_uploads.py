@@ -397,3 +397,62 @@ def test_only_the_shops_owner_or_agent_may_upload(world, who):
         shipment_upload_create(
             actor=world.user(who), shop=world.shop_a, upload=SimpleUploadedFile("a.csv", data)
         )
+
+
+def test_numbers_typed_as_numbers_in_a_workbook_are_read_as_their_digits(world, run):
+    order = paid_order(world.shop_a, no="7712345678")
+    waybill = new_waybill()
+    data = xlsx_bytes([(int(order.order_no), "ZTO", int(waybill))])
+    upload = create(run, world.owner, world.shop_a, data, "numbers.xlsx")
+    row = upload.rows.get()
+    assert (row.order_no, row.waybill_no, row.outcome) == (order.order_no, waybill, Outcome.VALID)
+
+
+def test_the_same_order_and_waybill_twice_in_a_file_fails_the_second_row(world, run):
+    order = paid_order(world.shop_a)
+    waybill = new_waybill()
+    rows = [(order.order_no, "ZTO", waybill), (order.order_no, "zto", waybill)]
+    upload = create(run, world.owner, world.shop_a, csv_bytes(rows))
+    assert outcomes(upload) == [(Outcome.VALID, ""), (Outcome.FAILED, "duplicate_row")]
+
+
+def test_a_file_of_more_rows_than_allowed_fails_saying_so(world, run, settings):
+    settings.SHIPMENT_UPLOAD_MAX_ROWS = 2
+    rows = [(paid_order(world.shop_a).order_no, "ZTO", new_waybill()) for _ in range(3)]
+    upload = create(run, world.owner, world.shop_a, csv_bytes(rows))
+    assert (upload.status, upload.error) == (Status.FAILED, "一个文件最多 2 行，请拆分后上传。")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"", "文件是空的。"), (b"x" * (1024 * 1024 + 1), "文件超过 1 MB。")],
+    ids=["empty", "too-large"],
+)
+def test_an_empty_or_too_large_file_is_refused_at_once(world, settings, data, message):
+    settings.SHIPMENT_UPLOAD_MAX_BYTES = 1024 * 1024
+    with pytest.raises(UploadRefused) as caught:
+        shipment_upload_create(
+            actor=world.owner, shop=world.shop_a, upload=SimpleUploadedFile("a.csv", data)
+        )
+    assert str(caught.value) == message
+
+
+def test_only_the_shops_owner_or_agent_may_confirm(world, run):
+    from django.core.exceptions import PermissionDenied
+
+    order = paid_order(world.shop_a)
+    upload = create(
+        run, world.owner, world.shop_a, csv_bytes([(order.order_no, "ZTO", new_waybill())])
+    )
+    with pytest.raises(PermissionDenied):
+        shipment_upload_confirm(actor=world.viewer, upload=upload)
+
+
+def test_confirming_twice_ships_once(world, run):
+    order = paid_order(world.shop_a)
+    upload = create(
+        run, world.owner, world.shop_a, csv_bytes([(order.order_no, "ZTO", new_waybill())])
+    )
+    confirm(run, world.owner, upload)
+    again = run(shipment_upload_confirm, actor=world.owner, upload=upload)
+    assert (again, Shipment.objects.filter(order=order).count()) == (False, 1)
