@@ -324,11 +324,19 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             ignore_conflicts=True,
         )
         # The rows this run wrote: a run at the same moment stamps another ``detected_at``.
-        mine = list(
-            ShipmentAnomaly.objects.filter(
-                order_id__in={order_id for _s, order_id, _p in chunk}, kind=kind, detected_at=now
-            ).values_list("pk", "shop_id", "order_id")
-        )
+        # Matched on (order, parcel): an order on two parcels may have the other parcel's
+        # stall written by an earlier batch of this run, with the same ``detected_at``.
+        pairs = {(order_id, parcel_id) for _s, order_id, parcel_id in chunk}
+        mine = [
+            (pk, shop_id, order_id)
+            for pk, shop_id, order_id, parcel_id in ShipmentAnomaly.objects.filter(
+                order_id__in={order_id for order_id, _p in pairs},
+                parcel_id__in={parcel_id for _o, parcel_id in pairs},
+                kind=kind,
+                detected_at=now,
+            ).values_list("pk", "shop_id", "order_id", "parcel_id")
+            if (order_id, parcel_id) in pairs
+        ]
         ShipmentAnomalyEvent.objects.bulk_create(
             [
                 ShipmentAnomalyEvent(

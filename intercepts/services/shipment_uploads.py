@@ -397,8 +397,10 @@ def shipment_upload_apply(*, upload_id: int) -> str:
     )
     for row_id in list(pending.values_list("pk", flat=True)):
         with transaction.atomic():
+            # Only the row is locked: its order and courier are nullable, outer-joined, and
+            # PostgreSQL refuses FOR UPDATE on the nullable side (ship_order locks the order).
             row = (
-                ShipmentUploadRow.objects.select_for_update()
+                ShipmentUploadRow.objects.select_for_update(of=("self",))
                 .filter(pk=row_id, outcome=Outcome.VALID)
                 .select_related("order", "courier")
                 .first()
