@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
-from django.db.models.functions import Greatest
+from django.db.models import DateTimeField, Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -350,12 +350,13 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             Order.objects.filter(pk__in=order_ids, settlement_held_at__isnull=True).update(
                 settlement_held_at=now
             )
+            # Put back by the policy's days from where it stood (from now for an order that
+            # had none), so the buyer is not made to confirm a parcel still on its way.
             Order.objects.filter(pk__in=order_ids).update(
-                receipt_confirm_at=Greatest(
-                    F("receipt_confirm_at"),
-                    now + extend,
-                    output_field=Order.receipt_confirm_at.field,
+                receipt_confirm_at=Coalesce(
+                    F("receipt_confirm_at"), Value(now), output_field=DateTimeField()
                 )
+                + extend
             )
         for pk, shop_id, _order in mine:
             if shop_id in with_endpoints:

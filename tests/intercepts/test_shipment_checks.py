@@ -155,20 +155,18 @@ def test_ten_days_after_shipping_holds_the_settlement(shipped):
     )
 
 
-def test_the_hold_puts_back_the_receipt_confirmation_to_the_later_of_its_time_and_five_days(
-    shipped,
-):
+def test_the_hold_puts_the_receipt_confirmation_back_by_the_policys_days(shipped):
     policy = InterceptPolicy.current()
     before = order_of(shipped).receipt_confirm_at
-    held = T + timedelta(days=10)
-    shipments_scan_overdue(now=held)
-    assert order_of(shipped).receipt_confirm_at == max(
-        before, held + timedelta(days=policy.receipt_extend_days)
+    assert before == T + timedelta(days=policy.receipt_confirm_days)
+    shipments_scan_overdue(now=T + timedelta(days=10))
+    assert order_of(shipped).receipt_confirm_at == before + timedelta(
+        days=policy.receipt_extend_days
     )
 
 
-def test_a_late_hold_puts_the_receipt_confirmation_five_days_after_it(shipped):
-    # A scan that ran a day late (the beat was down): the buyer still gets five more days.
+def test_an_order_without_a_receipt_date_gets_one_five_days_after_the_hold(shipped):
+    Order.objects.filter(pk=shipped.order.pk).update(receipt_confirm_at=None)
     held = T + timedelta(days=11, hours=3)
     shipments_scan_overdue(now=held)
     assert order_of(shipped).receipt_confirm_at == held + timedelta(days=5)
