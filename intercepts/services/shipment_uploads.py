@@ -309,7 +309,8 @@ def _judge_rows(shop_id: int, rows: list[_Row]) -> list[ShipmentUploadRow]:
         on_waybill[key][order.pk] = order_receiver_key(order)
         if owner is None:
             parcels[key] = (0, shop_id)  # a parcel this file creates
-            with_goods.discard(order.pk)
+        if not verdict.flagged:
+            with_goods.discard(order.pk)  # its goods go into the parcel (new or merged)
     return judged
 
 

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -253,6 +254,13 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
             parcel.save()
         parcel.lines.set(lines)
         transaction.on_commit(lambda: _queue_subscription(parcel))
+    elif lines and not verdict.flagged:
+        # Merged shipping: the parcel carries this order's goods too, and their value with
+        # them; a flagged second receiver's goods cannot be in it, so they are not added.
+        parcel.lines.add(*lines)
+        Parcel.objects.filter(pk=parcel.pk).update(
+            declared_value_fen=F("declared_value_fen") + sum(line.amount_fen for line in lines)
+        )
     shipment = Shipment.objects.create(
         shop_id=order.shop_id,
         order=order,

@@ -386,3 +386,25 @@ def test_another_order_of_the_flagged_second_receiver_is_flagged_too(world, zto)
     ship(world.owner, second, zto, waybill)
     done = ship(world.owner, second_again, zto, waybill)
     assert (done.flagged, ShipmentAnomaly.objects.filter(order=second_again).count()) == (True, 1)
+
+
+def test_merged_shipping_puts_the_second_orders_goods_in_the_parcel(world, zto):
+    first, second = paid_order(world.shop_a), paid_order(world.shop_a)
+    waybill = new_waybill()
+    parcel = ship(world.owner, first, zto, waybill).shipment.parcel
+    ship(world.owner, second, zto, waybill)
+    parcel.refresh_from_db()
+    assert parcel.declared_value_fen == 25800
+    assert set(parcel.lines.values_list("order_id", flat=True)) == {first.pk, second.pk}
+    # Its goods are in a parcel now: a new waybill for the same order has nothing to carry.
+    assert refusal(world.owner, second, zto, new_waybill())[0] == "nothing_to_ship"
+
+
+def test_a_flagged_second_receivers_goods_are_not_added_to_the_parcel(world, zto):
+    first, second = three_receivers(world.shop_a)[:2]
+    waybill = new_waybill()
+    parcel = ship(world.owner, first, zto, waybill).shipment.parcel
+    assert ship(world.owner, second, zto, waybill).flagged
+    parcel.refresh_from_db()
+    assert parcel.declared_value_fen == 12900
+    assert set(parcel.lines.values_list("order_id", flat=True)) == {first.pk}
