@@ -398,7 +398,8 @@ def shipment_upload_apply(*, upload_id: int) -> str:
     for row_id in list(pending.values_list("pk", flat=True)):
         with transaction.atomic():
             row = (
-                ShipmentUploadRow.objects.select_for_update()
+                # Only the row is locked: its order and courier are nullable (outer joins).
+                ShipmentUploadRow.objects.select_for_update(of=("self",))
                 .filter(pk=row_id, outcome=Outcome.VALID)
                 .select_related("order", "courier")
                 .first()
