@@ -464,7 +464,7 @@ UNFOLD = {
                         "permission": "shops.navigation.orders",
                     },
                     {
-                        "title": _("Batch shipping"),
+                        "title": _("Shipment uploads"),
                         "icon": "upload_file",
                         "link": reverse_lazy("admin:intercepts_shipmentupload_changelist"),
                         "permission": "shops.navigation.shipment_uploads",

@@ -305,3 +305,11 @@ def test_platform_cs_frees_a_waybill_another_shop_recorded_first(world, login):
     recorded = login(world.other).post(reverse(ADD), form_b)
     assert recorded.status_code == 302
     assert Parcel.objects.get(waybill_no=theirs).shop_id == world.shop_b.pk
+
+
+def test_add_form_finds_the_order_by_autocomplete(world, login):
+    body = login(world.agent).get(reverse(ADD)).content.decode()
+    assert ('data-ajax--url="/admin/autocomplete/"' in body, "autocomplete.js" in body) == (
+        True,
+        True,
+    )

@@ -483,3 +483,46 @@ def test_confirming_twice_says_it_was_confirmed_already(
     response = client.post(reverse(CONFIRM, args=[upload_a.pk]), follow=True)
     *_earlier, message = [str(m) for m in response.context["messages"]]
     assert message == "该批次已确认过。"
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_upload_list_queries_do_not_grow_with_its_rows(
+    world, login, zto, django_capture_on_commit_callbacks
+):
+    client = login(world.owner)
+    rows = [(paid_order(world.shop_a).order_no, "中通快递", new_waybill())]
+    make_upload(world.shop_a, world.owner, rows, django_capture_on_commit_callbacks)
+    one = _queries(client, reverse(UPLOADS))
+    capture = django_capture_on_commit_callbacks
+    for n in range(4):
+        make_upload(world.shop_a, world.owner, rows, capture, name=f"{n}.xlsx")
+    assert _queries(client, reverse(UPLOADS)) == one
+
+
+def test_upload_page_queries_do_not_grow_with_its_rows(
+    world, login, zto, django_capture_on_commit_callbacks
+):
+    client = login(world.owner)
+    few = make_upload(
+        world.shop_a,
+        world.owner,
+        [(f"NO-{n}", "中通快递", new_waybill()) for n in range(2)],
+        django_capture_on_commit_callbacks,
+    )
+    many = make_upload(
+        world.shop_a,
+        world.owner,
+        [(f"NO-{n}", "中通快递", new_waybill()) for n in range(60)],
+        django_capture_on_commit_callbacks,
+    )
+    assert _queries(client, reverse(UPLOAD, args=[many.pk])) == _queries(
+        client, reverse(UPLOAD, args=[few.pk])
+    )
