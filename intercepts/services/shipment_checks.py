@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
-from django.db.models.functions import Greatest
+from django.db.models import DateTimeField, Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -324,11 +324,19 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             ignore_conflicts=True,
         )
         # The rows this run wrote: a run at the same moment stamps another ``detected_at``.
-        mine = list(
-            ShipmentAnomaly.objects.filter(
-                order_id__in={order_id for _s, order_id, _p in chunk}, kind=kind, detected_at=now
-            ).values_list("pk", "shop_id", "order_id")
-        )
+        # Matched on (order, parcel): an order on two parcels may have the other parcel's
+        # stall written by an earlier batch of this run, with the same ``detected_at``.
+        pairs = {(order_id, parcel_id) for _s, order_id, parcel_id in chunk}
+        mine = [
+            (pk, shop_id, order_id)
+            for pk, shop_id, order_id, parcel_id in ShipmentAnomaly.objects.filter(
+                order_id__in={order_id for order_id, _p in pairs},
+                parcel_id__in={parcel_id for _o, parcel_id in pairs},
+                kind=kind,
+                detected_at=now,
+            ).values_list("pk", "shop_id", "order_id", "parcel_id")
+            if (order_id, parcel_id) in pairs
+        ]
         ShipmentAnomalyEvent.objects.bulk_create(
             [
                 ShipmentAnomalyEvent(
@@ -342,12 +350,13 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             Order.objects.filter(pk__in=order_ids, settlement_held_at__isnull=True).update(
                 settlement_held_at=now
             )
+            # Put back by the policy's days from where it stood (from now for an order that
+            # had none), so the buyer is not made to confirm a parcel still on its way.
             Order.objects.filter(pk__in=order_ids).update(
-                receipt_confirm_at=Greatest(
-                    F("receipt_confirm_at"),
-                    now + extend,
-                    output_field=Order.receipt_confirm_at.field,
+                receipt_confirm_at=Coalesce(
+                    F("receipt_confirm_at"), Value(now), output_field=DateTimeField()
                 )
+                + extend
             )
         for pk, shop_id, _order in mine:
             if shop_id in with_endpoints:
