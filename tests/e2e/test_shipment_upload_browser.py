@@ -20,10 +20,12 @@ NOT_FOUND = "本店没有这个订单号的订单。"
 THIRD = "当前运单号对应3个收件地址，上传失败"
 
 
-def _upload(page, base, path) -> None:
+def _upload(page, base, path, shot: str = "") -> None:
     page.goto(f"{base}/admin/intercepts/shipmentupload/")
     page.locator("#upload-shipments-link").click()
     page.set_input_files("#id_file", str(path))
+    if shot:
+        screenshot(page, shot)
     page.locator("#content-main button[type=submit]").click()
     page.locator("#upload-counts").wait_for()
 
@@ -67,7 +69,7 @@ def test_batch_shipping_with_a_fixed_failed_rows_report(world, browser_page, tmp
     login_in_browser(page, "owner", PASSWORD)
     page.get_by_role("link", name="批量发货").first.click()
     page.wait_for_url(f"{base}/admin/intercepts/shipmentupload/")
-    _upload(page, base, mixed)
+    _upload(page, base, mixed, shot="shipment_upload_0_form")
     assert (_count(page, "valid"), _count(page, "failed")) == ("2", "3")
     failed = page.locator("#rows-failed").inner_text()
     assert all(reason in failed for reason in (MISMATCH, NOT_FOUND, THIRD))
@@ -103,6 +105,9 @@ def test_batch_shipping_with_a_fixed_failed_rows_report(world, browser_page, tmp
     page.locator("#confirm-upload").click()
     page.locator('#upload-counts [data-count="shipped"]').wait_for()
     assert _count(page, "shipped") == "3"
+    page.goto(f"{base}/admin/intercepts/shipmentupload/")
+    assert page.locator("#result_list tbody tr").count() == 2
+    screenshot(page, "shipment_upload_5_list")
 
     # Every order of the file is shipped; the mistyped one's page shows it and its shipment.
     shipped = Order.objects.filter(

@@ -526,3 +526,15 @@ def test_upload_page_queries_do_not_grow_with_its_rows(
     assert _queries(client, reverse(UPLOAD, args=[many.pk])) == _queries(
         client, reverse(UPLOAD, args=[few.pk])
     )
+
+
+def test_an_unreadable_file_says_why_on_its_page(world, login, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload = shipment_upload_create(
+            actor=world.owner,
+            shop=world.shop_a,
+            upload=as_file("a.xlsx", xlsx([("1", "2", "3")], header=["甲", "乙", "丙"])),
+        )
+    upload.refresh_from_db()
+    body = login(world.owner).get(reverse(UPLOAD, args=[upload.pk])).content.decode()
+    assert (upload.status, f"文件无法读取：{upload.error}" in body) == ("failed", True)
