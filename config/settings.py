@@ -477,6 +477,12 @@ UNFOLD = {
                         "permission": "shops.navigation.orders",
                     },
                     {
+                        "title": _("Shipment uploads"),
+                        "icon": "upload_file",
+                        "link": reverse_lazy("admin:intercepts_shipmentupload_changelist"),
+                        "permission": "shops.navigation.shipment_uploads",
+                    },
+                    {
                         "title": _("Parcels"),
                         "icon": "package_2",
                         "link": reverse_lazy("admin:intercepts_parcel_changelist"),

@@ -19,7 +19,15 @@ from django.utils import timezone
 from couriers.models import Courier, CourierAccount
 from couriers.sandbox import SANDBOX_ACCOUNTS, START_STAGES, sandbox_account
 from couriers.stages import TERMINAL_STAGES, ParcelStage
-from intercepts.models import AfterSale, GoodsCategory, Order, OrderLine, Parcel, TrackingEvent
+from intercepts.models import (
+    AfterSale,
+    GoodsCategory,
+    Order,
+    OrderLine,
+    Parcel,
+    Shipment,
+    TrackingEvent,
+)
 from shops.models import PLATFORM_CS, PLATFORM_FINANCE, EwaybillAccount, Shop, ShopMembership
 
 # Demo-only logins, printed by `seed_demo` and `make run`.
@@ -585,8 +593,8 @@ def demo_tick() -> dict[str, int]:
     All through the services, as the platform's orders and the merchant's parcels are, so the
     rules hold and the parcel's tracking is asked for. Returns what was made.
     """
-    from intercepts.services.orders import after_sale_receive, order_mark_shipped, order_receive
-    from intercepts.services.parcels import parcel_create
+    from intercepts.services.orders import after_sale_receive, order_receive
+    from intercepts.services.shipping import ship_order
 
     made = {"orders": 0, "after_sales": 0}
     couriers = list(Courier.objects.filter(account__isnull=False).order_by("sort_order"))
@@ -624,6 +632,9 @@ def demo_tick() -> dict[str, int]:
                 order_no=f"{TRAFFIC_PREFIX}{shop_index}{now:%y%m%d%H%M%S}{step % 1000:03d}",
                 buyer_name=buyer,
                 buyer_phone=phone,
+                receiver_name=buyer,
+                receiver_phone=phone,
+                receiver_address=f"{rng.choice(CITIES)}幸福路{rng.randint(1, 999)}号",
                 paid_at=paid_at,
                 lines=[
                     {
@@ -636,15 +647,14 @@ def demo_tick() -> dict[str, int]:
             )
             courier = couriers[(step + shop_index) % len(couriers)]
             stage = TRAFFIC_START_STAGES[step % len(TRAFFIC_START_STAGES)]
-            parcel_create(
+            # Shipped as a merchant ships: under the platform's rules, to the order's receiver.
+            ship_order(
                 actor=owner,
                 order=order,
                 courier=courier,
                 waybill_no=_free_waybill(courier, stage),
-                receiver_name=buyer,
-                receiver_phone=phone,
-                receiver_address=f"{rng.choice(CITIES)}幸福路{rng.randint(1, 999)}号",
+                channel=Shipment.Channel.WORKBENCH,
+                now=now,
             )
-            order_mark_shipped(order=order)
         made["orders"] += 1
     return made

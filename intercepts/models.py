@@ -210,7 +210,7 @@ class Parcel(models.Model):
     lines = models.ManyToManyField(
         OrderLine, related_name="parcels", blank=True, verbose_name=_("order lines carried")
     )
-    # The value of the goods the parcel carries, from its order lines (``services.parcel_create``):
+    # The value of the goods the parcel carries, from its order lines (``shipping.ship_order``):
     # rules and claims read it, so it is never typed in.
     declared_value_fen = MoneyField(_("declared value (yuan)"), default=0, editable=False)
     receiver_name = models.CharField(_("receiver"), max_length=50)

@@ -37,6 +37,7 @@ parcels = _can_view("intercepts", "Parcel")
 shipment_anomalies = _can_view("intercepts", "ShipmentAnomaly")
 # Finance's page of held settlements lives in the anomalies' admin: whoever sees those sees it.
 held_settlements = shipment_anomalies
+shipment_uploads = _can_view("intercepts", "ShipmentUpload")
 shops = _can_view("shops", "Shop")
 ewaybill_accounts = _can_view("shops", "EwaybillAccount")
 api_keys = _can_view("shops", "ApiKey")

@@ -12,4 +12,5 @@ from intercepts.admin import (  # noqa: F401
     parcels,
     policy,
     shipment_anomalies,
+    shipment_uploads,
 )

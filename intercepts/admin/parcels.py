@@ -1,4 +1,5 @@
-"""Parcels: recording a shipment, its tracking, refreshing it and correcting its waybill."""
+"""Parcels: recorded by shipping their order, their tracking, refreshing it, correcting a
+waybill."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +15,7 @@ from unfold.decorators import display
 from billing.money import format_fen
 from couriers.models import Courier
 from intercepts import selectors
+from intercepts.admin.shipping import ShipForm, ship_from_form
 from intercepts.models import (
     Parcel,
     ParcelCorrection,
@@ -22,10 +24,7 @@ from intercepts.models import (
 from intercepts.services.errors import DomainError
 from intercepts.services.parcels import (
     may_correct_waybill,
-    normalise_waybill,
-    order_has_goods_to_ship,
     parcel_correct_waybill,
-    parcel_create,
 )
 from intercepts.tracking import polling
 from shops.access import access_for, visible_shop_ids
@@ -68,34 +67,6 @@ class ParcelCorrectionInline(ActorNameMixin, ScopedTabularInline):
         return super().get_queryset(request).select_related("old_courier", "new_courier", "actor")
 
 
-class ParcelAdminForm(forms.ModelForm):
-    """A new parcel: its order, courier, waybill and receiver. It carries the order's lines not
-    yet in another parcel, and their value is its declared value; nothing of it changes once
-    shipped."""
-
-    class Meta:
-        model = Parcel
-        fields = (
-            "order",
-            "courier",
-            "waybill_no",
-            "receiver_name",
-            "receiver_phone",
-            "receiver_address",
-        )
-
-    def clean_waybill_no(self):
-        return normalise_waybill(self.cleaned_data["waybill_no"])
-
-    def clean_order(self):
-        order = self.cleaned_data["order"]
-        if order is not None and not order_has_goods_to_ship(order):
-            raise forms.ValidationError(
-                _("Every item of this order is already in a recorded parcel.")
-            )
-        return order
-
-
 class WaybillCorrectionForm(forms.Form):
     courier = forms.ModelChoiceField(label=_("courier"), queryset=Courier.objects.none())
     waybill_no = forms.CharField(label=_("waybill number"), max_length=32)
@@ -112,7 +83,6 @@ class WaybillCorrectionForm(forms.Form):
 
 @admin.register(Parcel)
 class ParcelAdmin(ShopScopedAdmin):
-    form = ParcelAdminForm
     change_form_before_template = "admin/intercepts/parcel/refresh_tracking.html"
     # Parcels are recorded when shipped, then fixed: a mistyped waybill is corrected on its own
     # page, with a record; the rest changes only through tracking.
@@ -148,17 +118,8 @@ class ParcelAdmin(ShopScopedAdmin):
             {"fields": ("stage", "shipped_at", "picked_up_at", "signed_at", "next_poll_at")},
         ),
     )
-    add_fieldsets = (
-        (None, {"fields": ("order", "courier", "waybill_no")}),
-        (_("Receiver"), {"fields": ("receiver_name", "receiver_phone", "receiver_address")}),
-    )
-
-    def get_fieldsets(self, request, obj=None):
-        return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return ()
         return [name for _title, options in self.fieldsets for name in options["fields"]]
 
     def get_inlines(self, request, obj):
@@ -267,31 +228,44 @@ class ParcelAdmin(ShopScopedAdmin):
         ids = selectors.parcel_ids_for_number(search_term, shop_ids=visible_shop_ids(request.user))
         return queryset.filter(pk__in=ids), False
 
-    def save_model(self, request, obj, form, change):
-        # The parcel belongs to its order's shop: the permission check needs it before saving.
-        obj.shop_id = obj.order.shop_id
-        super().save_model(request, obj, form, change)
+    def add_view(self, request, form_url="", extra_context=None):
+        """Recording a parcel is shipping its order: the order, a courier and a waybill number,
+        judged by the platform's rules (``ship_order``); the receiver is the order's."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ShipForm(request.POST or None)
+        # The admin's own autocomplete of the shops' orders where the user may ship.
+        order_field = self.formfield_for_dbfield(Parcel._meta.get_field("order"), request)
+        form.fields = {"order": order_field, **form.fields}
+        back_url = reverse("admin:intercepts_parcel_changelist")
+        if request.method == "POST" and form.is_valid():
+            shipped = ship_from_form(self, request, form, form.cleaned_data["order"])
+            if shipped is not None:
+                return redirect("admin:intercepts_parcel_change", shipped.shipment.parcel_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Record a shipped parcel"),
+            "form": form,
+            "media": self.media + form.media,
+            "intro": _(
+                "Choose the order, its courier and the waybill number. The parcel goes to the "
+                "receiver the platform sent with the order and carries the order's goods not "
+                "yet in a parcel; the order becomes shipped. To ship many orders, upload a file "
+                "on the batch shipping page."
+            ),
+            "extra_links": [
+                (reverse("admin:intercepts_shipmentupload_add"), _("Batch shipping")),
+            ],
+            "submit_label": _("Ship"),
+            "back_url": back_url,
+            "back_label": _("Back to the parcels"),
+        }
+        return TemplateResponse(request, "admin/intercepts/form_page.html", context)
 
     def save_checked(self, request, obj, form, change):
-        if change:  # no form changes a shipped parcel; the permissions say so too
-            raise PermissionDenied
-        try:
-            created = parcel_create(
-                actor=request.user,
-                order=obj.order,
-                courier=obj.courier,
-                waybill_no=obj.waybill_no,
-                receiver_name=obj.receiver_name,
-                receiver_phone=obj.receiver_phone,
-                receiver_address=obj.receiver_address,
-            )
-        except ValidationError as exc:
-            # Recorded by someone else between the form's check and the save.
-            raise PermissionDenied(" ".join(exc.messages)) from exc
-        obj.pk = created.pk
-
-    def save_related(self, request, form, formsets, change):
-        pass  # the service saved the parcel's lines; the inlines are read-only
+        # Parcels are recorded by shipping their order (``add_view``) and never edited.
+        raise PermissionDenied
 
 
 def _add_errors(form, exc: ValidationError) -> None:

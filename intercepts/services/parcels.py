@@ -1,4 +1,5 @@
-"""Recording shipped parcels and putting right a mistyped waybill."""
+"""What parcels share with shipping (``services.shipping`` records them) and putting right a
+mistyped waybill."""
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -67,76 +68,6 @@ def _carried_line_ids(order: Order) -> set[int]:
             "orderline_id", flat=True
         )
     )
-
-
-def order_has_goods_to_ship(order: Order) -> bool:
-    """Whether some line of the order is in no recorded parcel yet (what a new parcel carries)."""
-    return order.lines.exclude(pk__in=_carried_line_ids(order)).exists()
-
-
-def parcel_create(
-    *,
-    actor,
-    order: Order,
-    courier: Courier,
-    waybill_no: str,
-    receiver_name: str,
-    receiver_phone: str,
-    receiver_address: str,
-    line_ids: list[int] | None = None,
-) -> Parcel:
-    """Record a shipped parcel of an order: its waybill, the lines it carries (the order's
-    lines not yet in another parcel, unless chosen) and their value, which is what the rules and
-    claims read. An item is in one parcel only, so no value is counted twice.
-
-    A waybill names one parcel: one already recorded, in this shop or another, is refused.
-    Once shipped, the parcel's courier, waybill and goods are fixed; a mistyped waybill is put
-    right with ``parcel_correct_waybill``.
-    """
-    _require_shop_writer(actor, order.shop_id)
-    waybill_no = normalise_waybill(waybill_no)
-    now = timezone.now()
-    parcel = Parcel(
-        shop_id=order.shop_id,
-        order=order,
-        courier=courier,
-        waybill_no=waybill_no,
-        receiver_name=receiver_name,
-        receiver_phone=receiver_phone,
-        receiver_address=receiver_address,
-        shipped_at=now,
-        next_poll_at=now,  # first tracking check at the next poll
-    )
-    parcel.full_clean(exclude=["order", "courier", "shop"], validate_unique=False)
-    _check_waybill(courier, waybill_no)
-    with transaction.atomic():
-        # The order's row is the lock two parcels of one order being recorded at once wait on,
-        # so that the same goods never go into both.
-        Order.objects.select_for_update().filter(pk=order.pk).first()
-        lines = list(order.lines.all())
-        carried = _carried_line_ids(order)
-        if line_ids is not None:
-            chosen = set(line_ids)
-            if not chosen or not chosen <= {line.pk for line in lines}:
-                raise ValidationError(
-                    {"lines": _("A parcel can only carry lines of its own order.")}
-                )
-            if chosen & carried:
-                raise ValidationError(
-                    {"lines": _("These goods are already in another recorded parcel.")}
-                )
-            lines = [line for line in lines if line.pk in chosen]
-        else:
-            lines = [line for line in lines if line.pk not in carried]
-            if not lines:
-                raise ValidationError(
-                    {"order": _("Every item of this order is already in a recorded parcel.")}
-                )
-        parcel.declared_value_fen = sum(line.amount_fen for line in lines)
-        _save_refusing_taken_waybill(parcel)
-        parcel.lines.set(lines)
-        transaction.on_commit(lambda: _queue_subscription(parcel))
-    return parcel
 
 
 def parcel_correct_waybill(

@@ -200,7 +200,7 @@ def test_order_autocomplete_searches_by_whole_number_only_in_own_shop(world, log
 
 def test_parcel_form_offers_only_own_shops_orders_and_lines(world, login):
     client = login(world.other)
-    add_fields = client.get(reverse("admin:intercepts_parcel_add")).context["adminform"].form.fields
+    add_fields = client.get(reverse("admin:intercepts_parcel_add")).context["form"].fields
     offered_orders = set(add_fields["order"].queryset.values_list("shop_id", flat=True))
     assert offered_orders == {world.shop_b.pk}
     assert "lines" not in add_fields  # a new parcel carries its order's lines

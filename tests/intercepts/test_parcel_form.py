@@ -1,5 +1,6 @@
 """A parcel belongs to the shop that shipped it: recorded once with a waybill no other parcel has,
-its value taken from its order lines, and fixed afterwards except through a recorded correction."""
+by shipping its order under the platform's rules (the receiver is the order's, never typed), its
+value taken from its order lines, and fixed afterwards except through a recorded correction."""
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -8,10 +9,30 @@ from django.urls import reverse
 from couriers.models import Courier
 from couriers.stages import ParcelStage
 from intercepts.eligibility import intercept_eligibility
-from intercepts.models import InterceptRequest, Parcel, ParcelCorrection, TrackingEvent
+from intercepts.models import (
+    InterceptRequest,
+    Order,
+    Parcel,
+    ParcelCorrection,
+    Shipment,
+    TrackingEvent,
+)
 from tests.factories import OrderLineFactory, ParcelFactory
 
 ADD = "admin:intercepts_parcel_add"
+RECEIVER = {
+    "receiver_name": "张三",
+    "receiver_phone": "13812341234",
+    "receiver_address": "上海市浦东新区幸福路1号",
+}
+
+
+@pytest.fixture(autouse=True)
+def _orders_with_receivers(world):
+    """The platform sends an order with its receiver; shipping refuses an order without one."""
+    Order.objects.filter(pk__in=[world.after_sale_a.order_id, world.after_sale_b.order_id]).update(
+        **RECEIVER
+    )
 
 
 def _form(world, **overrides):
@@ -20,16 +41,13 @@ def _form(world, **overrides):
         "order": order.pk,
         "courier": Courier.objects.get(code="ZTO").pk,
         "waybill_no": "73123456789012",
-        "receiver_name": "张三",
-        "receiver_phone": "13812341234",
-        "receiver_address": "上海市浦东新区幸福路1号",
     }
     data.update(overrides)
     return data
 
 
 def _errors(response) -> str:
-    form = response.context["adminform"].form
+    form = response.context["form"]
     return " ".join(str(e) for errors in form.errors.values() for e in errors)
 
 
@@ -44,8 +62,8 @@ def _correct_url(parcel) -> str:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"waybill_no": "YT0000000000000"}, "不是中通快递的运单号"),
-        ({"waybill_no": "73-1234"}, "不是中通快递的运单号"),
+        ({"waybill_no": "YT0000000000000"}, "运单号和物流公司不匹配"),
+        ({"waybill_no": "73-1234"}, "运单号和物流公司不匹配"),
     ],
 )
 def test_bad_input_is_refused_in_chinese_and_nothing_saved(world, login, overrides, message):
@@ -61,7 +79,7 @@ def test_another_shops_order_is_not_a_choice(world, login):
     data = _form(world, order=world.after_sale_b.order.pk)
     response = login(world.agent).post(reverse(ADD), data)
     assert response.status_code == 200
-    assert "order" in response.context["adminform"].form.errors
+    assert "order" in response.context["form"].errors
     assert Parcel.objects.count() == before
 
 
@@ -73,6 +91,28 @@ def test_valid_parcel_is_saved_with_the_orders_shop_and_lines(world, login):
     parcel = Parcel.objects.get(waybill_no="73123456789012")
     assert parcel.shop_id == world.shop_a.pk
     assert list(parcel.lines.values_list("pk", flat=True)) == [line.pk]
+
+
+def test_recording_a_parcel_ships_the_order_to_its_own_receiver(world, login):
+    """A receiver typed into the form (as the old form took) is not the parcel's: the
+    platform's order names it, and the shipment is the workbench's, counted by the rules."""
+    OrderLineFactory(order=world.after_sale_a.order)
+    typed = {"receiver_name": "李四", "receiver_phone": "13900000000", "receiver_address": "别处"}
+    response = login(world.agent).post(reverse(ADD), _form(world, **typed))
+    assert response.status_code == 302, _errors(response)
+    parcel = Parcel.objects.get(waybill_no="73123456789012")
+    received = (parcel.receiver_name, parcel.receiver_phone, parcel.receiver_address)
+    assert received == tuple(RECEIVER.values())
+    shipment = Shipment.objects.get(parcel=parcel)
+    assert (shipment.order_id, shipment.channel) == (
+        world.after_sale_a.order_id,
+        Shipment.Channel.WORKBENCH,
+    )
+
+
+def test_add_form_has_no_receiver_fields(world, login):
+    response = login(world.agent).get(reverse(ADD))
+    assert list(response.context["form"].fields) == ["order", "courier", "waybill_no"]
 
 
 def test_declared_value_comes_from_the_order_lines_not_from_the_form(world, login):
@@ -228,7 +268,7 @@ def test_goods_already_in_a_parcel_are_not_counted_again(world, login):
     before = Parcel.objects.count()
     response = login(world.agent).post(reverse(ADD), _form(world))
     assert response.status_code == 200
-    assert "该订单的商品已全部登记在包裹中" in _errors(response)
+    assert "该订单的商品都已发出" in _errors(response)
     assert Parcel.objects.count() == before
 
 
@@ -265,3 +305,11 @@ def test_platform_cs_frees_a_waybill_another_shop_recorded_first(world, login):
     recorded = login(world.other).post(reverse(ADD), form_b)
     assert recorded.status_code == 302
     assert Parcel.objects.get(waybill_no=theirs).shop_id == world.shop_b.pk
+
+
+def test_add_form_finds_the_order_by_autocomplete(world, login):
+    body = login(world.agent).get(reverse(ADD)).content.decode()
+    assert ('data-ajax--url="/admin/autocomplete/"' in body, "autocomplete.js" in body) == (
+        True,
+        True,
+    )

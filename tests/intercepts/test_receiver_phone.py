@@ -1,5 +1,5 @@
 """A receiver's phone is a mainland mobile or a landline with its area code, wherever it is
-typed: a recorded parcel, a new address on the intercept page, or a call of the service."""
+typed or sent: an order's receiver, a new address on the intercept page, a call of the service."""
 
 from datetime import timedelta
 
@@ -10,9 +10,10 @@ from django.utils import timezone, translation
 
 from billing.models import FeeRule
 from couriers.models import Courier
-from intercepts.models import InterceptRequest, Parcel
+from intercepts.models import InterceptRequest, Order
 from intercepts.services.errors import DomainError
 from intercepts.services.intercept_requests import intercepts_request
+from intercepts.services.orders import order_receive
 from intercepts.validators import validate_phone
 from tests.factories import sandbox_served
 from tests.intercepts.readiness import PIN, make_ready
@@ -60,19 +61,25 @@ def test_anything_else_is_refused_in_chinese(phone):
 
 
 @pytest.mark.parametrize("phone", ["call me", "12345"])
-def test_a_parcel_with_a_bad_phone_is_refused_and_nothing_saved(world, login, phone):
-    before = Parcel.objects.count()
-    data = {
-        "order": world.after_sale_a.order.pk,
-        "courier": Courier.objects.get(code="ZTO").pk,
-        "waybill_no": "73123456789012",
-        "receiver_name": "张三",
-        "receiver_phone": phone,
-        "receiver_address": "上海市浦东新区幸福路1号",
-    }
-    response = login(world.agent).post(reverse("admin:intercepts_parcel_add"), data)
-    errors = response.context["adminform"].form.errors
-    assert (errors.get("receiver_phone"), Parcel.objects.count()) == ([MESSAGE], before)
+def test_an_order_with_a_bad_receiver_phone_is_refused_and_nothing_saved(world, phone):
+    # A parcel's receiver is its order's (nobody types it when shipping): the phone is checked
+    # when the platform's order comes in.
+    before = Order.objects.count()
+    with pytest.raises(ValidationError) as refused:
+        order_receive(
+            shop=world.shop_a,
+            order_no="7700000000099",
+            buyer_name="张三",
+            buyer_phone="13812341234",
+            receiver_name="张三",
+            receiver_phone=phone,
+            receiver_address="上海市浦东新区幸福路1号",
+            lines=[{"goods_name": "纯棉T恤", "unit_price_fen": 12900, "quantity": 1}],
+        )
+    assert (refused.value.message_dict.get("receiver_phone"), Order.objects.count()) == (
+        [MESSAGE],
+        before,
+    )
 
 
 @pytest.fixture

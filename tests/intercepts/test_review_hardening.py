@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from couriers.models import Courier, CourierAccount
-from intercepts.models import Parcel
+from intercepts.models import Order, Parcel
 from shops.models import ShopMembership
 from tests.factories import (
     AfterSaleFactory,
@@ -48,10 +48,13 @@ def test_viewer_role_in_one_shop_cannot_add_there_with_a_write_role_elsewhere(wo
     )
     # Shop B's order is not among the choices of a user who only views shop B.
     assert response.status_code == 200
-    assert "order" in response.context["adminform"].form.errors
+    assert "order" in response.context["form"].errors
     assert Parcel.objects.count() == before
     # ...while the shop where the user is owner still works (for goods not yet in a parcel).
     OrderLineFactory(order=world.after_sale_a.order)
+    Order.objects.filter(pk=world.after_sale_a.order_id).update(
+        receiver_name="张三", receiver_phone="13812341234", receiver_address="上海市"
+    )
     ok = client.post(reverse("admin:intercepts_parcel_add"), _parcel_form(world.after_sale_a.order))
     assert ok.status_code == 302
     assert Parcel.objects.count() == before + 1
@@ -146,23 +149,22 @@ def test_superuser_cannot_edit_shop_status_in_the_form(world, login):
     assert "status" not in response.context["adminform"].form.fields
 
 
-def test_parcel_service_refuses_lines_of_another_order(world):
-    from django.core.exceptions import ValidationError
-
-    from intercepts.services.parcels import parcel_create
+def test_shipping_carries_only_the_orders_own_goods(world):
+    from intercepts.models import Shipment
+    from intercepts.services.shipping import ship_order
 
     stray_order = ParcelFactory(order__shop=world.shop_a).order
-    line = world.after_sale_a.order.lines.get()
-    before = Parcel.objects.count()
-    with pytest.raises(ValidationError):
-        parcel_create(
-            actor=world.owner,
-            order=stray_order,
-            courier=Courier.objects.get(code="ZTO"),
-            waybill_no="73123456789012",
-            receiver_name="张三",
-            receiver_phone="13812341234",
-            receiver_address="上海市",
-            line_ids=[line.pk],
-        )
-    assert Parcel.objects.count() == before
+    Order.objects.filter(pk=stray_order.pk).update(
+        receiver_name="张三", receiver_phone="13812341234", receiver_address="上海市"
+    )
+    stray_order.refresh_from_db()
+    own = OrderLineFactory(order=stray_order)
+    parcel = ship_order(
+        actor=world.owner,
+        order=stray_order,
+        courier=Courier.objects.get(code="ZTO"),
+        waybill_no="73123456789012",
+        channel=Shipment.Channel.WORKBENCH,
+    ).shipment.parcel
+    # Never a line of another order (the after-sale's), only this order's goods not yet shipped.
+    assert list(parcel.lines.values_list("pk", flat=True)) == [own.pk]

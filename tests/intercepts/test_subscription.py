@@ -3,7 +3,8 @@
 import pytest
 
 from couriers.models import Courier, CourierAccount
-from intercepts.services.parcels import parcel_create
+from intercepts.models import Order, Shipment
+from intercepts.services.shipping import ship_order
 from intercepts.tracking.polling import parcel_subscribe
 from tests.factories import OrderLineFactory, make_after_sale, sandbox_served
 
@@ -29,16 +30,18 @@ def test_a_new_parcel_subscribes_once(
 ):
     after_sale, _ = make_after_sale(world.shop_a)
     OrderLineFactory(order=after_sale.order)  # goods not yet in a parcel
+    Order.objects.filter(pk=after_sale.order_id).update(
+        receiver_name="张三", receiver_phone="13812341234", receiver_address="上海市"
+    )
+    after_sale.order.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        parcel = parcel_create(
+        parcel = ship_order(
             actor=world.owner,
             order=after_sale.order,
             courier=zto_served,
             waybill_no="73555555555552",
-            receiver_name="张三",
-            receiver_phone="13812341234",
-            receiver_address="上海市",
-        )
+            channel=Shipment.Channel.WORKBENCH,
+        ).shipment.parcel
     parcel.refresh_from_db()
     assert parcel.subscribed_at is not None
     assert len(_subscriptions(sandbox, parcel.waybill_no)) == 1
