@@ -22,12 +22,15 @@ from couriers.stages import TERMINAL_STAGES, ParcelStage
 from intercepts.models import (
     AfterSale,
     GoodsCategory,
+    InterceptPolicy,
     Order,
     OrderLine,
     Parcel,
     Shipment,
     TrackingEvent,
 )
+from intercepts.services.shipment_checks import shipments_scan_overdue
+from intercepts.services.shipping import receiver_key
 from shops.models import PLATFORM_CS, PLATFORM_FINANCE, EwaybillAccount, Shop, ShopMembership
 
 # Demo-only logins, printed by `seed_demo` and `make run`.
@@ -263,6 +266,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
     kinds = list(AfterSale.Kind)
     arbitrations = list(AfterSale.Arbitration)
     waybill_counter = 0
+    receipt_days = InterceptPolicy.current().receipt_confirm_days
     for shop_index, (code, name, order_count) in enumerate(SHOPS):
         shop, shop_created = Shop.objects.get_or_create(
             code=code,
@@ -293,13 +297,20 @@ def seed_demo(*, seed: int = 20261121) -> dict:
             paid_at = now - timedelta(hours=rng.randint(30, 24 * 20), minutes=rng.randint(0, 59))
             buyer = rng.choice(NAMES)
             phone = f"1{rng.choice('3589')}{rng.randint(0, 999_999_999):09d}"
+            address = f"{rng.choice(CITIES)}幸福路{rng.randint(1, 999)}号"
+            first_shipped_at = paid_at + timedelta(hours=rng.randint(1, 20))
             order = Order.objects.create(
                 shop=shop,
                 order_no=f"{6900 + shop_index}{i:06d}{rng.randint(1000, 9999)}",
                 status=Order.Status.SHIPPED,
                 buyer_name=buyer,
                 buyer_phone=phone,
+                receiver_name=buyer,
+                receiver_phone=phone,
+                receiver_address=address,
                 paid_at=paid_at,
+                shipped_at=first_shipped_at,
+                receipt_confirm_at=first_shipped_at + timedelta(days=receipt_days),
                 created_at=paid_at,
             )
             lines = []
@@ -335,7 +346,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     courier = couriers[(i + p) % len(couriers)]
                     stage = stages[(i * 5 + p) % len(stages)]
                 carried = lines if parcel_count == 1 else lines[p::parcel_count]
-                shipped_at = paid_at + timedelta(hours=rng.randint(1, 20))
+                shipped_at = first_shipped_at + timedelta(hours=p)
                 route = _route_for(stage)
                 # Spread the history between shipping and now, so nothing lies in the future.
                 step = (now - shipped_at) / (len(route) + 1)
@@ -349,7 +360,7 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     declared_value_fen=sum(line.amount_fen for line in carried),
                     receiver_name=buyer,
                     receiver_phone=phone,
-                    receiver_address=f"{rng.choice(CITIES)}幸福路{rng.randint(1, 999)}号",
+                    receiver_address=address,
                     stage=stage,
                     shipped_at=shipped_at,
                     created_at=shipped_at,
@@ -357,6 +368,15 @@ def seed_demo(*, seed: int = 20261121) -> dict:
                     next_poll_at=now if sandbox_tracks(stage) else None,
                 )
                 parcel.lines.set(carried)
+                Shipment.objects.create(
+                    shop=shop,
+                    order=order,
+                    parcel=parcel,
+                    receiver_key=receiver_key(phone, address),
+                    receiver_address=address,
+                    channel=Shipment.Channel.WORKBENCH,
+                    shipped_at=shipped_at,
+                )
                 if sandbox_tracks(stage):
                     continue  # its history is the sandbox's, read at the first poll
                 events = []
@@ -399,7 +419,69 @@ def seed_demo(*, seed: int = 20261121) -> dict:
     ensure_fee_rules()
     ensure_wallets()
     created["caught"] = ensure_caught_parcels()
+    created["awaiting_shipment"] = ensure_awaiting_shipment()
+    # The platform's shipment checks over the seeded history: parcels stuck 6 and 10 days.
+    shipments_scan_overdue(now=now)
     return created
+
+
+# Orders paid and not yet shipped, to ship from their page or by a batch upload; the last of
+# them goes to another receiver on an existing waybill, flagged as a suspected fake shipment.
+AWAITING_PREFIX = "66"
+AWAITING_COUNT = 4
+
+
+def ensure_awaiting_shipment() -> int:
+    from intercepts.services.orders import order_receive
+    from intercepts.services.shipping import ship_order
+
+    made = 0
+    for shop_index, (code, _name, _count) in enumerate(SHOPS):
+        shop = Shop.objects.filter(code=code).first()
+        owner = _shop_owner(shop) if shop else None
+        if (
+            owner is None
+            or Order.objects.filter(
+                shop=shop, order_no__startswith=f"{AWAITING_PREFIX}{shop_index}"
+            ).exists()
+        ):
+            continue
+        orders = [
+            order_receive(
+                shop=shop,
+                order_no=f"{AWAITING_PREFIX}{shop_index}0000{n:02d}",
+                buyer_name=NAMES[n],
+                buyer_phone=f"1380000{shop_index}{n:03d}",
+                receiver_name=NAMES[n],
+                receiver_phone=f"1380000{shop_index}{n:03d}",
+                receiver_address=f"{CITIES[n]}人民路{10 + n}号",
+                paid_at=timezone.now() - timedelta(hours=3 + n),
+                lines=[
+                    {
+                        "goods_name": SHOP_GOODS[code][n % len(SHOP_GOODS[code])],
+                        "unit_price_fen": PRICES[n % 4],
+                        "quantity": 1,
+                    }
+                ],
+            )
+            for n in range(1, AWAITING_COUNT + 1)
+        ]
+        made += len(orders)
+        shared = (
+            Parcel.objects.filter(shop=shop, stage=ParcelStage.IN_TRANSIT)
+            .select_related("courier")
+            .order_by("pk")
+            .first()
+        )
+        if shared is not None:
+            ship_order(
+                actor=owner,
+                order=orders[-1],
+                courier=shared.courier,
+                waybill_no=shared.waybill_no,
+                channel=Shipment.Channel.WORKBENCH,
+            )
+    return made
 
 
 DEMO_PIN = "123456"
@@ -475,8 +557,12 @@ def ensure_caught_parcels() -> int:
                 status=Order.Status.SHIPPED,
                 buyer_name="周敏",
                 buyer_phone="13900001111",
+                receiver_name="周敏",
+                receiver_phone="13900001111",
+                receiver_address="杭州市西湖区文三路90号",
                 total_fen=price_fen,
                 paid_at=paid_at,
+                shipped_at=paid_at + timedelta(hours=6),
                 created_at=paid_at,
             )
             line = OrderLine.objects.create(order=order, goods_name=goods, unit_price_fen=price_fen)
@@ -494,6 +580,15 @@ def ensure_caught_parcels() -> int:
                 created_at=paid_at + timedelta(hours=6),
             )
             parcel.lines.set([line])
+            Shipment.objects.create(
+                shop=shop,
+                order=order,
+                parcel=parcel,
+                receiver_key=receiver_key(order.receiver_phone, order.receiver_address),
+                receiver_address=order.receiver_address,
+                channel=Shipment.Channel.WORKBENCH,
+                shipped_at=parcel.shipped_at,
+            )
             TrackingEvent.objects.bulk_create(
                 TrackingEvent(
                     parcel=parcel,

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from couriers.stages import SHIPMENT_FINAL_STAGES
 from intercepts.models import (
     InterceptPolicy,
+    InterceptRequest,
     Order,
     Shipment,
     ShipmentAnomaly,
@@ -276,6 +277,15 @@ def shipments_scan_overdue(*, now: datetime | None = None, batch: int = BATCH) -
                 Exists(
                     ShipmentAnomaly.objects.filter(
                         order_id=OuterRef("order_id"), parcel_id=OuterRef("parcel_id"), kind=kind
+                    )
+                )
+            )
+            # A parcel the merchant had intercepted is on its way back by the platform's own
+            # record, not a fake shipment; the claim watch follows its return.
+            .exclude(
+                Exists(
+                    InterceptRequest.objects.filter(
+                        parcel_id=OuterRef("parcel_id"), status__in=InterceptRequest.CAUGHT
                     )
                 )
             )

@@ -30,8 +30,22 @@ def test_seed_demo_is_safe_to_run_twice_and_covers_every_state(capsys):
     call_command("seed_demo", force=True)
     assert _counts() == first
     shops, orders, *_ = first
-    # 300 orders, and two per shop whose parcel was intercepted before the demo began.
-    assert shops == 2 and orders == 304
+    # 300 orders, two per shop whose parcel was intercepted before the demo began, and four
+    # per shop awaiting shipment (the last of them shipped on another receiver's waybill).
+    assert shops == 2 and orders == 312
+    from intercepts.models import Order, Shipment, ShipmentAnomaly
+
+    assert Order.objects.filter(status=Order.Status.PAID).count() == 6
+    assert not Order.objects.filter(receiver_address="").exists()
+    assert Shipment.objects.count() == Parcel.objects.count() + 2
+    flagged = ShipmentAnomaly.objects.filter(kind=ShipmentAnomaly.Kind.SHARED_WAYBILL)
+    assert flagged.count() == 2
+    # The shipment checks have run over the seeded history: stuck parcels are stalls, and
+    # none of them was intercepted by the merchant.
+    stalls = ShipmentAnomaly.objects.filter(kind__in=ShipmentAnomaly.STALLS)
+    assert stalls.exists()
+    assert not stalls.filter(parcel__intercepts__status__in=InterceptRequest.CAUGHT).exists()
+    assert Order.objects.filter(settlement_held_at__isnull=False).exists()
     assert set(Parcel.objects.values_list("stage", flat=True)) == set(ParcelStage)
     assert set(AfterSale.objects.values_list("status", flat=True)) == set(AfterSale.Status)
     assert set(AfterSale.objects.values_list("kind", flat=True)) == set(AfterSale.Kind)

@@ -474,3 +474,19 @@ def test_only_platform_customer_service_may_rule(world, shipped, who):
     anomaly = ten_day_stall(shipped)
     with pytest.raises(PermissionDenied):
         anomaly_rule(actor=world.user(who), anomaly=anomaly, uphold=False, note="不是我的事")
+
+
+def test_a_parcel_the_merchant_had_intercepted_is_no_stall(world, shipped, sandbox):
+    # On its way back by the platform's own record: the claim watch follows it, not this check.
+    from intercepts.services.orders import after_sale_receive
+    from tests.factories import make_intercept, sandbox_served
+    from tests.intercepts.readiness import make_ready
+
+    sandbox_served(sandbox, "kuaidi100", ["ZTO"], callback_url="http://127.0.0.1:9/unheard")
+    make_ready(world.shop_a, world.owner)
+    after_sale = after_sale_receive(order=shipped.order, kind="refund_only")
+    make_intercept(world.owner, shipped.parcel, after_sale, "submitted", "accepted", "succeeded")
+
+    opened = shipments_scan_overdue(now=T + timedelta(days=11))
+
+    assert (opened["stalled_6d"], opened["stalled_10d"], anomalies(shipped)) == (0, 0, [])
