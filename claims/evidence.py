@@ -1,44 +1,17 @@
-"""Claim evidence: photos and PDFs, judged by what the bytes are, never by the file's name.
-
-``filetype`` reads the file's signature; a photo must then open as the image it claims to be
-(Pillow checks its structure), a PDF must start and end as one. A program renamed ``.jpg`` or a
-web page renamed ``.pdf`` is refused, as are empty and oversized files. Every file is checked
-before anything is stored, so a refusal leaves nothing behind.
+"""Claim evidence: photos and PDFs, checked by ``shops.evidence`` (by what the bytes are, never
+by the file's name) against the claims' own limits, ``CLAIM_EVIDENCE_MAX_BYTES`` and
+``CLAIM_EVIDENCE_MAX_FILES``. Every file is checked before anything is stored, so a refusal
+leaves nothing behind.
 """
 
-import hashlib
-from dataclasses import dataclass
-
-import filetype
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
-from PIL import Image, UnidentifiedImageError
 
-# What a claim takes: the detected type and the extension the stored file gets.
-ACCEPTED_TYPES = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/webp": ".webp",
-    "application/pdf": ".pdf",
-}
-# Signature bytes are at the start; this many is more than any of them needs.
-HEAD_BYTES = 8192
-# The image formats Pillow names for the types above.
-PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
-# Far larger than any phone photo; a decompression bomb is refused as broken.
-MAX_IMAGE_PIXELS = 80_000_000
+from shops import evidence as checks
+from shops.evidence import ACCEPTED_TYPES, INLINE_TYPES, CheckedFile
 
-
-@dataclass(frozen=True)
-class CheckedFile:
-    upload: UploadedFile
-    name: str
-    content_type: str
-    extension: str
-    size: int
-    sha256: str
+__all__ = ["ACCEPTED_TYPES", "INLINE_TYPES", "CheckedFile", "check_file", "check_files"]
 
 
 def max_bytes() -> int:
@@ -49,105 +22,24 @@ def max_files() -> int:
     return settings.CLAIM_EVIDENCE_MAX_FILES
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.0f}"
-
-
-def _read_all(upload: UploadedFile) -> bytes:
-    upload.seek(0)
-    data = upload.read()
-    upload.seek(0)
-    return data
-
-
-def _pdf_ok(data: bytes) -> bool:
-    # A PDF starts with its header and ends with its end-of-file marker (trailing whitespace
-    # and a few bytes of padding are common).
-    return data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]
-
-
-def _image_ok(data: bytes, content_type: str) -> bool:
-    import io
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format != PILLOW_FORMATS[content_type]:
-                return False
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                return False
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
-    return True
-
-
 def check_file(upload: UploadedFile) -> CheckedFile:
     """The file's detected type, size and digest; a ``ValidationError`` in the user's words if
     it is not a photo or PDF that a claim takes."""
-    name = (upload.name or "").rsplit("/", 1)[-1][:200] or "evidence"
-    size = upload.size or 0
-    if size == 0:
-        raise ValidationError(
-            _("“%(name)s” is empty (0 bytes); choose the photo or PDF again.") % {"name": name},
-            code="empty",
-        )
-    if size > max_bytes():
-        raise ValidationError(
-            _("“%(name)s” is too large: a file may be at most %(limit)s MB.")
-            % {"name": name, "limit": _megabytes(max_bytes())},
-            code="too_large",
-        )
-    data = _read_all(upload)
-    if len(data) != size:  # a declared size that is not the real one
-        raise ValidationError(_("“%(name)s” could not be read.") % {"name": name}, code="unread")
-    kind = filetype.guess(data[:HEAD_BYTES])
-    content_type = kind.mime if kind is not None else ""
-    if content_type not in ACCEPTED_TYPES:
-        raise ValidationError(
-            _(
-                "“%(name)s” is not a photo (JPEG, PNG, WebP) or a PDF, whatever its name says; "
-                "only those can be sent as evidence."
-            )
-            % {"name": name},
-            code="type",
-        )
-    well_formed = (
-        _pdf_ok(data) if content_type == "application/pdf" else _image_ok(data, content_type)
-    )
-    if not well_formed:
-        raise ValidationError(
-            _("“%(name)s” is damaged or incomplete and cannot be opened.") % {"name": name},
-            code="broken",
-        )
-    return CheckedFile(
-        upload=upload,
-        name=name,
-        content_type=content_type,
-        extension=ACCEPTED_TYPES[content_type],
-        size=size,
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
+    return checks.check_file(upload, limit_bytes=max_bytes())
+
+
+def _too_many(limit: int, already: int, adding: int) -> str:
+    return _(
+        "A claim holds at most %(limit)s files; it has %(already)s and %(adding)s were added."
+    ) % {"limit": limit, "already": already, "adding": adding}
 
 
 def check_files(uploads, *, already: int = 0) -> list[CheckedFile]:
     """Check every file, and how many a claim would then hold; all the refusals at once."""
-    uploads = list(uploads)
-    if already + len(uploads) > max_files():
-        raise ValidationError(
-            _(
-                "A claim holds at most %(limit)s files; it has %(already)s and %(adding)s "
-                "were added."
-            )
-            % {"limit": max_files(), "already": already, "adding": len(uploads)},
-            code="too_many",
-        )
-    checked, errors = [], []
-    for upload in uploads:
-        try:
-            checked.append(check_file(upload))
-        except ValidationError as exc:
-            errors.extend(exc.messages)
-    if errors:
-        raise ValidationError(errors)
-    return checked
+    return checks.check_files(
+        uploads,
+        limit_files=max_files(),
+        limit_bytes=max_bytes(),
+        already=already,
+        too_many=_too_many,
+    )

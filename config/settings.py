@@ -293,8 +293,15 @@ STORAGES = {
 # A shipment upload: the file's size and rows (a 100,000-row workbook is about 3 MB).
 SHIPMENT_UPLOAD_MAX_BYTES = int(env("SHIPMENT_UPLOAD_MAX_BYTES", str(30 * 1024 * 1024)))
 SHIPMENT_UPLOAD_MAX_ROWS = int(env("SHIPMENT_UPLOAD_MAX_ROWS", "200000"))
-CLAIM_EVIDENCE_MAX_BYTES = int(env("CLAIM_EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))
-CLAIM_EVIDENCE_MAX_FILES = int(env("CLAIM_EVIDENCE_MAX_FILES", "9"))
+# Evidence (photos, PDFs) a merchant sends: each file's size and how many one record holds.
+# The generic limits (shipment anomalies' answers) default to the claims' older settings, and
+# claims keep theirs (CLAIM_EVIDENCE_*), which default to the generic ones.
+EVIDENCE_MAX_BYTES = int(
+    env("EVIDENCE_MAX_BYTES", env("CLAIM_EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))
+)
+EVIDENCE_MAX_FILES = int(env("EVIDENCE_MAX_FILES", env("CLAIM_EVIDENCE_MAX_FILES", "9")))
+CLAIM_EVIDENCE_MAX_BYTES = int(env("CLAIM_EVIDENCE_MAX_BYTES", str(EVIDENCE_MAX_BYTES)))
+CLAIM_EVIDENCE_MAX_FILES = int(env("CLAIM_EVIDENCE_MAX_FILES", str(EVIDENCE_MAX_FILES)))
 
 LOGIN_URL = reverse_lazy("admin:login")
 LOGIN_REDIRECT_URL = reverse_lazy("admin:index")
@@ -459,6 +466,12 @@ UNFOLD = {
                         "permission": "shops.navigation.claims",
                     },
                     {
+                        "title": _("Shipment anomalies"),
+                        "icon": "report",
+                        "link": reverse_lazy("admin:intercepts_shipmentanomaly_changelist"),
+                        "permission": "shops.navigation.shipment_anomalies",
+                    },
+                    {
                         "title": _("Orders"),
                         "icon": "receipt_long",
                         "link": reverse_lazy("admin:intercepts_order_changelist"),
@@ -552,6 +565,12 @@ UNFOLD = {
                         "icon": "download",
                         "link": reverse_lazy("admin:billing_export_changelist"),
                         "permission": "shops.navigation.finance_exports",
+                    },
+                    {
+                        "title": _("Held settlements"),
+                        "icon": "pause_circle",
+                        "link": reverse_lazy("admin:intercepts_shipmentanomaly_held"),
+                        "permission": "shops.navigation.held_settlements",
                     },
                     {
                         "title": _("Claim payouts"),

@@ -34,6 +34,9 @@ intercept_records = _can_view("intercepts", "InterceptRequest")
 claims = _can_view("claims", "Claim")
 orders = _can_view("intercepts", "Order")
 parcels = _can_view("intercepts", "Parcel")
+shipment_anomalies = _can_view("intercepts", "ShipmentAnomaly")
+# Finance's page of held settlements lives in the anomalies' admin: whoever sees those sees it.
+held_settlements = shipment_anomalies
 shops = _can_view("shops", "Shop")
 ewaybill_accounts = _can_view("shops", "EwaybillAccount")
 api_keys = _can_view("shops", "ApiKey")

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from billing.models import InvoiceLine, InvoiceRequest, LedgerEntry
 from billing.selectors import movement_amount_fen
 from couriers.models import Courier
+from shops.api.fields import CodeRelatedField
 
 
 class WalletSerializer(serializers.Serializer):
@@ -76,7 +77,7 @@ class InvoiceRequestCreateSerializer(serializers.Serializer):
     bank_account = serializers.CharField(max_length=200, required=False, allow_blank=True)
     charged_from = serializers.DateTimeField(required=False)
     charged_until = serializers.DateTimeField(required=False)
-    courier = serializers.SlugRelatedField(
+    courier = CodeRelatedField(
         slug_field="code",
         queryset=Courier.objects.all(),
         required=False,

@@ -11,4 +11,5 @@ from intercepts.admin import (  # noqa: F401
     orders,
     parcels,
     policy,
+    shipment_anomalies,
 )

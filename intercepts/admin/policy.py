@@ -70,7 +70,21 @@ class InterceptPolicyForm(forms.ModelForm):
             "allow_one_parcel_of_many",
             "agreement_version",
             "claim_suggest_after_days",
+            "shipment_notice_days",
+            "shipment_hold_days",
+            "receipt_confirm_days",
+            "receipt_extend_days",
         )
+
+    def clean(self):
+        cleaned = super().clean()
+        notice, hold = cleaned.get("shipment_notice_days"), cleaned.get("shipment_hold_days")
+        if notice and hold and hold <= notice:
+            self.add_error(
+                "shipment_hold_days",
+                _("The settlement is held later than the first notice: give more days."),
+            )
+        return cleaned
 
 
 class AgreementForm(forms.Form):

@@ -63,7 +63,7 @@ def _save_refusing_taken_waybill(parcel: Parcel, **kwargs) -> None:
 
 def _carried_line_ids(order: Order) -> set[int]:
     return set(
-        Parcel.lines.through.objects.filter(parcel__order=order).values_list(
+        Parcel.lines.through.objects.filter(orderline__order=order).values_list(
             "orderline_id", flat=True
         )
     )

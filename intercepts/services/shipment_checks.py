@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import DateTimeField, Exists, F, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -324,11 +324,19 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             ignore_conflicts=True,
         )
         # The rows this run wrote: a run at the same moment stamps another ``detected_at``.
-        mine = list(
-            ShipmentAnomaly.objects.filter(
-                order_id__in={order_id for _s, order_id, _p in chunk}, kind=kind, detected_at=now
-            ).values_list("pk", "shop_id", "order_id")
-        )
+        # Matched on (order, parcel): an order on two parcels may have the other parcel's
+        # stall written by an earlier batch of this run, with the same ``detected_at``.
+        pairs = {(order_id, parcel_id) for _s, order_id, parcel_id in chunk}
+        mine = [
+            (pk, shop_id, order_id)
+            for pk, shop_id, order_id, parcel_id in ShipmentAnomaly.objects.filter(
+                order_id__in={order_id for order_id, _p in pairs},
+                parcel_id__in={parcel_id for _o, parcel_id in pairs},
+                kind=kind,
+                detected_at=now,
+            ).values_list("pk", "shop_id", "order_id", "parcel_id")
+            if (order_id, parcel_id) in pairs
+        ]
         ShipmentAnomalyEvent.objects.bulk_create(
             [
                 ShipmentAnomalyEvent(
@@ -338,15 +346,16 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             ]
         )
         if kind == Kind.STALLED_10D and mine:
-            # One UPDATE: each order row is rewritten once (every index of the table gains an
-            # entry per rewrite), a hold already there kept.
+            # One UPDATE, so each order row (and every index of the table) is rewritten once:
+            # a hold already there kept, the buyer's automatic receipt confirmation put back by
+            # the policy's days from where it stood (from now for an order that had none), so
+            # the buyer is not made to confirm a parcel still on its way.
             Order.objects.filter(pk__in=[order_id for _pk, _shop, order_id in mine]).update(
                 settlement_held_at=Coalesce(F("settlement_held_at"), Value(now)),
-                receipt_confirm_at=Greatest(
-                    F("receipt_confirm_at"),
-                    now + extend,
-                    output_field=Order.receipt_confirm_at.field,
-                ),
+                receipt_confirm_at=Coalesce(
+                    F("receipt_confirm_at"), Value(now), output_field=DateTimeField()
+                )
+                + extend,
             )
         for pk, shop_id, _order in mine:
             if shop_id in with_endpoints:
@@ -370,7 +379,11 @@ def may_rule(actor) -> bool:
 def anomaly_answer(*, actor, anomaly: ShipmentAnomaly, explanation: str, files=()) -> None:
     """The shop's owner or agent explains an open anomaly, with photos or PDFs; platform
     customer service then rules on it. Every file is checked before anything is written."""
-    from intercepts.services.anomaly_evidence import evidence_check, evidence_store
+    from intercepts.services.anomaly_evidence import (
+        discard_on_rollback,
+        evidence_check,
+        evidence_store,
+    )
 
     if not may_answer(actor, anomaly):
         raise PermissionDenied(_("Only the shop's owner or an after-sales agent may do this."))
@@ -378,7 +391,8 @@ def anomaly_answer(*, actor, anomaly: ShipmentAnomaly, explanation: str, files=(
     if not explanation:
         raise ValidationError({"explanation": _("Say what happened to this shipment.")})
     checked = evidence_check(files)
-    with transaction.atomic():
+    # Files stored for a transaction that does not commit are deleted again.
+    with discard_on_rollback(), transaction.atomic():
         current = ShipmentAnomaly.objects.select_for_update().get(pk=anomaly.pk)
         if current.status != Status.OPEN:
             raise _refuse(current.status)

@@ -309,7 +309,8 @@ def _judge_rows(shop_id: int, rows: list[_Row]) -> list[ShipmentUploadRow]:
         on_waybill[key][order.pk] = order_receiver_key(order)
         if owner is None:
             parcels[key] = (0, shop_id)  # a parcel this file creates
-            with_goods.discard(order.pk)
+        if not verdict.flagged:
+            with_goods.discard(order.pk)  # its goods go into the parcel (new or merged)
     return judged
 
 
@@ -397,8 +398,10 @@ def shipment_upload_apply(*, upload_id: int) -> str:
     )
     for row_id in list(pending.values_list("pk", flat=True)):
         with transaction.atomic():
+            # Only the row is locked: its order and courier are nullable, outer-joined, and
+            # PostgreSQL refuses FOR UPDATE on the nullable side (ship_order locks the order).
             row = (
-                ShipmentUploadRow.objects.select_for_update()
+                ShipmentUploadRow.objects.select_for_update(of=("self",))
                 .filter(pk=row_id, outcome=Outcome.VALID)
                 .select_related("order", "courier")
                 .first()

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -138,10 +139,13 @@ def judge_shipment(
         return refuse(NO_ADDRESS)
     if waybill_shop_id is None and not order_has_goods:
         return refuse(NOTHING_TO_SHIP)
-    key = order_receiver_key(order)
-    if not receivers_on_waybill or key in receivers_on_waybill:
-        return Verdict()  # a new waybill, or merged shipping to the same receiver
-    if len(receivers_on_waybill) >= MAX_RECEIVERS_PER_WAYBILL:
+    # The receivers other than this order's: none is a new waybill or merged shipping to the
+    # same receiver; one is a second address, flagged even when this receiver is already on
+    # the waybill (another order of a flagged receiver is as suspect as the first).
+    others = receivers_on_waybill - {order_receiver_key(order)}
+    if not others:
+        return Verdict()
+    if len(others) >= MAX_RECEIVERS_PER_WAYBILL:
         return refuse(THREE_ADDRESSES)
     return Verdict(flagged=True)
 
@@ -202,9 +206,10 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
     parcel = (
         Parcel.objects.select_for_update()
         .filter(courier=courier, waybill_no=waybill_no)
-        .only("pk", "shop_id")
+        .only("pk", "shop_id", "picked_up_at")
         .first()
     )
+    picked_up = parcel is not None and parcel.picked_up_at is not None
     receivers = set()
     already = False
     if parcel is not None and parcel.shop_id == order.shop_id:
@@ -249,6 +254,13 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
             parcel.save()
         parcel.lines.set(lines)
         transaction.on_commit(lambda: _queue_subscription(parcel))
+    elif lines and not verdict.flagged:
+        # Merged shipping: the parcel carries this order's goods too, and their value with
+        # them; a flagged second receiver's goods cannot be in it, so they are not added.
+        parcel.lines.add(*lines)
+        Parcel.objects.filter(pk=parcel.pk).update(
+            declared_value_fen=F("declared_value_fen") + sum(line.amount_fen for line in lines)
+        )
     shipment = Shipment.objects.create(
         shop_id=order.shop_id,
         order=order,
@@ -279,6 +291,10 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
         Order.objects.filter(pk=order.pk).update(**fields)
     if verdict.flagged:
         shipment_checks.anomaly_open_shared_waybill(shipment=shipment, now=now)
+    if picked_up:
+        # Joining a parcel already picked up: its pickup scan will not arrive again, so the
+        # pickup-before-payment check runs now for this order (an old waybill reused).
+        shipment_checks.shipments_check_tracking(parcel_ids=[parcel.pk], now=now)
     return Shipped(shipment=shipment, created=True, flagged=verdict.flagged)
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import connection, transaction
+from django.db.models import F
 
 from couriers.models import Courier
 from couriers.stages import SHIPMENT_FINAL_STAGES, ParcelStage
@@ -451,7 +452,7 @@ WITH opened AS (
 )
 UPDATE intercepts_order o
 SET settlement_held_at = coalesce(o.settlement_held_at, %(now)s),
-    receipt_confirm_at = greatest(o.receipt_confirm_at, %(extend_to)s)
+    receipt_confirm_at = coalesce(o.receipt_confirm_at, %(now)s) + %(extend)s
 FROM opened
 WHERE %(hold)s AND o.id = opened.order_id
 """
@@ -471,7 +472,7 @@ def _raw_scan(now: datetime) -> None:
             "cutoff": now - timedelta(days=days),
             "final": sorted(SHIPMENT_FINAL_STAGES),
             "hold": kind == Kind.STALLED_10D,
-            "extend_to": now + timedelta(days=policy.receipt_extend_days),
+            "extend": timedelta(days=policy.receipt_extend_days),
         }
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(RAW_SCAN, params)
@@ -491,15 +492,16 @@ def _raw_scan(now: datetime) -> None:
 
 
 def _flags(shop: Shop) -> dict[str, int]:
+    policy = InterceptPolicy.current()
+    days = policy.receipt_confirm_days + policy.receipt_extend_days
+    postponed = F("shipped_at") + timedelta(days=days)  # as loaded, then put back once
     anomalies = ShipmentAnomaly.objects.filter(shop=shop)
     return {
         "stalled_6d": anomalies.filter(kind=ShipmentAnomaly.Kind.STALLED_6D).count(),
         "stalled_10d": anomalies.filter(kind=ShipmentAnomaly.Kind.STALLED_10D).count(),
         "events": ShipmentAnomalyEvent.objects.filter(anomaly__shop=shop).count(),
         "held": Order.objects.filter(shop=shop, settlement_held_at__isnull=False).count(),
-        "postponed": Order.objects.filter(
-            shop=shop, receipt_confirm_at=NOW + timedelta(days=5)
-        ).count(),
+        "postponed": Order.objects.filter(shop=shop, receipt_confirm_at=postponed).count(),
     }
 
 

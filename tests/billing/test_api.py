@@ -160,3 +160,12 @@ def test_list_queries_do_not_grow_with_the_page(client, charged, keys, path):
 
     queries(1)
     assert queries(1) == queries(5)
+
+
+def test_a_courier_code_with_a_nul_byte_is_refused_as_invalid(client, charged, keys):
+    # PostgreSQL refuses NUL in a query; the field refuses it first, as a bad code.
+    response = _invoice(client, keys.a, idempotency_key="inv-nul", courier="ZT\x00O")
+
+    assert response.status_code == 400
+    assert "courier" in str(response.json())
+    assert InvoiceRequest.objects.count() == 0

@@ -266,6 +266,10 @@ def test_platform_staff_edit_the_days_in_the_policy_page(world, login):
         "redirect_stages": policy.redirect_stages,
         "agreement_version": policy.agreement_version,
         "claim_suggest_after_days": "0",
+        "shipment_notice_days": "6",
+        "shipment_hold_days": "10",
+        "receipt_confirm_days": "15",
+        "receipt_extend_days": "5",
     }
     refused = client.post(url, form)
     assert refused.status_code == 200 and "至少 1 天。" in refused.content.decode()
@@ -534,3 +538,30 @@ def test_the_record_page_shows_the_suggestion_with_its_reason_and_time(world, lo
         reverse("admin:intercepts_interceptrequest_change", args=[marked["fresh"].pk])
     )
     assert 'id="claim-suggestion"' not in fresh.content.decode()
+
+
+def test_the_policy_holds_settlements_later_than_the_first_notice(world, login):
+    policy = InterceptPolicy.current()
+    url = reverse("admin:intercepts_interceptpolicy_change", args=[policy.pk])
+    client = login(world.cs)
+    page = client.get(url).content.decode()
+    assert "发货后无终态几天记为异常" in page and "发货后无终态几天暂停结算" in page
+    form = {
+        "rules": policy.rules,
+        "excluded_categories": policy.excluded_categories,
+        "value_cap_fen": "1000.00",
+        "return_stages": policy.return_stages,
+        "redirect_stages": policy.redirect_stages,
+        "agreement_version": policy.agreement_version,
+        "claim_suggest_after_days": "7",
+        "shipment_notice_days": "6",
+        "shipment_hold_days": "6",
+        "receipt_confirm_days": "15",
+        "receipt_extend_days": "5",
+    }
+    refused = client.post(url, form)
+    assert refused.status_code == 200
+    assert "暂停结算须晚于首次提醒，请增加天数。" in refused.content.decode()
+    assert client.post(url, {**form, "shipment_hold_days": "8"}).status_code == 302
+    policy.refresh_from_db()
+    assert (policy.shipment_notice_days, policy.shipment_hold_days) == (6, 8)

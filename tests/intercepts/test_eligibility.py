@@ -204,6 +204,10 @@ def test_platform_staff_edit_the_policy_and_bad_input_is_refused(world, login):
         "redirect_stages": [],
         "agreement_version": "2026-02",
         "claim_suggest_after_days": "5",
+        "shipment_notice_days": "6",
+        "shipment_hold_days": "10",
+        "receipt_confirm_days": "15",
+        "receipt_extend_days": "5",
     }
     refused = client.post(url, form)
     assert refused.status_code == 200 and "不能为负" in refused.content.decode()

@@ -23,7 +23,9 @@ def test_refresh_asks_the_courier_and_shows_its_answer(
     url = reverse("admin:intercepts_parcel_refresh", args=[served.parcel_a.pk])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client.post(url, follow=True)
-    assert len(callbacks) == 1  # the poll is queued once the request's transaction commits
+    # The poll is queued once the request's transaction commits; the pickup it reads is then
+    # checked against the order's payment.
+    assert len(callbacks) == 2
     assert response.status_code == 200
     served.parcel_a.refresh_from_db()
     assert served.parcel_a.stage == sandbox.truth(served.parcel_a.waybill_no)["stage"]
