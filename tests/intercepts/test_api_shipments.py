@@ -328,3 +328,25 @@ def test_list_queries_do_not_grow_with_the_page(client, world, keys, path):
         return len(ctx.captured_queries)
 
     assert queries(1) == queries(3)
+
+
+@pytest.mark.parametrize("field", ["order_no", "courier", "waybill_no"])
+def test_a_nul_byte_in_the_body_is_invalid_not_a_server_error(client, world, keys, field):
+    body = {"order_no": paid_order(world.shop_a).order_no, "courier": "ZTO"}
+    body["waybill_no"] = new_waybill()
+    body[field] = body[field][:2] + "\x00" + body[field][2:]
+
+    response = call(client, "POST", SHIPMENTS, keys.a, body, **{"Idempotency-Key": "nul"})
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
+    assert not Shipment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"{SHIPMENTS}?order_no=A%00B", f"{SHIPMENTS}?waybill_no=7%003", f"{ANOMALIES}?order_no=%00"],
+)
+def test_a_nul_byte_in_a_filter_is_invalid_not_a_server_error(client, world, keys, url):
+    response = call(client, "GET", url, keys.a)
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid")
