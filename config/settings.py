@@ -417,6 +417,7 @@ SPECTACULAR_SETTINGS = {
         "ClaimReasonEnum": "claims.models.ClaimReason.choices",
         "ClaimChannelEnum": "claims.api.serializers.CHANNEL_CHOICES",
         "ClaimPayoutEnum": "claims.api.serializers.PAYOUT_CHOICES",
+        "ShipmentChannelEnum": "intercepts.api.serializers.SHIPMENT_CHANNEL_CHOICES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

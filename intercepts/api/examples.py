@@ -1,4 +1,5 @@
-"""Examples the OpenAPI schema shows beside each after-sale, parcel and intercept endpoint."""
+"""Examples the OpenAPI schema shows beside each after-sale, parcel, intercept and shipment
+endpoint."""
 
 from drf_spectacular.utils import OpenApiExample
 
@@ -56,6 +57,30 @@ INTERCEPT = {
     "new_address": {},
     "created_at": "2026-12-07T10:20:00+08:00",
     "updated_at": "2026-12-07T10:20:03+08:00",
+}
+SHIPMENT = {
+    "id": 5120,
+    "order_no": "DY20261207000123",
+    "courier": "ZTO",
+    "waybill_no": "78123456789012",
+    "parcel": 42,
+    "flagged": False,
+    "channel": "api",
+    "shipped_at": "2026-12-06T18:00:00+08:00",
+}
+SHIPMENT_ANOMALY = {
+    "id": 88,
+    "order_no": "DY20261207000123",
+    "courier": "ZTO",
+    "waybill_no": "78123456789012",
+    "parcel": 42,
+    "kind": "stalled_10d",
+    "status": "open",
+    "reason": "发货 10 天仍无签收、拒收或退回：订单结算暂停，买家自动确认收货时间延后。",
+    "detected_at": "2026-12-16T18:00:00+08:00",
+    "explanation": "",
+    "closed_at": None,
+    "settlement_held": True,
 }
 
 

@@ -5,7 +5,8 @@ import django_filters
 from django.utils.translation import gettext_lazy as _
 
 from couriers.stages import ParcelStage
-from intercepts.models import AfterSale, InterceptRequest, Parcel
+from intercepts.models import AfterSale, InterceptRequest, Parcel, Shipment, ShipmentAnomaly
+from intercepts.services.parcels import normalise_waybill
 from shops.api.filters import IsoDateTimeFilter
 
 
@@ -43,7 +44,7 @@ class ParcelFilter(_Created):
         fields = ("stage", "courier", "waybill_no", "order_no")
 
     def filter_waybill(self, queryset, name, value):
-        return queryset.filter(waybill_no="".join(value.split()).upper())
+        return queryset.filter(waybill_no=normalise_waybill(value))
 
 
 class InterceptFilter(_Created):
@@ -60,3 +61,40 @@ class InterceptFilter(_Created):
     class Meta:
         model = InterceptRequest
         fields = ("status", "action", "channel", "courier", "stage", "after_sale", "parcel")
+
+
+class ShipmentFilter(django_filters.FilterSet):
+    order_no = django_filters.CharFilter(field_name="order__order_no")
+    waybill_no = django_filters.CharFilter(method="filter_waybill", label=_("Waybill number"))
+    courier = django_filters.CharFilter(field_name="parcel__courier__code", label=_("Courier code"))
+    flagged = django_filters.BooleanFilter()
+    channel = django_filters.ChoiceFilter(choices=Shipment.Channel.choices)
+    shipped_after = IsoDateTimeFilter(
+        field_name="shipped_at", lookup_expr="gte", label=_("Shipped at or after")
+    )
+    shipped_before = IsoDateTimeFilter(
+        field_name="shipped_at", lookup_expr="lt", label=_("Shipped before")
+    )
+
+    class Meta:
+        model = Shipment
+        fields = ("order_no", "waybill_no", "courier", "flagged", "channel")
+
+    def filter_waybill(self, queryset, name, value):
+        return queryset.filter(parcel__waybill_no=normalise_waybill(value))
+
+
+class ShipmentAnomalyFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=ShipmentAnomaly.Kind.choices)
+    status = django_filters.ChoiceFilter(choices=ShipmentAnomaly.Status.choices)
+    order_no = django_filters.CharFilter(field_name="order__order_no")
+    detected_after = IsoDateTimeFilter(
+        field_name="detected_at", lookup_expr="gte", label=_("Detected at or after")
+    )
+    detected_before = IsoDateTimeFilter(
+        field_name="detected_at", lookup_expr="lt", label=_("Detected before")
+    )
+
+    class Meta:
+        model = ShipmentAnomaly
+        fields = ("kind", "status", "order_no")

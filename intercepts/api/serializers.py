@@ -1,9 +1,20 @@
-"""What the ERP API reads and writes for after-sales, parcels and intercepts."""
+"""What the ERP API reads and writes for after-sales, parcels, intercepts and shipments."""
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from intercepts.models import AfterSale, InterceptRequest, Parcel, TrackingEvent, mask_phone
+from intercepts.models import (
+    AfterSale,
+    InterceptRequest,
+    Parcel,
+    Shipment,
+    ShipmentAnomaly,
+    TrackingEvent,
+    mask_phone,
+)
+
+# Named in the schema's enums (``SPECTACULAR_SETTINGS``): InterceptRequest has a "channel" too.
+SHIPMENT_CHANNEL_CHOICES = Shipment.Channel.choices
 
 
 class AfterSaleSerializer(serializers.ModelSerializer):
@@ -171,3 +182,81 @@ class InterceptCreateSerializer(serializers.Serializer):
                 {"new_address": [_("A change of address needs the new address.")]}
             )
         return attrs
+
+
+class ShipmentSerializer(serializers.ModelSerializer):
+    order_no = serializers.CharField(source="order.order_no", read_only=True)
+    courier = serializers.CharField(source="parcel.courier.code", read_only=True)
+    waybill_no = serializers.CharField(source="parcel.waybill_no", read_only=True)
+    flagged = serializers.BooleanField(
+        read_only=True,
+        help_text=_(
+            "The waybill also carries an order of another receiver: a suspected fake shipment, "
+            "with its anomaly."
+        ),
+    )
+
+    class Meta:
+        model = Shipment
+        fields = (
+            "id",
+            "order_no",
+            "courier",
+            "waybill_no",
+            "parcel",
+            "flagged",
+            "channel",
+            "shipped_at",
+        )
+        read_only_fields = fields
+
+
+class ShipmentResultSerializer(ShipmentSerializer):
+    created = serializers.BooleanField(
+        read_only=True,
+        help_text=_(
+            "False when the order was already shipped with this waybill (nothing changed)."
+        ),
+    )
+
+    class Meta(ShipmentSerializer.Meta):
+        fields = (*ShipmentSerializer.Meta.fields, "created")
+        read_only_fields = fields
+
+
+class ShipmentCreateSerializer(serializers.Serializer):
+    order_no = serializers.CharField(max_length=64, help_text=_("The platform's order number."))
+    courier = serializers.CharField(
+        max_length=64, help_text=_("The courier's code, e.g. ZTO (its Chinese name also works).")
+    )
+    waybill_no = serializers.CharField(max_length=64)
+
+
+class ShipmentAnomalySerializer(serializers.ModelSerializer):
+    order_no = serializers.CharField(source="order.order_no", read_only=True)
+    courier = serializers.CharField(source="parcel.courier.code", read_only=True)
+    waybill_no = serializers.CharField(source="parcel.waybill_no", read_only=True)
+    settlement_held = serializers.SerializerMethodField(
+        help_text=_("The order's settlement is held while a 10-day stall of it is open.")
+    )
+
+    class Meta:
+        model = ShipmentAnomaly
+        fields = (
+            "id",
+            "order_no",
+            "courier",
+            "waybill_no",
+            "parcel",
+            "kind",
+            "status",
+            "reason",
+            "detected_at",
+            "explanation",
+            "closed_at",
+            "settlement_held",
+        )
+        read_only_fields = fields
+
+    def get_settlement_held(self, anomaly) -> bool:
+        return anomaly.order.settlement_held_at is not None

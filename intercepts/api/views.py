@@ -1,5 +1,5 @@
-"""The ERP API's after-sale, parcel and intercept endpoints. Every queryset is scoped to the
-key's shop through the one access object, so another shop's record is simply not found."""
+"""The ERP API's after-sale, parcel, intercept and shipment endpoints. Every queryset is scoped
+to the key's shop through the one access object, so another shop's record is simply not found."""
 
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
@@ -15,10 +15,26 @@ from rest_framework.response import Response
 
 from intercepts.api import examples, filters, serializers
 from intercepts.eligibility import fee_quote, intercept_eligibility, is_eligible
-from intercepts.models import AfterSale, InterceptRequest, Parcel, TrackingEvent
+from intercepts.models import (
+    AfterSale,
+    InterceptRequest,
+    Order,
+    Parcel,
+    Shipment,
+    ShipmentAnomaly,
+    TrackingEvent,
+)
 from intercepts.selectors import intercept_success_chance
 from intercepts.services.errors import DomainError, IneligibleError
 from intercepts.services.intercept_requests import intercept_withdraw, intercepts_request
+from intercepts.services.shipping import (
+    COURIER_UNKNOWN,
+    ORDER_NOT_FOUND,
+    ShippingRefused,
+    find_courier,
+    refusal_message,
+    ship_order,
+)
 from shops.access import scope_to_shops
 from shops.api.errors import ApiError, not_found
 from shops.api.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -260,3 +276,112 @@ class InterceptViewSet(
             raise _refusal(exc) from exc
         intercept = self.get_queryset().get(pk=intercept.pk)
         return Response(self.get_serializer(intercept).data)
+
+
+def _shipping_refusal(code: str, message: str) -> ApiError:
+    return ApiError(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, code=code, message=message)
+
+
+@extend_schema_view(
+    list=extend_schema(examples=examples.listed("Shipments", examples.SHIPMENT)),
+)
+class ShipmentViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = serializers.ShipmentSerializer
+    filterset_class = filters.ShipmentFilter
+
+    def get_queryset(self):
+        queryset = Shipment.objects.select_related("order", "parcel__courier")
+        return scope_to_shops(queryset, self.request.user)
+
+    @extend_schema(
+        request=serializers.ShipmentCreateSerializer,
+        responses={
+            201: serializers.ShipmentResultSerializer,
+            200: serializers.ShipmentResultSerializer,
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[
+            OpenApiExample(
+                "Ship an order",
+                value={
+                    "order_no": "DY20261207000123",
+                    "courier": "ZTO",
+                    "waybill_no": "78123456789012",
+                },
+                request_only=True,
+            ),
+            *examples.one("Shipped", {**examples.SHIPMENT, "created": True}),
+            OpenApiExample(
+                "The waybill does not fit the courier",
+                value={"code": "4009", "message": "运单号和物流公司不匹配", "details": {}},
+                response_only=True,
+                status_codes=["422"],
+            ),
+            OpenApiExample(
+                "The waybill already carries orders of two other receivers",
+                value={
+                    "code": "three_addresses",
+                    "message": "当前运单号对应3个收件地址，上传失败",
+                    "details": {},
+                },
+                response_only=True,
+                status_codes=["422"],
+            ),
+        ],
+    )
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        """Ship an order of the shop with a courier's waybill, under the platform's rules
+        against fake shipping. 201 with the shipment; 200 with ``created: false`` when the
+        order is already shipped with this waybill. ``flagged`` is true when the waybill also
+        carries an order of another receiver (accepted, with a shipment anomaly). Refused (422)
+        with the rule's code: ``4009`` (the waybill does not fit the courier),
+        ``three_addresses``, ``waybill_taken``, ``order_not_found``, ``courier_unknown``,
+        ``not_shippable``, ``nothing_to_ship``, ``no_address``."""
+        body = serializers.ShipmentCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        # Another shop's order is not found, exactly as an order that does not exist.
+        order = (
+            scope_to_shops(Order.objects.all(), request.user)
+            .filter(order_no=data["order_no"].strip())
+            .first()
+        )
+        if order is None:
+            raise _shipping_refusal(ORDER_NOT_FOUND, refusal_message(ORDER_NOT_FOUND))
+        courier = find_courier(data["courier"])
+        if courier is None:
+            raise _shipping_refusal(COURIER_UNKNOWN, refusal_message(COURIER_UNKNOWN))
+        try:
+            shipped = ship_order(
+                actor=request.user,
+                order=order,
+                courier=courier,
+                waybill_no=data["waybill_no"],
+                channel=Shipment.Channel.API,
+            )
+        except ShippingRefused as exc:
+            raise _shipping_refusal(exc.code, exc.message) from exc
+        shipment = self.get_queryset().get(pk=shipped.shipment.pk)
+        shipment.created = shipped.created
+        return Response(
+            serializers.ShipmentResultSerializer(shipment).data,
+            status=status.HTTP_201_CREATED if shipped.created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(examples=examples.listed("Shipment anomalies", examples.SHIPMENT_ANOMALY)),
+    retrieve=extend_schema(examples=examples.one("A shipment anomaly", examples.SHIPMENT_ANOMALY)),
+)
+class ShipmentAnomalyViewSet(viewsets.ReadOnlyModelViewSet):
+    """Signs of fake shipping the platform found on the shop's shipments: a waybill shared with
+    another receiver, a pickup before payment, no final stage 6 or 10 days after shipping."""
+
+    serializer_class = serializers.ShipmentAnomalySerializer
+    filterset_class = filters.ShipmentAnomalyFilter
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self):
+        queryset = ShipmentAnomaly.objects.select_related("order", "parcel__courier")
+        return scope_to_shops(queryset, self.request.user)

@@ -356,17 +356,16 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             ]
         )
         if kind == Kind.STALLED_10D and mine:
-            order_ids = [order_id for _pk, _shop, order_id in mine]
-            Order.objects.filter(pk__in=order_ids, settlement_held_at__isnull=True).update(
-                settlement_held_at=now
-            )
-            # Put back by the policy's days from where it stood (from now for an order that
-            # had none), so the buyer is not made to confirm a parcel still on its way.
-            Order.objects.filter(pk__in=order_ids).update(
+            # One UPDATE, so each order row (and every index of the table) is rewritten once:
+            # a hold already there kept, the buyer's automatic receipt confirmation put back by
+            # the policy's days from where it stood (from now for an order that had none), so
+            # the buyer is not made to confirm a parcel still on its way.
+            Order.objects.filter(pk__in=[order_id for _pk, _shop, order_id in mine]).update(
+                settlement_held_at=Coalesce(F("settlement_held_at"), Value(now)),
                 receipt_confirm_at=Coalesce(
                     F("receipt_confirm_at"), Value(now), output_field=DateTimeField()
                 )
-                + extend
+                + extend,
             )
         for pk, shop_id, _order in mine:
             if shop_id in with_endpoints:

@@ -23,11 +23,13 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from claims.models import Claim
 from claims.services import claim_file
-from intercepts.models import InterceptRequest
+from intercepts.models import InterceptRequest, ShipmentAnomaly
+from intercepts.services.shipping import ship_order
 from shops.api_keys import api_key_create
 from tests.claims.conftest import evidence_dir, jpeg_bytes, upload  # noqa: F401 (a fixture)
 from tests.factories import make_after_sale, make_intercept, sandbox_served
 from tests.intercepts.readiness import make_ready, zto_waybill
+from tests.intercepts.shipping_helpers import new_waybill, paid_order
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -53,8 +55,8 @@ CHECKS = [
 def fuzz_world(world, sandbox, settings, request):
     """Shop A ready and funded, with after-sales and parcels, an intercept waiting, two that
     succeeded (their fees charged), a claim with a photo on one of them, and an invoice request
-    over the fees; its key has no throttle to speak of. Evidence is kept under the test's own
-    folder."""
+    over the fees; orders shipped with an anomaly and orders to ship; its key has no throttle
+    to speak of. Evidence is kept under the test's own folder."""
     request.getfixturevalue("evidence_dir")
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
@@ -92,6 +94,22 @@ def fuzz_world(world, sandbox, settings, request):
         title="上海某某贸易有限公司",
         taxpayer_id="91330100716105852F",
     )
+    # Two orders shipped on one waybill to two receivers (an anomaly), and orders to ship.
+    shared = new_waybill()
+    for order in (
+        paid_order(world.shop_a),
+        paid_order(world.shop_a, phone="13900000000", address="北京市朝阳区建国路1号"),
+    ):
+        ship_order(
+            actor=world.owner,
+            order=order,
+            courier=world.parcel_a.courier,
+            waybill_no=shared,
+            channel="workbench",
+        )
+    to_ship = [paid_order(world.shop_a).order_no for _ in range(4)] + [
+        paid_order(world.shop_b).order_no
+    ]
     _key, raw = api_key_create(actor=world.owner, shop=world.shop_a, name="fuzz")
     return {
         "key": raw,
@@ -103,6 +121,10 @@ def fuzz_world(world, sandbox, settings, request):
         "evidence_id": [claim.evidence.get().pk],
         # What a claim names: an intercept free to claim, a claimed one, one still waiting.
         "claim_intercept": [free.pk, claimed.pk, waiting.pk],
+        "anomaly": list(ShipmentAnomaly.objects.values_list("pk", flat=True)),
+        # What a shipment names: orders to ship (the last one shop B's) and a waybill each.
+        "order_no": to_ship,
+        "waybill_no": [shared, *(new_waybill() for _ in range(3))],
     }
 
 
@@ -113,6 +135,7 @@ def _resource(path: str) -> str | None:
         ("/intercepts/", "intercept"),
         ("/invoice-requests/", "invoice"),
         ("/claims/", "claim"),
+        ("/shipment-anomalies/", "anomaly"),
     ):
         if path.startswith(prefix):
             return name
@@ -157,6 +180,11 @@ def test_fuzz_every_operation_with_a_real_key(fuzz_world, capsys):
                     case.body[field] = real[field][n % len(real[field])]
             if "intercept" in case.body:
                 case.body["intercept"] = real["claim_intercept"][(n // 3) % 3]
+            if "order_no" in case.body:
+                case.body["order_no"] = real["order_no"][n % len(real["order_no"])]
+                if n % 2:
+                    case.body["courier"] = "ZTO"
+                    case.body["waybill_no"] = real["waybill_no"][n % len(real["waybill_no"])]
         if n % 3 and isinstance(case.query, dict) and "intercept" in case.query:
             case.query["intercept"] = real["claim_intercept"][(n // 3) % 3]
         if n % 5:  # negative cases spoil the key's header too; most should reach the view

@@ -28,6 +28,10 @@ OPERATIONS = {
     ("/api/v1/claims/{id}/", "get"),
     ("/api/v1/claims/{id}/evidence/{evidence_id}/", "get"),
     ("/api/v1/claims/{id}/withdraw/", "post"),
+    ("/api/v1/shipments/", "get"),
+    ("/api/v1/shipments/", "post"),
+    ("/api/v1/shipment-anomalies/", "get"),
+    ("/api/v1/shipment-anomalies/{id}/", "get"),
 }
 # Answered with a file, not JSON: nothing to show as an example.
 FILES = {("/api/v1/claims/{id}/evidence/{evidence_id}/", "get")}
@@ -72,7 +76,12 @@ def test_every_endpoint_needs_the_key_and_creates_need_an_idempotency_key(schema
     for path, method in OPERATIONS:
         operation = schema["paths"][path][method]
         assert operation["security"] == [{"ApiKey": []}], (path, method)
-    for path in ("/api/v1/intercepts/", "/api/v1/invoice-requests/", "/api/v1/claims/"):
+    for path in (
+        "/api/v1/intercepts/",
+        "/api/v1/invoice-requests/",
+        "/api/v1/claims/",
+        "/api/v1/shipments/",
+    ):
         [header] = [p for p in schema["paths"][path]["post"]["parameters"] if p["in"] == "header"]
         assert (header["name"], header["required"]) == ("Idempotency-Key", True)
 
