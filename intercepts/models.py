@@ -70,12 +70,22 @@ class Order(models.Model):
     total_fen = MoneyField(_("order total (yuan)"), default=0)
     paid_at = models.DateTimeField(_("paid at"), default=timezone.now)
     # Where the buyer asked the goods to go, as the platform sent it with the order. The
-    # shipment rules count addresses from here, never from what a merchant types.
-    receiver_name = models.CharField(_("receiver"), max_length=50, blank=True)
-    receiver_phone = models.CharField(
-        _("receiver phone"), max_length=20, blank=True, validators=[validate_phone]
+    # shipment rules count addresses from here, never from what a merchant types. Empty in the
+    # database too for rows loaded in bulk from before the platform sent it.
+    receiver_name = models.CharField(
+        _("receiver"), max_length=50, blank=True, default="", db_default=""
     )
-    receiver_address = models.CharField(_("receiver address"), max_length=255, blank=True)
+    receiver_phone = models.CharField(
+        _("receiver phone"),
+        max_length=20,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_phone],
+    )
+    receiver_address = models.CharField(
+        _("receiver address"), max_length=255, blank=True, default="", db_default=""
+    )
     shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
     # The buyer's receipt is confirmed automatically on this date; a stalled parcel extends it.
     receipt_confirm_at = models.DateTimeField(

@@ -173,17 +173,17 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='order',
             name='receiver_address',
-            field=models.CharField(blank=True, max_length=255, verbose_name='receiver address'),
+            field=models.CharField(blank=True, db_default='', default='', max_length=255, verbose_name='receiver address'),
         ),
         migrations.AddField(
             model_name='order',
             name='receiver_name',
-            field=models.CharField(blank=True, max_length=50, verbose_name='receiver'),
+            field=models.CharField(blank=True, db_default='', default='', max_length=50, verbose_name='receiver'),
         ),
         migrations.AddField(
             model_name='order',
             name='receiver_phone',
-            field=models.CharField(blank=True, max_length=20, validators=[intercepts.validators.validate_phone], verbose_name='receiver phone'),
+            field=models.CharField(blank=True, db_default='', default='', max_length=20, validators=[intercepts.validators.validate_phone], verbose_name='receiver phone'),
         ),
         migrations.AddField(
             model_name='order',

@@ -15,7 +15,6 @@ as it is, which is why uploading the same file twice ships nothing twice.
 import csv
 import hashlib
 import io
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -141,16 +140,18 @@ def _csv_text(data: bytes) -> str:
 def _read_rows(data: bytes):
     """(row number, [cells]) of the file's first sheet, header first."""
     if data.startswith(ZIP_MAGIC):
-        from openpyxl import load_workbook
+        # Read with calamine (Rust): several times faster than openpyxl on large sheets, and
+        # it reads workbooks from Excel, WPS and openpyxl alike. The spreadsheets the product
+        # writes are written with openpyxl.
+        from python_calamine import CalamineError, CalamineWorkbook
 
         try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
+            rows = sheet.iter_rows()
+        except (CalamineError, ValueError, IndexError) as exc:
             raise UploadRefused(_("The workbook cannot be read.")) from exc
-        sheet = book.worksheets[0]
-        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        for number, row in enumerate(rows, start=1):
             yield number, [_cell(value) for value in row[:8]]
-        book.close()
         return
     try:
         text = _csv_text(data)

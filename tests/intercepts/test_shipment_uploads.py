@@ -371,6 +371,16 @@ def test_a_file_with_other_headers_fails_saying_which_columns_it_needs(world, ru
     )
 
 
+def test_a_broken_workbook_fails_saying_it_cannot_be_read(world, run):
+    # A zip that is no workbook (a truncated download, say): taken, then refused when read.
+    upload = create(run, world.owner, world.shop_a, b"PK\x03\x04" + b"\x00" * 64, "a.xlsx")
+    assert (upload.status, upload.error, upload.rows.count()) == (
+        Status.FAILED,
+        "无法读取该工作簿。",
+        0,
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "data"),
     [
