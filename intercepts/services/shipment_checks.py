@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, Exists, F, OuterRef, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -317,36 +317,46 @@ def _take(rows, size: int) -> list:
     return chunk
 
 
+def _stall_rows(chunk, *, kind, reason, now) -> list[ShipmentAnomaly]:
+    return [
+        ShipmentAnomaly(
+            shop_id=shop_id,
+            order_id=order_id,
+            parcel_id=parcel_id,
+            kind=kind,
+            reason=reason,
+            detected_at=now,
+        )
+        for shop_id, order_id, parcel_id in chunk
+    ]
+
+
 def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
     with transaction.atomic():
-        ShipmentAnomaly.objects.bulk_create(
-            [
-                ShipmentAnomaly(
-                    shop_id=shop_id,
-                    order_id=order_id,
-                    parcel_id=parcel_id,
-                    kind=kind,
-                    reason=reason,
-                    detected_at=now,
+        try:
+            with transaction.atomic():
+                created = ShipmentAnomaly.objects.bulk_create(
+                    _stall_rows(chunk, kind=kind, reason=reason, now=now)
                 )
-                for shop_id, order_id, parcel_id in chunk
-            ],
-            ignore_conflicts=True,
-        )
-        # The rows this run wrote: a run at the same moment stamps another ``detected_at``.
-        # Matched on (order, parcel): an order on two parcels may have the other parcel's
-        # stall written by an earlier batch of this run, with the same ``detected_at``.
-        pairs = {(order_id, parcel_id) for _s, order_id, parcel_id in chunk}
-        mine = [
-            (pk, shop_id, order_id)
-            for pk, shop_id, order_id, parcel_id in ShipmentAnomaly.objects.filter(
-                order_id__in={order_id for order_id, _p in pairs},
-                parcel_id__in={parcel_id for _o, parcel_id in pairs},
-                kind=kind,
-                detected_at=now,
-            ).values_list("pk", "shop_id", "order_id", "parcel_id")
-            if (order_id, parcel_id) in pairs
-        ]
+            mine = [(row.pk, row.shop_id, row.order_id) for row in created]
+        except IntegrityError:
+            # Another run opened some of these meanwhile: write the others, and take as this
+            # run's the rows stamped with its ``detected_at`` (matched on (order, parcel): an
+            # order on two parcels may have the other's stall from an earlier batch).
+            ShipmentAnomaly.objects.bulk_create(
+                _stall_rows(chunk, kind=kind, reason=reason, now=now), ignore_conflicts=True
+            )
+            pairs = {(order_id, parcel_id) for _s, order_id, parcel_id in chunk}
+            mine = [
+                (pk, shop_id, order_id)
+                for pk, shop_id, order_id, parcel_id in ShipmentAnomaly.objects.filter(
+                    order_id__in={order_id for order_id, _p in pairs},
+                    parcel_id__in={parcel_id for _o, parcel_id in pairs},
+                    kind=kind,
+                    detected_at=now,
+                ).values_list("pk", "shop_id", "order_id", "parcel_id")
+                if (order_id, parcel_id) in pairs
+            ]
         ShipmentAnomalyEvent.objects.bulk_create(
             [
                 ShipmentAnomalyEvent(

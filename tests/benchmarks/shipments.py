@@ -44,6 +44,7 @@ from couriers.stages import SHIPMENT_FINAL_STAGES, ParcelStage
 from intercepts.demo import CITIES, NAMES, demo_waybill
 from intercepts.models import (
     InterceptPolicy,
+    InterceptRequest,
     Order,
     OrderLine,
     Parcel,
@@ -443,6 +444,10 @@ WITH opened AS (
     JOIN intercepts_parcel p ON p.id = s.parcel_id
     WHERE p.shipped_at <= %(cutoff)s AND s.shipped_at <= %(cutoff)s
       AND NOT (p.stage = ANY(%(final)s))
+      AND NOT EXISTS (
+          SELECT 1 FROM intercepts_interceptrequest i
+          WHERE i.parcel_id = s.parcel_id AND i.status = ANY(%(caught)s)
+      )
     ON CONFLICT DO NOTHING
     RETURNING id, order_id
 ), history AS (
@@ -471,6 +476,7 @@ def _raw_scan(now: datetime) -> None:
             "now": now,
             "cutoff": now - timedelta(days=days),
             "final": sorted(SHIPMENT_FINAL_STAGES),
+            "caught": list(InterceptRequest.CAUGHT),
             "hold": kind == Kind.STALLED_10D,
             "extend": timedelta(days=policy.receipt_extend_days),
         }

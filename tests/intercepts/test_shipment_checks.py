@@ -490,3 +490,38 @@ def test_a_parcel_the_merchant_had_intercepted_is_no_stall(world, shipped, sandb
     opened = shipments_scan_overdue(now=T + timedelta(days=11))
 
     assert (opened["stalled_6d"], opened["stalled_10d"], anomalies(shipped)) == (0, 0, [])
+
+
+def test_a_batch_meeting_a_stall_another_run_opened_writes_only_its_own(world, shipped):
+    # Two scans at once: the other run opened this shipment's stall between this run's read
+    # and its insert. This run writes the other order's stall, one history row, no second.
+    from intercepts.models import ShipmentAnomalyEvent
+    from intercepts.services.shipment_checks import _open_stalls, _stall_reason
+
+    other = ship_order(
+        actor=world.owner,
+        order=paid_order(world.shop_a, phone="13900000009", address="北京市朝阳区建国路9号"),
+        courier=Courier.objects.get(code="ZTO"),
+        waybill_no=new_waybill(),
+        channel=Shipment.Channel.WORKBENCH,
+        now=T,
+    ).shipment
+    shipments_scan_overdue(now=T + timedelta(days=6))  # the other run: both stalls opened
+    ShipmentAnomaly.objects.filter(order=other.order).delete()
+    chunk = [
+        (s.shop_id, s.order_id, s.parcel_id) for s in (shipped, other)
+    ]  # read before the other run's insert
+
+    written = _open_stalls(
+        chunk,
+        kind=Kind.STALLED_6D,
+        reason=_stall_reason(Kind.STALLED_6D, 6),
+        now=T + timedelta(days=6, minutes=1),
+        extend=timedelta(days=5),
+        with_endpoints=set(),
+    )
+
+    assert written == 1
+    assert anomalies(shipped) == anomalies(other) == [(Kind.STALLED_6D, Status.OPEN)]
+    assert ShipmentAnomalyEvent.objects.filter(anomaly__order=shipped.order).count() == 1
+    assert ShipmentAnomalyEvent.objects.filter(anomaly__order=other.order).count() == 1
