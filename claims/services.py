@@ -20,6 +20,7 @@ from claims import evidence as evidence_checks
 from claims.models import CLAIM_CAP_FEN, Claim, ClaimEvidence, ClaimStatus
 from intercepts.models import InterceptRequest, Parcel
 from intercepts.services.parcels import parcel_value_fen
+from shops import evidence as shop_evidence
 from shops import webhooks
 from shops.access import access_for
 from shops.history import status_transition
@@ -150,19 +151,12 @@ def _require_amount(amount_fen, ceiling_fen: int) -> int:
 
 
 def _store_evidence(claim: Claim, checked, actor, stored: list[str]) -> None:
-    for item in checked:
-        row = ClaimEvidence(
-            claim=claim,
-            original_name=item.name,
-            content_type=item.content_type,
-            size=item.size,
-            sha256=item.sha256,
-            uploaded_by=actor,
-        )
-        item.upload.seek(0)
-        row.file.save(f"evidence{item.extension}", item.upload, save=False)
-        stored.append(row.file.name)
-        row.save()
+    shop_evidence.save_files(
+        checked,
+        new_row=lambda **fields: ClaimEvidence(claim=claim, **fields),
+        actor=actor,
+        stored=stored,
+    )
 
 
 def _discard(names: list[str]) -> None:

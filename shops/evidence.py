@@ -168,3 +168,25 @@ def check_files(
     if errors:
         raise ValidationError(errors)
     return checked
+
+
+def save_files(checked: list[CheckedFile], *, new_row, actor, stored: list[str]) -> list:
+    """Write each checked file with its evidence row, in the caller's transaction: ``new_row``
+    makes the row of its record from the file's name, type, size, digest and uploader. The
+    stored names are appended to ``stored`` as they are written, so that the caller deletes
+    them if its transaction does not commit."""
+    rows = []
+    for item in checked:
+        row = new_row(
+            original_name=item.name,
+            content_type=item.content_type,
+            size=item.size,
+            sha256=item.sha256,
+            uploaded_by=actor,
+        )
+        item.upload.seek(0)
+        row.file.save(f"evidence{item.extension}", item.upload, save=False)
+        stored.append(row.file.name)
+        row.save()
+        rows.append(row)
+    return rows

@@ -66,28 +66,19 @@ def evidence_store(*, anomaly: ShipmentAnomaly, files: list[CheckedFile], actor)
     """Store the checked files as the anomaly's evidence, in the caller's transaction. A failure
     here deletes what this call wrote; inside ``discard_on_rollback`` a later failure of the
     caller's transaction does too."""
-    outer = _written.get()
     written: list[str] = []
-    rows = []
     try:
         with transaction.atomic():
-            for item in files:
-                row = ShipmentAnomalyEvidence(
-                    anomaly=anomaly,
-                    original_name=item.name,
-                    content_type=item.content_type,
-                    size=item.size,
-                    sha256=item.sha256,
-                    uploaded_by=actor,
-                )
-                item.upload.seek(0)
-                row.file.save(f"evidence{item.extension}", item.upload, save=False)
-                written.append(row.file.name)
-                if outer is not None:
-                    outer.append(row.file.name)
-                row.save()
-                rows.append(row)
+            rows = checks.save_files(
+                files,
+                new_row=lambda **fields: ShipmentAnomalyEvidence(anomaly=anomaly, **fields),
+                actor=actor,
+                stored=written,
+            )
     except BaseException:
         _discard(written)
         raise
+    outer = _written.get()
+    if outer is not None:
+        outer.extend(written)
     return rows

@@ -14,7 +14,6 @@ from intercepts.models import (
     Order,
     Shipment,
     ShipmentAnomaly,
-    ShipmentAnomalyEvidence,
     ShipmentUpload,
     ShipmentUploadRow,
 )
@@ -26,9 +25,10 @@ from intercepts.services.shipment_uploads import (
     shipment_upload_create,
     template_workbook,
 )
+from tests.intercepts import anomaly_helpers
 from tests.intercepts.shipping_helpers import new_waybill, paid_order
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("uploads_dir")]
 
 Outcome = ShipmentUploadRow.Outcome
 Status = ShipmentUpload.Status
@@ -37,30 +37,7 @@ HEADER = ["订单号", "物流公司", "运单号"]
 TITLES = ["订单号", "快递公司", "运单号"]
 
 
-@pytest.fixture(autouse=True)
-def uploads_dir(settings, tmp_path):
-    """Uploaded files written under the test's own folder."""
-    location = tmp_path / "shipment-uploads"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "shipment_uploads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(location), "base_url": None},
-        },
-    }
-    from django.core.files.storage import storages
-
-    # The fields resolved their storage when the models loaded; point them at the test's.
-    fields = [
-        ShipmentUpload._meta.get_field("file"),
-        ShipmentAnomalyEvidence._meta.get_field("file"),
-    ]
-    previous = [field.storage for field in fields]
-    for field in fields:
-        field.storage = storages["shipment_uploads"]
-    yield location
-    for field, storage in zip(fields, previous, strict=True):
-        field.storage = storage
+uploads_dir = anomaly_helpers.uploads_dir  # files under the test's own folder
 
 
 @pytest.fixture(autouse=True)
