@@ -1117,6 +1117,10 @@ class Shipment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("order", "parcel"), name="shipment_order_parcel_unique")
         ]
+        indexes = [
+            # A shop's shipments, newest first (the API's list).
+            models.Index(fields=("shop", "-id"), name="shipment_shop_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id} → {self.parcel_id}"

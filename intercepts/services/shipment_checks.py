@@ -151,6 +151,9 @@ def anomaly_set_status(
 
 
 def _lift_hold(anomaly: ShipmentAnomaly, *, now) -> None:
+    # The order's row first: two parcels of one order cleared at once would each still see
+    # the other's stall open, and neither would lift the hold.
+    Order.objects.select_for_update().filter(pk=anomaly.order_id).first()
     still_open = ShipmentAnomaly.objects.filter(
         order_id=anomaly.order_id, kind=Kind.STALLED_10D, status__in=ShipmentAnomaly.OPEN_STATUSES
     )

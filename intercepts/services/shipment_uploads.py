@@ -15,6 +15,7 @@ as it is, which is why uploading the same file twice ships nothing twice.
 import csv
 import hashlib
 import io
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ from intercepts.services.shipping import (
 )
 from shops.history import status_transition
 
+logger = logging.getLogger(__name__)
 Outcome = ShipmentUploadRow.Outcome
 Status = ShipmentUpload.Status
 
@@ -123,7 +125,8 @@ def _cell(value) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a number typed into a spreadsheet cell
-    return str(value).strip()
+    # A NUL byte is no part of any number (and PostgreSQL refuses it in text).
+    return str(value).replace("\x00", "").strip()
 
 
 def _csv_text(data: bytes) -> str:
@@ -147,18 +150,20 @@ def _read_rows(data: bytes):
 
         try:
             sheet = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
-            rows = sheet.iter_rows()
+            for number, row in enumerate(sheet.iter_rows(), start=1):
+                yield number, [_cell(value) for value in row[:8]]
         except (CalamineError, ValueError, IndexError) as exc:
             raise UploadRefused(_("The workbook cannot be read.")) from exc
-        for number, row in enumerate(rows, start=1):
-            yield number, [_cell(value) for value in row[:8]]
         return
     try:
         text = _csv_text(data)
     except UnicodeDecodeError as exc:
         raise UploadRefused(_("The csv file is neither UTF-8 nor GB18030 text.")) from exc
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        yield number, [_cell(value) for value in row[:8]]
+    try:
+        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+            yield number, [_cell(value) for value in row[:8]]
+    except csv.Error as exc:  # a cell past the csv module's field limit, say
+        raise UploadRefused(_("The csv file cannot be read.")) from exc
 
 
 def _header_map(header: list[str]) -> dict[str, int] | None:
@@ -326,9 +331,18 @@ def shipment_upload_parse(*, upload_id: int) -> str:
     try:
         rows = _judge_rows(upload.shop_id, _parse_rows(upload, data))
     except UploadRefused as exc:
+        reason = str(exc)
+    except Exception:
+        # Whatever else a file can hold that we did not foresee: the upload says it failed
+        # rather than stay "reading" for ever, and the error is logged for us.
+        logger.exception("Shipment upload %s could not be read", upload.pk)
+        reason = _("The file could not be read. Check it and upload it again.")
+    else:
+        reason = None
+    if reason is not None:
         with transaction.atomic():
             status_transition(
-                upload, to_status=Status.FAILED, refuse=None, note=str(exc), error=str(exc)[:255]
+                upload, to_status=Status.FAILED, refuse=None, note=reason, error=reason[:255]
             )
         return "failed"
     for row in rows:
@@ -422,8 +436,9 @@ def shipment_upload_apply(*, upload_id: int) -> str:
                 )
             except ShippingRefused as exc:
                 row.outcome, row.code, row.reason = Outcome.REFUSED, exc.code, exc.message[:255]
+                row.flagged = False
             except PermissionDenied:
-                row.outcome, row.code = Outcome.REFUSED, "forbidden"
+                row.outcome, row.code, row.flagged = Outcome.REFUSED, "forbidden", False
                 row.reason = _("Only the shop's owner or an after-sales agent may ship.")
             else:
                 row.outcome = Outcome.SHIPPED if shipped.created else Outcome.ALREADY
@@ -453,6 +468,17 @@ def shipment_upload_apply(*, upload_id: int) -> str:
 # --- Spreadsheets given back --------------------------------------------------------------
 
 
+def _text_cell(sheet, value):
+    """What a merchant typed, given back as text: a cell starting with ``=`` stays the text it
+    was, never a formula run in the spreadsheet of whoever opens the report."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    if cell.data_type == "f":
+        cell.data_type = "s"
+    return cell
+
+
 def _workbook(rows, *, title: str, with_reason: bool) -> bytes:
     from openpyxl import Workbook
 
@@ -461,7 +487,7 @@ def _workbook(rows, *, title: str, with_reason: bool) -> bytes:
     header = column_titles() + ([_("Reason")] if with_reason else [])
     sheet.append(header)
     for row in rows:
-        sheet.append(list(row))
+        sheet.append([_text_cell(sheet, value) for value in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

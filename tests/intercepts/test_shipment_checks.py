@@ -102,6 +102,27 @@ def test_six_days_after_shipping_is_a_stall(shipped):
     assert anomalies(shipped) == [(Kind.STALLED_6D, Status.OPEN)]
 
 
+@pytest.mark.parametrize(
+    ("after", "stalled"),
+    [(timedelta(days=5, hours=23), False), (timedelta(days=6), True)],
+    ids=["5d23h", "6d"],
+)
+def test_the_boundary_holds_for_a_parcel_shipped_just_before_local_midnight(world, after, stalled):
+    # 23:50 in Shanghai is 15:50 UTC the same day: a count of calendar dates in either zone,
+    # rather than of time since shipping, would put the stall a day early or late.
+    shipped_at = datetime(2026, 3, 2, 23, 50, tzinfo=SHANGHAI)
+    shipment = ship_order(
+        actor=world.owner,
+        order=paid_order(world.shop_a, paid_at=shipped_at - timedelta(hours=1)),
+        courier=Courier.objects.get(code="ZTO"),
+        waybill_no=new_waybill(),
+        channel=Shipment.Channel.WORKBENCH,
+        now=shipped_at,
+    ).shipment
+    shipments_scan_overdue(now=shipped_at + after)
+    assert anomalies(shipment) == ([(Kind.STALLED_6D, Status.OPEN)] if stalled else [])
+
+
 def test_the_six_day_stall_has_its_history_row(shipped):
     shipments_scan_overdue(now=T + timedelta(days=6))
     anomaly = ShipmentAnomaly.objects.get(order=shipped.order)

@@ -315,6 +315,28 @@ def test_the_failed_rows_workbook_gives_each_failed_row_with_its_reason(world, r
     ]
 
 
+def test_a_typed_formula_comes_back_in_the_report_as_the_text_it_was(world, run):
+    # Platform staff open these reports too: a merchant's cell must not run in their Excel.
+    typed = '=HYPERLINK("http://example.com","x")'
+    upload = create(run, world.owner, world.shop_a, csv_bytes([(typed, "ZTO", "73999")]))
+    sheet = load_workbook(io.BytesIO(failed_rows_workbook(upload))).worksheets[0]
+    cell = sheet.cell(row=2, column=1)
+    assert (cell.value, cell.data_type) == (typed, "s")
+
+
+def test_a_nul_byte_in_a_csv_cell_is_dropped_and_the_row_judged(world, run):
+    order = paid_order(world.shop_a)
+    data = csv_bytes([(order.order_no + "\x00", "ZTO", new_waybill())])
+    upload = create(run, world.owner, world.shop_a, data)
+    assert (upload.status, outcomes(upload)) == (Status.PREVIEW, [("valid", "")])
+
+
+def test_a_csv_cell_past_the_csv_limit_fails_the_file_saying_so(world, run):
+    data = csv_bytes([("1" * 200_000, "ZTO", "73999")])
+    upload = create(run, world.owner, world.shop_a, data)
+    assert (upload.status, upload.error) == (Status.FAILED, "无法读取该 csv 文件。")
+
+
 def test_the_template_names_the_columns_and_gives_an_example_that_fits_its_courier(db):
     sheet = load_workbook(io.BytesIO(template_workbook())).worksheets[0]
     header, example = list(sheet.iter_rows(values_only=True))[:2]
