@@ -455,7 +455,10 @@ def ensure_awaiting_shipment() -> int:
                 receiver_name=NAMES[n],
                 receiver_phone=f"1380000{shop_index}{n:03d}",
                 receiver_address=f"{CITIES[n]}人民路{10 + n}号",
-                paid_at=timezone.now() - timedelta(hours=3 + n),
+                # Paid days ago: the sandbox dates a new waybill's earlier scans back by its
+                # stages' usual times, and a pickup before the payment is a sign of fake
+                # shipping the checks would rightly raise.
+                paid_at=timezone.now() - timedelta(days=3, hours=n),
                 lines=[
                     {
                         "goods_name": SHOP_GOODS[code][n % len(SHOP_GOODS[code])],

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import display
+from unfold.widgets import UnfoldAdminFileFieldWidget, UnfoldAdminSelectWidget
 
 from intercepts.models import ShipmentUpload, ShipmentUploadRow
 from intercepts.services.errors import DomainError
@@ -60,9 +61,12 @@ def writable_shops(user):
 
 
 class ShipmentUploadForm(forms.Form):
-    shop = forms.ModelChoiceField(label=_("shop"), queryset=Shop.objects.none())
+    shop = forms.ModelChoiceField(
+        label=_("shop"), queryset=Shop.objects.none(), widget=UnfoldAdminSelectWidget
+    )
     file = forms.FileField(
         label=_("file"),
+        widget=UnfoldAdminFileFieldWidget,
         help_text=_(
             "An xlsx workbook or a csv file with the columns 订单号, 物流公司 and 运单号, "
             "as in the template."

@@ -7,6 +7,7 @@ it is the one the platform sent with the order, shown read-only.
 from django import forms
 from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from couriers.models import Courier
 from intercepts.models import Order, Shipment
@@ -14,8 +15,12 @@ from intercepts.services.shipping import Shipped, ShippingRefused, ship_order
 
 
 class ShipForm(forms.Form):
-    courier = forms.ModelChoiceField(label=_("courier"), queryset=Courier.objects.none())
-    waybill_no = forms.CharField(label=_("waybill number"), max_length=32)
+    courier = forms.ModelChoiceField(
+        label=_("courier"), queryset=Courier.objects.none(), widget=UnfoldAdminSelectWidget
+    )
+    waybill_no = forms.CharField(
+        label=_("waybill number"), max_length=32, widget=UnfoldAdminTextInputWidget
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
