@@ -42,7 +42,7 @@ def test_the_docs_page_works_offline_under_our_csp(browser_page):
     response = page.goto(f"{page.live_server_url}/api/docs/")
     create = page.locator("#operations-intercepts-intercepts_create")
     create.wait_for()
-    page.locator(".opblock").nth(19).wait_for()
+    page.locator(".opblock").nth(23).wait_for()
     page.wait_for_load_state("networkidle")
     shot = screenshot(page, "api_docs")
 
@@ -50,9 +50,11 @@ def test_the_docs_page_works_offline_under_our_csp(browser_page):
     assert "script-src 'self'" in csp  # the project's strict policy is on this page too
     assert "POST" in create.inner_text() and "/api/v1/intercepts/" in create.inner_text()
     operations = page.locator(".opblock-summary-path").all_inner_texts()
-    assert len(operations) == 20, operations
+    assert len(operations) == 24, operations
     assert {
         "/api/v1/wallet/",
+        "/api/v1/shipments/",
+        "/api/v1/shipment-anomalies/{id}/",
         "/api/v1/parcels/{id}/eligibility/",
         "/api/v1/claims/{id}/evidence/{evidence_id}/",
     } <= set(operations)
