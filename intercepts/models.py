@@ -939,7 +939,8 @@ class ShipmentUpload(models.Model):
         FAILED = "failed", _("File not readable")
 
     TRANSITIONS = {
-        Status.PARSING: {Status.PREVIEW, Status.FAILED},
+        # A file with no row to ship is done once read: there is nothing to confirm.
+        Status.PARSING: {Status.PREVIEW, Status.DONE, Status.FAILED},
         Status.PREVIEW: {Status.APPLYING},
         Status.APPLYING: {Status.DONE},
         Status.DONE: set(),

@@ -322,7 +322,8 @@ def _judge_rows(shop_id: int, rows: list[_Row]) -> list[ShipmentUploadRow]:
 
 def shipment_upload_parse(*, upload_id: int) -> str:
     """Read and judge the upload's file into its preview rows; the upload moves to preview
-    (or to failed, saying why) with its counts. A second run finds it read and stops."""
+    with its counts (to done when no row is left to ship, or to failed, saying why). A second
+    run finds it read and stops."""
     upload = ShipmentUpload.objects.filter(pk=upload_id).first()
     if upload is None or upload.status != Status.PARSING:
         return "skipped"
@@ -356,10 +357,12 @@ def shipment_upload_parse(*, upload_id: int) -> str:
             return "skipped"
         ShipmentUploadRow.objects.filter(upload=locked).delete()
         ShipmentUploadRow.objects.bulk_create(rows, batch_size=READ_BATCH)
+        nothing = not counts[Outcome.VALID]
         status_transition(
             locked,
-            to_status=Status.PREVIEW,
+            to_status=Status.DONE if nothing else Status.PREVIEW,
             refuse=None,
+            note=_("Nothing to ship: every row failed or is already shipped.") if nothing else "",
             total_rows=len(rows),
             parsed_rows=len(rows),
             valid_rows=counts[Outcome.VALID],
@@ -367,7 +370,7 @@ def shipment_upload_parse(*, upload_id: int) -> str:
             flagged_rows=sum(1 for row in rows if row.flagged),
             applied_rows=0,
         )
-    return "preview"
+    return "done" if nothing else "preview"
 
 
 # --- Applying -----------------------------------------------------------------------------

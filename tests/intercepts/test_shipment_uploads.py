@@ -176,7 +176,7 @@ def test_a_mixed_file_previews_each_row_with_its_outcome(world, run):
     )
 
 
-def test_a_file_of_bad_rows_only_previews_nothing_to_ship(world, run):
+def test_a_file_of_bad_rows_only_is_done_once_read_with_nothing_to_confirm(world, run):
     order = paid_order(world.shop_a)
     rows = [
         (order.order_no, "ZTO", "12345"),
@@ -184,7 +184,9 @@ def test_a_file_of_bad_rows_only_previews_nothing_to_ship(world, run):
         (order.order_no, "不存在快递", new_waybill()),
     ]
     upload = create(run, world.owner, world.shop_a, csv_bytes(rows))
-    assert (upload.status, upload.valid_rows, upload.failed_rows) == (Status.PREVIEW, 0, 3)
+    assert (upload.status, upload.valid_rows, upload.failed_rows) == (Status.DONE, 0, 3)
+    assert upload.events.last().note == "没有可发货的行：所有行都失败或已发货。"
+    assert shipment_upload_confirm(actor=world.owner, upload=upload) is False
 
 
 @pytest.mark.parametrize(
