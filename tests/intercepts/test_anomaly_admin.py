@@ -504,6 +504,7 @@ def test_held_settlements_sum_per_shop(world, login, order_a, order_b):
     stalls_found()
     html = login(world.finance).get(reverse(HELD)).content.decode()
     assert _held_shops(html) == {"shop-a": ("2", "179.50"), "shop-b": ("1", "300.00")}
+    assert '<h1 id="held-title"' in html and ">结算暂停</h1>" in html
 
 
 def test_a_dismissed_stall_leaves_the_held_list(world, login, order_a, stall_a):
