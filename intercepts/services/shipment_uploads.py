@@ -252,8 +252,11 @@ def _judge_rows(shop_id: int, rows: list[_Row]) -> list[ShipmentUploadRow]:
     on_waybill: dict[tuple[int, str], dict[int, str]] = defaultdict(dict)
     mine = {pk: key for key, (pk, owner) in parcels.items() if owner == shop_id}
     for chunk in _chunks(list(mine)):
-        for parcel_id, order_id, key in Shipment.objects.filter(parcel_id__in=chunk).values_list(
-            "parcel_id", "order_id", "receiver_key"
+        # Oldest first, so each waybill's first receiver comes first in its dict.
+        for parcel_id, order_id, key in (
+            Shipment.objects.filter(parcel_id__in=chunk)
+            .order_by("parcel_id", "shipped_at", "id")
+            .values_list("parcel_id", "order_id", "receiver_key")
         ):
             on_waybill[mine[parcel_id]][order_id] = key
 
@@ -291,6 +294,7 @@ def _judge_rows(shop_id: int, rows: list[_Row]) -> list[ShipmentUploadRow]:
             waybill_no=waybill_no,
             waybill_shop_id=owner,
             receivers_on_waybill={k for oid, k in shipped.items() if order and oid != order.pk},
+            first_receiver=next(iter(shipped.values()), None),
             order_has_goods=order is not None and order.pk in with_goods,
             already=order is not None and order.pk in shipped,
         )

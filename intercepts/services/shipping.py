@@ -112,13 +112,15 @@ def judge_shipment(
     waybill_no: str,
     waybill_shop_id: int | None,
     receivers_on_waybill: set[str],
+    first_receiver: str | None,
     order_has_goods: bool,
     already: bool,
 ) -> Verdict:
     """The rules, on facts already read: the order (None: not this shop's), the courier (None:
     unknown), the normalised waybill, the shop whose parcel it names (None: a new one), the
-    receiver keys of the orders already shipped with it, whether some of the order's goods are
-    in no parcel yet, and whether this order is already shipped with it."""
+    receiver keys of the other orders already shipped with it and the first of them (whom the
+    parcel was recorded for), whether some of the order's goods are in no parcel yet, and
+    whether this order is already shipped with it."""
 
     def refuse(code: str) -> Verdict:
         return Verdict(code=code, message=refusal_message(code))
@@ -139,11 +141,12 @@ def judge_shipment(
         return refuse(NO_ADDRESS)
     if waybill_shop_id is None and not order_has_goods:
         return refuse(NOTHING_TO_SHIP)
-    # The receivers other than this order's: none is a new waybill or merged shipping to the
-    # same receiver; one is a second address, flagged even when this receiver is already on
-    # the waybill (another order of a flagged receiver is as suspect as the first).
-    others = receivers_on_waybill - {order_receiver_key(order)}
-    if not others:
+    # A new waybill, or merged shipping to the receiver the parcel was recorded for: no flag.
+    # Anyone else is a second address, flagged (another order of a flagged receiver as well);
+    # a third is refused.
+    key = order_receiver_key(order)
+    others = receivers_on_waybill - {key}
+    if not others or key == first_receiver:
         return Verdict()
     if len(others) >= MAX_RECEIVERS_PER_WAYBILL:
         return refuse(THREE_ADDRESSES)
@@ -211,9 +214,15 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
     )
     picked_up = parcel is not None and parcel.picked_up_at is not None
     receivers = set()
+    first_receiver = None
     already = False
     if parcel is not None and parcel.shop_id == order.shop_id:
-        rows = list(Shipment.objects.filter(parcel=parcel).values_list("order_id", "receiver_key"))
+        rows = list(
+            Shipment.objects.filter(parcel=parcel)
+            .order_by("shipped_at", "id")
+            .values_list("order_id", "receiver_key")
+        )
+        first_receiver = rows[0][1] if rows else None
         already = any(oid == order.pk for oid, _key in rows)
         receivers = {key for oid, key in rows if oid != order.pk}
     carried = _carried_line_ids(order)
@@ -224,6 +233,7 @@ def _ship(*, actor, order_id, courier, waybill_no, channel, upload, now) -> Ship
         waybill_no=waybill_no,
         waybill_shop_id=parcel.shop_id if parcel is not None else None,
         receivers_on_waybill=receivers,
+        first_receiver=first_receiver,
         order_has_goods=bool(lines),
         already=already,
     )

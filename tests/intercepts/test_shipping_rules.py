@@ -25,7 +25,10 @@ from intercepts.services.shipping import (
     ship_order,
 )
 from tests.factories import ParcelFactory
+from tests.intercepts import anomaly_helpers
 from tests.intercepts.shipping_helpers import new_waybill, paid_order
+
+uploads_dir = anomaly_helpers.uploads_dir  # uploaded files under the test's own folder
 
 WORKBENCH = Shipment.Channel.WORKBENCH
 
@@ -386,6 +389,47 @@ def test_another_order_of_the_flagged_second_receiver_is_flagged_too(world, zto)
     ship(world.owner, second, zto, waybill)
     done = ship(world.owner, second_again, zto, waybill)
     assert (done.flagged, ShipmentAnomaly.objects.filter(order=second_again).count()) == (True, 1)
+
+
+def test_another_order_of_the_first_receiver_is_merged_shipping_even_on_a_flagged_waybill(
+    world, zto
+):
+    # The parcel was recorded for the first receiver: their next order in it is merged
+    # shipping, whoever else was flagged on the waybill meanwhile.
+    first, second, _third = three_receivers(world.shop_a)
+    first_again = paid_order(
+        world.shop_a, phone=first.receiver_phone, address=first.receiver_address
+    )
+    waybill = new_waybill()
+    ship(world.owner, first, zto, waybill)
+    assert ship(world.owner, second, zto, waybill).flagged
+    done = ship(world.owner, first_again, zto, waybill)
+    assert (done.flagged, ShipmentAnomaly.objects.filter(order=first_again).count()) == (False, 0)
+
+
+def test_in_one_file_the_first_receivers_next_order_is_not_flagged(world, uploads_dir):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from intercepts.services.shipment_uploads import shipment_upload_create
+
+    first, second, _third = three_receivers(world.shop_a)
+    first_again = paid_order(
+        world.shop_a, phone=first.receiver_phone, address=first.receiver_address
+    )
+    waybill = new_waybill()
+    body = "订单号,快递公司,运单号\n" + "".join(
+        f"{order.order_no},ZTO,{waybill}\n" for order in (first, second, first_again)
+    )
+    upload = shipment_upload_create(
+        actor=world.owner,
+        shop=world.shop_a,
+        upload=SimpleUploadedFile("ship.csv", body.encode()),
+    )
+    from intercepts.services.shipment_uploads import shipment_upload_parse
+
+    shipment_upload_parse(upload_id=upload.pk)
+    rows = list(upload.rows.order_by("row_no").values_list("outcome", "flagged"))
+    assert rows == [("valid", False), ("valid", True), ("valid", False)]
 
 
 def test_merged_shipping_puts_the_second_orders_goods_in_the_parcel(world, zto):
