@@ -369,12 +369,16 @@ def _open_stalls(chunk, *, kind, reason, now, extend, with_endpoints) -> int:
             ]
         )
         if kind == Kind.STALLED_10D and mine:
-            # One UPDATE, so each order row (and every index of the table) is rewritten once:
-            # a hold already there kept, the buyer's automatic receipt confirmation put back by
+            # One UPDATE, so each order row (and every index of the table) is rewritten once,
+            # of the orders not held yet (an order with two stalled parcels is held, and its
+            # receipt put back, once): the buyer's automatic receipt confirmation put back by
             # the policy's days from where it stood (from now for an order that had none), so
             # the buyer is not made to confirm a parcel still on its way.
-            Order.objects.filter(pk__in=[order_id for _pk, _shop, order_id in mine]).update(
-                settlement_held_at=Coalesce(F("settlement_held_at"), Value(now)),
+            Order.objects.filter(
+                pk__in=[order_id for _pk, _shop, order_id in mine],
+                settlement_held_at__isnull=True,
+            ).update(
+                settlement_held_at=now,
                 receipt_confirm_at=Coalesce(
                     F("receipt_confirm_at"), Value(now), output_field=DateTimeField()
                 )

@@ -456,10 +456,10 @@ WITH opened AS (
     SELECT id, '', 'open', %(reason)s, %(now)s FROM opened
 )
 UPDATE intercepts_order o
-SET settlement_held_at = coalesce(o.settlement_held_at, %(now)s),
+SET settlement_held_at = %(now)s,
     receipt_confirm_at = coalesce(o.receipt_confirm_at, %(now)s) + %(extend)s
 FROM opened
-WHERE %(hold)s AND o.id = opened.order_id
+WHERE %(hold)s AND o.id = opened.order_id AND o.settlement_held_at IS NULL
 """
 
 

@@ -186,6 +186,59 @@ def test_the_hold_puts_the_receipt_confirmation_back_by_the_policys_days(shipped
     )
 
 
+def test_an_order_with_two_stalled_parcels_is_held_and_put_back_once(world):
+    from tests.factories import OrderLineFactory
+
+    order = paid_order(world.shop_a, paid_at=T - timedelta(hours=2))
+    OrderLineFactory(order=order)  # a second line, for a second parcel
+    first_line, second_line = order.lines.order_by("pk")
+    zto = Courier.objects.get(code="ZTO")
+    ship_order(
+        actor=world.owner,
+        order=order,
+        courier=zto,
+        waybill_no=new_waybill(),
+        channel=Shipment.Channel.WORKBENCH,
+        now=T,
+    )
+    assert set(Parcel.objects.get(order=order).lines.all()) == {first_line, second_line}
+    # The first parcel carried both lines; the second parcel joins it days later by hand.
+    second = Parcel.objects.create(
+        shop=order.shop,
+        order=order,
+        courier=zto,
+        waybill_no=new_waybill(),
+        receiver_name=order.receiver_name,
+        receiver_phone=order.receiver_phone,
+        receiver_address=order.receiver_address,
+        shipped_at=T + timedelta(days=2),
+    )
+    Shipment.objects.create(
+        shop=order.shop,
+        order=order,
+        parcel=second,
+        receiver_key="x",
+        receiver_address=order.receiver_address,
+        channel=Shipment.Channel.WORKBENCH,
+        shipped_at=T + timedelta(days=2),
+    )
+    before = order_of_id(order.pk).receipt_confirm_at
+
+    shipments_scan_overdue(now=T + timedelta(days=10))  # the first parcel's hold
+    shipments_scan_overdue(now=T + timedelta(days=12))  # the second's stall: already held
+
+    held = order_of_id(order.pk)
+    assert ShipmentAnomaly.objects.filter(order=order, kind=Kind.STALLED_10D).count() == 2
+    assert (held.settlement_held_at, held.receipt_confirm_at) == (
+        T + timedelta(days=10),
+        before + timedelta(days=5),
+    )
+
+
+def order_of_id(pk) -> Order:
+    return Order.objects.get(pk=pk)
+
+
 def test_an_order_without_a_receipt_date_gets_one_five_days_after_the_hold(shipped):
     Order.objects.filter(pk=shipped.order.pk).update(receipt_confirm_at=None)
     held = T + timedelta(days=11, hours=3)
