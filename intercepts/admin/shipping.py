@@ -11,7 +11,7 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from couriers.models import Courier
 from intercepts.models import Order, Shipment
-from intercepts.services.shipping import Shipped, ShippingRefused, ship_order
+from intercepts.services.shipping import Shipped, ShippingRefused, refusal_text, ship_order
 
 
 class ShipForm(forms.Form):
@@ -42,7 +42,7 @@ def ship_from_form(model_admin, request, form: ShipForm, order: Order) -> Shippe
             channel=Shipment.Channel.WORKBENCH,
         )
     except ShippingRefused as exc:
-        form.add_error(None, exc.message)
+        form.add_error(None, refusal_text(exc.code, exc.message))
         return None
     if not shipped.created:
         model_admin.message_user(

@@ -45,6 +45,7 @@ from intercepts.services.shipping import (
     judge_shipment,
     order_receiver_key,
     refusal_message,
+    refusal_text,
     ship_order,
 )
 from shops.history import status_transition
@@ -302,7 +303,7 @@ def _judge_rows(shop_id: int, rows: list[_Row]) -> list[ShipmentUploadRow]:
             record.outcome, record.code, record.reason = (
                 Outcome.FAILED,
                 verdict.code,
-                verdict.message,
+                refusal_text(verdict.code, verdict.message),
             )
             continue
         if verdict.already:
@@ -442,7 +443,8 @@ def shipment_upload_apply(*, upload_id: int) -> str:
                     upload=upload,
                 )
             except ShippingRefused as exc:
-                row.outcome, row.code, row.reason = Outcome.REFUSED, exc.code, exc.message[:255]
+                row.outcome, row.code = Outcome.REFUSED, exc.code
+                row.reason = refusal_text(exc.code, exc.message)[:255]
                 row.flagged = False
             except PermissionDenied:
                 row.outcome, row.code, row.flagged = Outcome.REFUSED, "forbidden", False

@@ -105,6 +105,12 @@ def refusal_message(code: str) -> str:
     }[code]
 
 
+def refusal_text(code: str, message: str) -> str:
+    """A refusal as the workbench shows it: the platform's own numeric code after its words
+    (运单号和物流公司不匹配（4009）), ours by their words alone."""
+    return f"{message}（{code}）" if code.isdigit() else message
+
+
 def judge_shipment(
     *,
     order: Order | None,

@@ -15,7 +15,8 @@ from tests.intercepts.test_shipping_admin import upload_dir, xlsx  # noqa: F401 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 PASSWORD = "pw-for-tests-123"
-MISMATCH = "运单号和物流公司不匹配"
+# The platform's words, with its code after them as the workbench shows it.
+MISMATCH = "运单号和物流公司不匹配（4009）"
 NOT_FOUND = "本店没有这个订单号的订单。"
 THIRD = "当前运单号对应3个收件地址，上传失败"
 

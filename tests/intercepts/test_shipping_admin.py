@@ -162,7 +162,7 @@ def test_mismatched_waybill_is_refused_with_the_platforms_words(world, login, or
     )
     assert (response.status_code, response.context["form"].non_field_errors()) == (
         200,
-        ["运单号和物流公司不匹配"],
+        ["运单号和物流公司不匹配（4009）"],
     )
 
 
@@ -398,7 +398,7 @@ def test_failed_rows_report_has_the_reasons(world, login, upload_a):
         f"shipment-upload-{upload_a.pk}-failed-rows.xlsx" in response["Content-Disposition"],
         rows[0][3],
         rows[1][3],
-    ) == (True, "原因", "运单号和物流公司不匹配")
+    ) == (True, "原因", "运单号和物流公司不匹配（4009）")
 
 
 def test_original_file_is_given_back_as_uploaded(world, login, upload_a):
