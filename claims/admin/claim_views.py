@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,6 +27,7 @@ from claims.models import Claim, ClaimEvidence
 from claims.services import ClaimError
 from intercepts import selectors as intercept_selectors
 from intercepts.models import InterceptRequest
+from shops import evidence as shop_evidence
 from shops.access import access_for, scope_to_shops
 from shops.models import ShopMembership
 
@@ -240,9 +241,6 @@ def action_view(model_admin, request, object_id, name: str):
 
 # --- Evidence files ----------------------------------------------------------------------------
 
-# Shown in the browser; anything else (a PDF) is downloaded, never rendered on our origin.
-INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
-
 
 def evidence_view(model_admin, request, object_id, evidence_id: int):
     """One evidence file, to whoever may see its claim; to anyone else it does not exist."""
@@ -252,21 +250,7 @@ def evidence_view(model_admin, request, object_id, evidence_id: int):
     item = ClaimEvidence.objects.filter(claim_id=claim.pk, pk=evidence_id).first()
     if item is None:
         raise Http404
-    try:
-        handle = item.file.storage.open(item.file.name, "rb")
-    except FileNotFoundError as exc:
-        raise Http404 from exc
-    response = FileResponse(
-        handle,
-        content_type=item.content_type,
-        as_attachment=item.content_type not in INLINE_TYPES,
-        filename=item.original_name,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    # A file the merchant sent is never a page of ours: no scripts, no forms, its own origin.
-    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
-    return response
+    return shop_evidence.file_response(item)
 
 
 def evidence_url(claim_id: int, evidence_id: int) -> str:

@@ -15,7 +15,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery, Sum
-from django.http import FileResponse, Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -357,21 +357,7 @@ class ShipmentAnomalyAdmin(ShopColumnForPlatformMixin, ShopScopedAdmin):
         item = ShipmentAnomalyEvidence.objects.filter(anomaly_id=anomaly.pk, pk=evidence_id).first()
         if item is None:
             raise Http404
-        try:
-            handle = item.file.storage.open(item.file.name, "rb")
-        except FileNotFoundError as exc:
-            raise Http404 from exc
-        response = FileResponse(
-            handle,
-            content_type=item.content_type,
-            as_attachment=item.content_type not in evidence_checks.INLINE_TYPES,
-            filename=item.original_name,
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Cache-Control"] = "private, no-store"
-        # A file the merchant sent is never a page of ours: no scripts, no forms.
-        response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
-        return response
+        return evidence_checks.file_response(item)
 
     # --- Held settlements ---
 
