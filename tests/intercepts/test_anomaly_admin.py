@@ -571,3 +571,18 @@ def test_the_held_csv_has_the_order_the_shop_the_amount_and_the_anomaly(
         f"{order_a.order_no},甲店,129.00,"
         f"{timezone.localtime(order_a.settlement_held_at):%Y-%m-%d %H:%M},#{stall_a.pk}",
     ]
+
+
+@pytest.mark.parametrize("who", ["owner", "cs"])
+def test_the_anomaly_list_queries_do_not_grow_with_its_rows(world, login, who):
+    from tests.factories import list_page_queries
+
+    client = login(getattr(world, who))
+    shipped(world.shop_a, world.owner, days_ago=11)
+    stalls_found()
+    one = len(list_page_queries(client, reverse(LIST)))
+    for _n in range(4):
+        shipped(world.shop_a, world.owner, days_ago=11)
+    stalls_found()
+    assert ShipmentAnomaly.objects.count() == 10  # a 6-day and a 10-day stall each
+    assert len(list_page_queries(client, reverse(LIST))) == one
